@@ -1,0 +1,3 @@
+from wsolbench.cli.main import main
+
+main()

@@ -1,0 +1,83 @@
+"""Adapter registry and ``NAME:PATH`` spec parsing.
+
+An adapter is a function ``load(path: str, *, split: str | None, **options) -> AnnotationSet``
+registered with :func:`register_adapter`. Adapter modules are imported lazily by name so that
+listing adapters costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from wsolbench.datasets.records import AnnotationSet
+from wsolbench.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    module: str
+    summary: str
+
+
+# name -> module that registers it (imported on first use).
+ADAPTERS: dict[str, AdapterInfo] = {
+    a.name: a for a in [
+        AdapterInfo("wsoleval", "wsolbench.datasets.wsoleval",
+                    "wsolevaluation metadata folder (image_ids/class_labels/image_sizes/localization.txt)"),
+        AdapterInfo("cub", "wsolbench.datasets.cub", "native CUB_200_2011 release"),
+        AdapterInfo("tinyimagenet", "wsolbench.datasets.tinyimagenet", "native tiny-imagenet-200 layout"),
+        AdapterInfo("openimages", "wsolbench.datasets.openimages", "OpenImages30k as distributed by wsolevaluation"),
+        AdapterInfo("ilsvrc", "wsolbench.datasets.ilsvrc", "ILSVRC 2012 validation (XML boxes) or wsolevaluation metadata"),
+        AdapterInfo("voc", "wsolbench.datasets.voc", "PASCAL VOC 2012 segmentation (multi-label masks, mPxAP)"),
+        AdapterInfo("synthetic", "wsolbench.datasets.synthetic", "the embedded synthetic 2-D benchmark"),
+        AdapterInfo("synthetic1d", "wsolbench.datasets.synthetic1d", "the embedded synthetic 1-D (time-series) benchmark"),
+    ]
+}
+
+_LOADERS: dict[str, Callable[..., AnnotationSet]] = {}
+
+
+def register_adapter(name: str):
+    """Decorator registering ``fn(path, *, split, **options) -> AnnotationSet`` under ``name``."""
+
+    def deco(fn):
+        _LOADERS[name] = fn
+        return fn
+
+    return deco
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split ``NAME:PATH`` (PATH may be empty for embedded datasets, e.g. ``synthetic:``)."""
+    if ":" not in spec:
+        raise DatasetError(f"dataset spec {spec!r} has no adapter name; write NAME:PATH, e.g. "
+                           f"wsoleval:{spec} (adapters: {', '.join(ADAPTERS)})")
+    name, path = spec.split(":", 1)
+    if name not in ADAPTERS:
+        raise DatasetError(f"unknown dataset adapter {name!r} in {spec!r}; choose one of {', '.join(ADAPTERS)}")
+    return name, path
+
+
+def get_loader(name: str) -> Callable[..., AnnotationSet]:
+    if name not in _LOADERS:
+        info = ADAPTERS[name]
+        try:
+            importlib.import_module(info.module)
+        except ModuleNotFoundError as e:  # pragma: no cover - adapter not built in this version
+            raise DatasetError(f"dataset adapter {name!r} is not available in this version ({e})") from e
+    return _LOADERS[name]
+
+
+def load_annotations(spec: str, *, split: str | None = None, **options) -> AnnotationSet:
+    """Load the annotations named by a ``NAME:PATH`` spec.
+
+    Args:
+        spec: e.g. ``wsoleval:metadata/CUB/test`` or ``cub:/data/CUB_200_2011``.
+        split: split name for adapters that hold several splits.
+        **options: adapter options (e.g. ``mask_root`` for ``wsoleval``).
+    """
+    name, path = parse_spec(spec)
+    return get_loader(name)(path, split=split, **options)
