@@ -105,6 +105,9 @@ class AnnotationSet:
         class_names: optional class names indexed by class id.
         root: folder images are read from (relative ``image_id`` paths resolve against it).
         source: human-readable description of where the annotations came from.
+        ndim: 2 for images, 1 for signals (records are 1 x L "images").
+        resolution: the evaluation frame ``(width, height)`` this dataset requires, or ``None`` for the
+            protocol's default (224x224). 1-D datasets set ``(L, 1)``.
     """
 
     records: list[ImageRecord]
@@ -115,6 +118,7 @@ class AnnotationSet:
     root: str | None = None
     source: str = ""
     ndim: int = 2
+    resolution: tuple[int, int] | None = None
     _index: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,75 @@
+"""``wsolbench evaluate``: score maps -> the field's standard numbers."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from wsolbench.cli.render import progress_bar, result_table, stderr_console, stdout_console
+
+
+def load_gt(gt: str, *, split: str | None, mask_root: str | None):
+    """Load a ``--gt`` spec; ``mask_root`` is passed to the adapters that read mask files."""
+    from wsolbench.datasets import load_annotations
+    from wsolbench.datasets.registry import parse_spec
+
+    name, _ = parse_spec(gt)
+    options = {"mask_root": mask_root} if mask_root and name in ("wsoleval", "openimages") else {}
+    return load_annotations(gt, split=split, **options)
+
+
+@click.command()
+@click.argument("maps", type=click.Path(dir_okay=False))
+@click.option("--gt", "gt", required=True, metavar="NAME:PATH",
+              help="Ground truth, e.g. wsoleval:metadata/CUB/test, cub:/data/CUB_200_2011, synthetic:.")
+@click.option("--split", default=None, help="Split, for datasets that hold several.")
+@click.option("--mask-root", type=click.Path(file_okay=False), default=None,
+              help="Folder the mask PNGs of wsolevaluation metadata are relative to.")
+@click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default="wsoleval",
+              show_default=True)
+@click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.01).")
+@click.option("--threshold", type=float, default=None, help="Fixed threshold of cam2016 (default 0.2).")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result JSON here.")
+@click.option("--submission", type=click.Path(dir_okay=False), default=None,
+              help="Also write a verified leaderboard row (CSV) here; needs --method and --backbone.")
+@click.option("--method", default=None, help="Method name for --submission.")
+@click.option("--backbone", default=None, help="Backbone name for --submission.")
+def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
+             submission, method, backbone):
+    """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
+    from wsolbench.errors import WsolbenchError
+    from wsolbench.pipeline import evaluate_maps
+    from wsolbench.protocol import get_protocol
+
+    if submission and not (method and backbone):
+        raise click.UsageError("--submission needs --method NAME and --backbone NAME")
+    protocol = get_protocol(protocol_name, cam_step=cam_step, threshold=threshold)
+    annotations = load_gt(gt, split=split, mask_root=mask_root)
+    if annotations.resolution is not None:
+        protocol = protocol.with_(resolution=tuple(annotations.resolution))
+    err = stderr_console()
+    with progress_bar("evaluating", disable=as_json) as update:
+        result = evaluate_maps(maps, annotations, protocol, workers=workers, progress=update, spec=gt)
+    data = result.to_dict()
+    n_const = data["counts"]["n_constant_maps"]
+    if n_const:
+        err.print(f"[yellow]warning:[/] {n_const} constant (or NaN) map(s) were evaluated as all-zero maps, "
+                  "as the reference does")
+    if out:
+        result.save(out)
+        err.print(f"result written to {out}")
+    if submission:
+        from wsolbench.leaderboard.submission import row_from_result, write_submission
+
+        try:
+            write_submission(submission, [row_from_result(data, method=method, backbone=backbone)])
+        except WsolbenchError:
+            raise
+        err.print(f"leaderboard row written to {submission}")
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        stdout_console().print(result_table(data))

@@ -1,0 +1,208 @@
+"""From files to a result: match a score-map file to a dataset's annotations, bring maps and
+ground truth into the protocol's frame, run the evaluator (optionally on several processes) and
+attach provenance.
+
+Example:
+    >>> from wsolbench.datasets import load_annotations      # doctest: +SKIP
+    >>> from wsolbench.protocol import get_protocol            # doctest: +SKIP
+    >>> gt = load_annotations("wsoleval:metadata/CUB/test")     # doctest: +SKIP
+    >>> result = evaluate_maps("maps.h5", gt, get_protocol())   # doctest: +SKIP
+    >>> result.metrics["maxboxacc_v2"]                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from wsolbench.datasets.records import AnnotationSet
+from wsolbench.errors import FormatError
+from wsolbench.metrics.evaluator import EvalState, Evaluator, ImageInput
+from wsolbench.metrics.gt import gt_mask, resize_boxes
+from wsolbench.metrics.resize import postprocess_map
+from wsolbench.metrics.result import EvaluationResult
+from wsolbench.protocol import Protocol
+from wsolbench.scoremaps import ScoreMapFile, sha256_file
+
+CHUNK_ROWS = 64
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """Which file rows are evaluated, against which record, for which class."""
+
+    rows: np.ndarray          # int64 (n,): file rows, in evaluation order
+    records: np.ndarray       # int64 (n,): index into annotations.records
+    map_labels: np.ndarray    # int64 (n,): class of the map (-1 = the GT class)
+
+
+def _listing(ids, limit=5) -> str:
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    return shown + (f" (and {len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotations: AnnotationSet) -> RowPlan:
+    """Match the file's rows to the annotation records; every GT image needs its map(s).
+
+    Raises:
+        FormatError: ids missing from the file or unknown to the dataset, or a multi-label image without
+            the map of one of its classes.
+    """
+    known = set(image_ids)
+    missing = [i for i in annotations.image_ids if i not in known]
+    extra = [i for i in dict.fromkeys(image_ids) if i not in annotations]
+    src = annotations.source or annotations.name
+    if missing:
+        raise FormatError(f"{path}: {len(missing)} image id(s) of the ground truth ({src}) have no map: "
+                          f"{_listing(missing)}; write a map for every image of the split, or evaluate against "
+                          "the split the maps were made for")
+    if extra:
+        raise FormatError(f"{path}: {len(extra)} image id(s) are not in the ground truth ({src}): "
+                          f"{_listing(extra)}; check that --gt names the split the maps were made for")
+    rows, recs, labels = [], [], []
+    by_id: dict[str, list[int]] = {}
+    for row, image_id in enumerate(image_ids):
+        by_id.setdefault(image_id, []).append(row)
+    for index, record in enumerate(annotations.records):
+        candidates = by_id[record.image_id]
+        if map_labels is None:
+            chosen = [(candidates[0], -1)]
+        else:
+            wanted = record.labels if annotations.multilabel else record.labels[:1]
+            have = {int(map_labels[r]): r for r in candidates}
+            absent = [c for c in wanted if c not in have]
+            if absent:
+                raise FormatError(f"{path}: image '{record.image_id}' has no map for class(es) {absent}; "
+                                  "write one row per (image id, class) with map_labels")
+            chosen = [(have[c], c) for c in wanted]
+        for row, c in chosen:
+            rows.append(row)
+            recs.append(index)
+            labels.append(c)
+    return RowPlan(np.asarray(rows, np.int64), np.asarray(recs, np.int64), np.asarray(labels, np.int64))
+
+
+def _image_input(record, raw, protocol, normalized, pred, map_label, path) -> ImageInput:
+    scoremap, constant = postprocess_map(raw, protocol, normalized=normalized)
+    boxes = np.zeros((0, 4), np.int64)
+    if len(record.boxes):
+        if record.image_size is None:
+            raise FormatError(f"{path}: image '{record.image_id}' has boxes but no image size")
+        boxes = resize_boxes(record.boxes, record.image_size, protocol.resolution)
+    mask = None
+    if record.masks is not None:
+        cls = map_label if map_label >= 0 else None
+        mask = gt_mask(record.masks.load(), protocol.resolution, class_index=cls)
+    return ImageInput(image_id=record.image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes,
+                      gt_mask=mask, pred_label=None if pred is None else int(pred),
+                      map_label=None if map_label < 0 else int(map_label), constant=constant)
+
+
+def _evaluate_chunk(path, plan: RowPlan, chunk: slice, annotations, evaluator: Evaluator) -> EvalState:
+    state = evaluator.new_state()
+    rows = plan.rows[chunk]
+    order = np.argsort(rows, kind="stable")            # read the file in row order, evaluate in plan order
+    items: dict[int, ImageInput] = {}
+    with ScoreMapFile(path) as f:
+        for batch in f.iter_batches(batch_size=len(rows), rows=rows[order]):
+            preds = batch.predicted_labels
+            for j, (row, raw) in enumerate(zip(batch.rows, batch.maps)):
+                k = int(order[j])
+                i = chunk.start + k
+                record = annotations.records[plan.records[i]]
+                pred = None if preds is None else preds[j]
+                items[k] = _image_input(record, np.asarray(raw), evaluator.protocol, f.normalized, pred,
+                                        int(plan.map_labels[i]), path)
+    for k in range(len(rows)):
+        evaluator.evaluate_image(state, items[k])
+    return state
+
+
+# Worker processes inherit the (unpicklable, lazily loading) annotations through fork.
+_WORKER_ARGS: tuple | None = None
+
+
+def _init_worker(args):
+    global _WORKER_ARGS
+    _WORKER_ARGS = args
+
+
+def _worker_chunk(chunk: slice) -> EvalState:
+    path, plan, annotations, evaluator = _WORKER_ARGS
+    return _evaluate_chunk(path, plan, chunk, annotations, evaluator)
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def _warm_up(evaluator: Evaluator) -> None:
+    """Compile the kernels once in the parent so that forked workers inherit them."""
+    h, w = evaluator.protocol.height, evaluator.protocol.width
+    probe = ImageInput("warm-up", (0,), np.zeros((h, w)), np.zeros((1, 4), np.int64),
+                       np.zeros((h, w), np.uint8) + 1 if evaluator.with_masks else None)
+    evaluator.evaluate_image(evaluator.new_state(), probe)
+
+
+def run_evaluation(path, plan: RowPlan, annotations: AnnotationSet, evaluator: Evaluator, *,
+                   workers: int = 1, progress: Callable[[int, int], None] | None = None) -> EvalState:
+    """Evaluate the planned rows, on ``workers`` processes; returns the merged state (plan order)."""
+    chunks = _chunks(len(plan.rows), CHUNK_ROWS)
+    total, done = len(plan.rows), 0
+    state = evaluator.new_state()
+    if progress:
+        progress(0, total)
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            state.merge(_evaluate_chunk(path, plan, chunk, annotations, evaluator))
+            done += chunk.stop - chunk.start
+            if progress:
+                progress(done, total)
+        return state
+    _warm_up(evaluator)
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=((path, plan, annotations, evaluator),)) as pool:
+        for chunk, part in zip(chunks, pool.map(_worker_chunk, chunks)):
+            state.merge(part)
+            done += chunk.stop - chunk.start
+            if progress:
+                progress(done, total)
+    return state
+
+
+def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, workers: int = 1,
+                  progress: Callable[[int, int], None] | None = None, spec: str | None = None) -> EvaluationResult:
+    """Evaluate a score-map file against a dataset split under a protocol.
+
+    Args:
+        maps_path: an HDF5 score-map file (``docs/scoremaps.md``).
+        annotations: the ground truth (``wsolbench.datasets.load_annotations``).
+        protocol: the protocol (``wsolbench.protocol.get_protocol``).
+        workers: processes to use (the state is merged exactly).
+        progress: called as ``progress(done, total)`` while images are evaluated.
+        spec: the dataset spec string, recorded in the result.
+    """
+    path = os.fspath(maps_path)
+    with ScoreMapFile(path) as f:
+        image_ids, map_labels, attrs, n_maps = f.image_ids, f.map_labels, dict(f.attrs), len(f.image_ids)
+    plan = plan_rows(path, image_ids, map_labels, annotations)
+    evaluator = Evaluator(protocol, with_boxes=annotations.has_boxes, with_masks=annotations.has_masks,
+                          num_classes=annotations.num_classes, multilabel=annotations.multilabel)
+    if not (evaluator.with_boxes or evaluator.with_masks):
+        raise FormatError(f"{annotations.source or annotations.name}: the ground truth has neither boxes nor masks; "
+                          "nothing to localise against (is this a training split?)")
+    state = run_evaluation(path, plan, annotations, evaluator, workers=workers, progress=progress)
+    sections = evaluator.summarize(state)
+    return EvaluationResult(
+        protocol=protocol.to_dict(), protocol_name=protocol.name, protocol_hash=protocol.hash(),
+        maps={"path": os.path.abspath(path), "sha256": sha256_file(path), "n_maps": n_maps,
+              "attrs": {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool))}},
+        dataset={"spec": spec, "name": annotations.name, "split": annotations.split,
+                 "n_images": len(annotations), "num_classes": annotations.num_classes},
+        **sections)
