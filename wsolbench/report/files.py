@@ -1,0 +1,83 @@
+"""Atomic file writing and result-JSON reading for reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+from wsolbench.errors import FormatError
+
+RESULT_VERSION = 1
+
+
+def write_bytes_atomic(path, data: bytes) -> pathlib.Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Args:
+        path: destination file; its folder is created if missing.
+        data: the bytes to write.
+
+    Returns:
+        The destination as a :class:`pathlib.Path`.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text_atomic(path, text: str) -> pathlib.Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def load_result(path) -> dict:
+    """Read a result JSON written by ``wsolbench evaluate --out`` and check its version.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The result as a dict (``docs/result-json.md``).
+
+    Raises:
+        FormatError: the file is missing, is not JSON, or is not a version-1 result.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: result file not found; write one with "
+                          "'wsolbench evaluate ... --out result.json'")
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FormatError(f"{path}: not a JSON result file ({e}); pass the file written by "
+                          "'wsolbench evaluate --out'") from e
+    return check_result(result, source=str(path))
+
+
+def check_result(result, *, source: str = "result") -> dict:
+    """Check that ``result`` looks like a version-1 result dict; return it unchanged.
+
+    Raises:
+        FormatError: naming ``source``, the missing key or the wrong version.
+    """
+    if not isinstance(result, dict):
+        raise FormatError(f"{source}: expected a JSON object (a wsolbench result), found {type(result).__name__}")
+    version = result.get("result_version")
+    if version != RESULT_VERSION:
+        raise FormatError(f"{source}: expected result_version {RESULT_VERSION}, found {version!r}; "
+                          "re-run 'wsolbench evaluate' with this wsolbench version")
+    for key in ("metrics", "protocol", "dataset"):
+        if not isinstance(result.get(key), dict):
+            raise FormatError(f"{source}: the result has no '{key}' object; it must follow docs/result-json.md")
+    return result
