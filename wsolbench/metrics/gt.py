@@ -1,0 +1,134 @@
+"""Ground truth into the evaluation frame: GT boxes and GT masks, exactly as the reference does it.
+
+* :func:`resize_boxes` is wsolevaluation's ``resize_bbox``: each coordinate becomes
+  ``int(x * new_w / w)`` (float64, multiply first, then divide, then truncate).
+* :func:`gt_mask` is wsolevaluation's ``get_mask``: every instance mask as float32 ->
+  nearest-neighbour resize (OpenCV ``INTER_NEAREST`` semantics) -> ``> 0.5``, OR-ed into the
+  foreground; the ignore mask likewise; ``ignore = ignore & ~foreground``. Output: 1 = foreground,
+  255 = ignore, 0 = background.
+
+Example:
+    >>> import numpy as np
+    >>> resize_boxes(np.array([[60., 27., 385., 331.]]), (500, 335), (224, 224)).tolist()
+    [[26, 18, 172, 221]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wsolbench.errors import AnnotationError, where
+from wsolbench.metrics.resize import resize_nearest
+
+FOREGROUND = 1
+IGNORE = 255
+BACKGROUND = 0
+
+
+def _check_boxes(boxes, *, image_id: str | None) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size == 0:
+        return b.reshape(0, 4)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise AnnotationError(f"{where(image_id=image_id)}expected boxes of shape (K, 4) as x0, y0, x1, y1, "
+                              f"got shape {b.shape}")
+    bad = ~np.isfinite(b).all(axis=1) | (b < 0).any(axis=1) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise AnnotationError(
+            f"{where(image_id=image_id)}box {k} = {b[k].tolist()} is invalid: boxes must be finite, "
+            "non-negative x0, y0, x1, y1 with x1 >= x0 and y1 >= y0 (inclusive corners, original pixels); "
+            "fix the localization file")
+    return b
+
+
+def _check_size_wh(size_wh, what: str, *, image_id: str | None) -> np.ndarray:
+    s = np.asarray(size_wh, dtype=np.float64).reshape(-1)
+    if s.shape != (2,) or not np.isfinite(s).all() or (s <= 0).any():
+        raise AnnotationError(f"{where(image_id=image_id)}{what} must be a positive (width, height), "
+                              f"got {size_wh!r}; check image_sizes.txt")
+    return s
+
+
+def resize_boxes(boxes, image_size_wh, resolution_wh, *, image_id: str | None = None) -> np.ndarray:
+    """Rescale GT boxes from the original image to the evaluation frame (the reference ``resize_bbox``).
+
+    Each coordinate becomes ``int(x * new_w / w)`` (``y`` with the heights): float64 multiply, then
+    divide, then truncation toward zero, so both corners shrink toward the origin by up to 1 px.
+
+    Args:
+        boxes: array (K, 4) of ``x0, y0, x1, y1`` in original pixels (inclusive corners).
+        image_size_wh: original ``(width, height)``.
+        resolution_wh: evaluation frame ``(width, height)``, e.g. ``(224, 224)``.
+        image_id: used in error messages.
+
+    Returns:
+        int64 array (K, 4) of ``x0, y0, x1, y1`` in the evaluation frame.
+
+    Raises:
+        AnnotationError: negative or non-finite coordinates, ``x1 < x0`` or ``y1 < y0`` (the
+            reference's ``check_box_convention``), or a non-positive size.
+    """
+    b = _check_boxes(boxes, image_id=image_id)
+    old_w, old_h = _check_size_wh(image_size_wh, "the image size", image_id=image_id)
+    new_w, new_h = _check_size_wh(resolution_wh, "the evaluation resolution", image_id=image_id)
+    new = np.array([new_w, new_h, new_w, new_h])
+    old = np.array([old_w, old_h, old_w, old_h])
+    return np.trunc(b * new / old).astype(np.int64)
+
+
+def _binary_at(mask, size_wh, *, image_id: str | None, what: str) -> np.ndarray:
+    """``resize_nearest(float32(mask)) > 0.5`` as bool (rows, cols) of the frame."""
+    m = np.asarray(mask)
+    if m.ndim != 2 or m.shape[0] < 1 or m.shape[1] < 1:
+        raise AnnotationError(f"{where(image_id=image_id)}{what} must be a non-empty 2-D array (rows, cols), "
+                              f"got shape {m.shape}; masks are single-channel images")
+    # Nearest resizing is a gather, so gathering first and converting after is the same computation.
+    return resize_nearest(m, size_wh).astype(np.float32) > 0.5
+
+
+def _counts_for(label, class_index: int | None) -> bool:
+    return class_index is None or label is None or label == class_index
+
+
+def gt_mask(masks, resolution_wh, *, class_index: int | None = None,
+            image_id: str | None = None) -> np.ndarray:
+    """The GT mask of one image in the evaluation frame (the reference ``get_mask``).
+
+    Every instance mask is converted to float32, resized with nearest neighbour to the frame and
+    binarised with ``> 0.5`` (so 0/255 PNGs and 0/1 arrays give the same result); the foreground is
+    their union. The ignore mask is resized and binarised the same way, minus the foreground.
+
+    With ``class_index``, only instances whose label equals it (or is ``None``: an unlabelled
+    instance belongs to the image's class) are foreground; other classes' instances are background
+    for this class and the ignore (void) mask stays ignore. This is the mask of class ``c`` for
+    per-class PxAP (multi-label data such as PASCAL VOC).
+
+    Args:
+        masks: a :class:`wsolbench.datasets.records.GTMasks` (arrays at original resolution).
+        resolution_wh: evaluation frame ``(width, height)``.
+        class_index: restrict the foreground to this class's instances.
+        image_id: used in error messages.
+
+    Returns:
+        uint8 array (height, width): 1 = foreground, 255 = ignore, 0 = background. An image without
+        instances is all background (plus ignore).
+
+    Example:
+        >>> from wsolbench.datasets.records import GTMasks
+        >>> inst = np.zeros((4, 4), np.uint8); inst[:2, :2] = 255
+        >>> ign = np.zeros((4, 4), np.uint8); ign[:, :3] = 1
+        >>> gt_mask(GTMasks([inst], [None], ign), (4, 4)).tolist()
+        [[1, 1, 255, 0], [1, 1, 255, 0], [255, 255, 255, 0], [255, 255, 255, 0]]
+    """
+    out_w, out_h = (int(v) for v in _check_size_wh(resolution_wh, "the evaluation resolution", image_id=image_id))
+    labels = list(masks.instance_labels) + [None] * (len(masks.instances) - len(masks.instance_labels))
+    fg = np.zeros((out_h, out_w), dtype=bool)
+    for k, (inst, label) in enumerate(zip(masks.instances, labels)):
+        if _counts_for(label, class_index):
+            fg |= _binary_at(inst, (out_w, out_h), image_id=image_id, what=f"instance mask {k}")
+    out = fg.astype(np.uint8)
+    if masks.ignore is not None:
+        ignore = _binary_at(masks.ignore, (out_w, out_h), image_id=image_id, what="the ignore mask") & ~fg
+        out[ignore] = IGNORE
+    return out
