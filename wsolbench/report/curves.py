@@ -25,6 +25,7 @@ WIDE = (11.0, 4.2)     # two panels side by side: 1100 x 420 px
 SINGLE = (6.4, 4.2)    # one panel: 640 x 420 px
 IOU_COLORS = {"30": "#1f77b4", "50": "#ff7f0e", "70": "#2ca02c"}
 OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728")
+SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 INSTALL_HINT = "pip install 'wsolbench[viz]' (or: pip install matplotlib)"
 
 
@@ -70,12 +71,18 @@ def new_figure(figsize: tuple[float, float], ncols: int = 1):
     return fig, list(axes)
 
 
+def series_color(i: int) -> str:
+    """The colour of the i-th compared result (the reference, i = 0, is blue)."""
+    return SERIES_COLORS[i % len(SERIES_COLORS)]
+
+
 def color_for(key: str, i: int) -> str:
     """A stable colour: IoU thresholds keep theirs across figures, others cycle."""
     return IOU_COLORS.get(key, OTHER_COLORS[i % len(OTHER_COLORS)])
 
 
-def _style(ax, *, title: str, xlabel: str, ylabel: str, xlim=(0.0, 1.0), ylim=(0.0, 100.0)) -> None:
+def style_axes(ax, *, title: str, xlabel: str, ylabel: str, xlim=(0.0, 1.0), ylim=(0.0, 100.0)) -> None:
+    """Title, axis labels, limits and a light grid."""
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -84,7 +91,7 @@ def _style(ax, *, title: str, xlabel: str, ylabel: str, xlim=(0.0, 1.0), ylim=(0
     ax.grid(True, alpha=0.3)
 
 
-def _marker(n_points: int) -> str:
+def marker_for(n_points: int) -> str:
     """Point markers on short curves (a single fixed threshold would otherwise be invisible)."""
     return "o" if n_points <= 25 else ""
 
@@ -115,14 +122,14 @@ def _box_panel(ax, series: dict) -> None:
     t = series["thresholds"]
     for i, (iou, curve) in enumerate(series["curves"].items()):
         color, best = color_for(iou, i), series["best"][iou]
-        ax.plot(t, curve, color=color, marker=_marker(len(t)), lw=1.8,
+        ax.plot(t, curve, color=color, marker=marker_for(len(t)), lw=1.8,
                 label=f"IoU {iou}: max {best['value']:.1f}% at τ={best['threshold']:.3g}")
         ax.plot([best["threshold"]], [best["value"]], marker="*", ms=13, color=color, mec="black", mew=0.6,
                 ls="none", label="_best")
     for k, (thr, values) in enumerate(series["old_protocol"].items()):
         ax.axvline(float(thr), color="0.35", ls=":", lw=1.2, label="_old")
         ax.text(float(thr), 101.5, f"τ={thr}", ha="center", va="bottom", fontsize=8, color="0.3")
-    _style(ax, title=f"Box accuracy, {series['title']}", xlabel="CAM threshold τ",
+    style_axes(ax, title=f"Box accuracy, {series['title']}", xlabel="CAM threshold τ",
            ylabel="box accuracy (%)", ylim=(0, 108))
     ax.plot([], [], marker="*", ms=10, color="0.5", mec="black", ls="none", label="best τ per IoU")
     if series["old_protocol"]:
@@ -155,17 +162,17 @@ def plot_top1(series: dict, out_path) -> dict:
     """
     fig, (ax,) = new_figure(SINGLE)
     t, i = series["thresholds"], series["best_index"]
-    ax.plot(t, series["gt_known"], color="#1f77b4", lw=1.8, marker=_marker(len(t)),
+    ax.plot(t, series["gt_known"], color="#1f77b4", lw=1.8, marker=marker_for(len(t)),
             label=f"GT-known loc (max {series['gt_known'][i]:.1f}%)")
     if series["top1"] is not None:
-        ax.plot(t, series["top1"], color="#d62728", lw=1.8, marker=_marker(len(t)),
+        ax.plot(t, series["top1"], color="#d62728", lw=1.8, marker=marker_for(len(t)),
                 label=f"top-1 loc ({series['top1'][i]:.1f}% at the GT-known best τ)")
     ax.axvline(t[i], color="0.35", ls="--", lw=1.0, label=f"GT-known best τ={t[i]:.3g}")
     title = f"Top-1 vs GT-known localization (IoU {series['iou']})"
     if series["top1"] is None:
         ax.text(0.5, 0.5, "no predicted labels in the maps file:\ntop-1 loc not available",
                 transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.3")
-    _style(ax, title=title, xlabel="CAM threshold τ", ylabel="localization accuracy (%)")
+    style_axes(ax, title=title, xlabel="CAM threshold τ", ylabel="localization accuracy (%)")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     return save_figure(fig, out_path)
 
@@ -186,14 +193,14 @@ def plot_mask_curves(pr: dict, piou: dict | None, out_path) -> dict:
         # the shaded area is PxAP: each precision times the recall step that precedes it
         xs, ys = [pr["recall_start"]] + pr["recall"], pr["precision"][:1] + pr["precision"]
         ax_pr.fill_between(xs, ys, step="pre", alpha=0.15, color="#1f77b4")
-    _style(ax_pr, title="Pixel precision-recall", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    style_axes(ax_pr, title="Pixel precision-recall", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
     ax_pr.legend(loc="upper right", fontsize=9)
     if piou is not None:
         ax_iou.plot(piou["thresholds"], piou["iou"], color="#2ca02c", lw=1.8, label="mask IoU")
         if piou.get("piou") is not None and piou.get("piou_threshold") is not None:
             ax_iou.plot([piou["piou_threshold"]], [max(piou["iou"])], marker="*", ms=13, color="#2ca02c",
                         mec="black", ls="none", label=f"PIoU = {piou['piou']:.2f}% at τ={piou['piou_threshold']:.3g}")
-        _style(ax_iou, title="Mask IoU vs score threshold", xlabel="score threshold τ (pixels with score ≥ τ)",
+        style_axes(ax_iou, title="Mask IoU vs score threshold", xlabel="score threshold τ (pixels with score ≥ τ)",
                ylabel="mask IoU", ylim=(0, 1.02))
         ax_iou.legend(loc="upper right", fontsize=9)
     else:
@@ -218,6 +225,6 @@ def plot_worst_classes(metric: str, rows: list[dict], out_path, *, label: str) -
     for yi, v in zip(y, values):
         ax.text(v + 1, yi, f"{v:.1f}", va="center", fontsize=8)
     ax.set_yticks(y, names, fontsize=8)
-    _style(ax, title=f"{len(rows)} worst classes by {label}", xlabel=f"{label} (%)", ylabel="class",
+    style_axes(ax, title=f"{len(rows)} worst classes by {label}", xlabel=f"{label} (%)", ylabel="class",
            xlim=(0, 105), ylim=(-0.7, len(rows) - 0.3))
     return save_figure(fig, out_path)

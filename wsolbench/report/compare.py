@@ -1,0 +1,164 @@
+"""Several results side by side: metric differences against the first, and overlaid curves.
+
+Example:
+    >>> a = {"metrics": {"maxboxacc": 60.0, "pxap": None}, "protocol_hash": "h", "maps": {}, "dataset": {}}
+    >>> b = {"metrics": {"maxboxacc": 62.5, "pxap": None}, "protocol_hash": "h", "maps": {}, "dataset": {}}
+    >>> c = compare_metrics([a, b], labels=["A", "B"])
+    >>> c["metrics"][0]["differences"]
+    [None, 2.5]
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from wsolbench.report import sections
+
+COMPARE_FILES = {"maxboxacc": "compare_maxboxacc.png", "maxboxacc_v2": "compare_maxboxacc_v2.png",
+                 "top1_loc": "compare_top1_loc.png", "pxap": "compare_pxap.png", "piou": "compare_piou.png"}
+
+
+def result_label(result: dict, path=None) -> str:
+    """A short name for a result: its method (and backbone) attribute, else the file name."""
+    attrs = (result.get("maps") or {}).get("attrs") or {}
+    if attrs.get("method"):
+        return f"{attrs['method']} ({attrs['backbone']})" if attrs.get("backbone") else str(attrs["method"])
+    if path is not None:
+        return pathlib.Path(path).stem
+    maps_path = (result.get("maps") or {}).get("path")
+    return os.path.basename(maps_path) if maps_path else "result"
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """Make labels distinct by appending ``#2``, ``#3`` to repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
+def _difference(value, reference):
+    return None if value is None or reference is None else float(value) - float(reference)
+
+
+def compare_metrics(results: list[dict], *, labels: list[str] | None = None, paths=None) -> dict:
+    """Metrics of several results side by side, with differences against the first.
+
+    Args:
+        results: result dicts (``docs/result-json.md``); the first is the reference.
+        labels: display names (default :func:`result_label`).
+        paths: the files the results came from (recorded, and used for default labels).
+
+    Returns:
+        ``{"reference": label, "same_protocol": bool, "results": [{"label", "path", "protocol_name",
+        "protocol_hash", "dataset", "split", "maps_sha256"}], "metrics": [{"key", "name",
+        "values": [...], "differences": [None, ...]}]}``; a metric is listed when any result has it;
+        a difference is ``None`` where either value is missing.
+    """
+    paths = list(paths) if paths is not None else [None] * len(results)
+    labels = unique_labels(list(labels) if labels is not None else
+                           [result_label(r, p) for r, p in zip(results, paths)])
+    rows = []
+    for key, name in sections.METRIC_NAMES.items():
+        values = [(r.get("metrics") or {}).get(key) for r in results]
+        if any(v is not None for v in values):
+            rows.append({"key": key, "name": name, "values": values,
+                         "differences": [None] + [_difference(v, values[0]) for v in values[1:]]})
+    info = [{"label": label, "path": None if p is None else str(p), "protocol_name": r.get("protocol_name"),
+             "protocol_hash": r.get("protocol_hash"), "dataset": (r.get("dataset") or {}).get("name"),
+             "split": (r.get("dataset") or {}).get("split"), "maps_sha256": (r.get("maps") or {}).get("sha256")}
+            for r, label, p in zip(results, labels, paths)]
+    hashes = {r.get("protocol_hash") for r in results}
+    return {"reference": labels[0] if labels else None, "same_protocol": len(hashes) <= 1,
+            "results": info, "metrics": rows}
+
+
+def _labelled(results, labels, getter):
+    return [(label, s) for label, s in zip(labels, (getter(r) for r in results)) if s is not None]
+
+
+def _plot_box(ax, entries, iou: str, curves) -> None:
+    for i, (label, series) in enumerate(entries):
+        if iou in series["curves"]:
+            b = series["best"][iou]
+            t = series["thresholds"]
+            ax.plot(t, series["curves"][iou], color=curves.series_color(i), lw=1.8,
+                    marker=curves.marker_for(len(t)), label=f"{label}: {b['value']:.1f}% at τ={b['threshold']:.3g}")
+
+
+def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str, dict]:
+    """Overlaid curves of several results, one PNG per metric that any result has.
+
+    Files (in ``out_dir``): ``compare_maxboxacc.png`` (largest region, MaxBoxAcc IoU),
+    ``compare_maxboxacc_v2.png`` (all regions, one panel per IoU), ``compare_top1_loc.png``,
+    ``compare_pxap.png`` (precision-recall) and ``compare_piou.png`` (mask IoU vs threshold).
+
+    Returns:
+        ``{metric key: plotted data}`` (see :mod:`wsolbench.report.curves`).
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed.
+    """
+    from wsolbench.report import curves
+
+    curves.require_matplotlib()
+    out_dir = pathlib.Path(out_dir)
+    drawn = {}
+    largest = _labelled(results, labels, lambda r: sections.box_series(r, "largest"))
+    if largest:
+        iou = str(results[0].get("protocol", {}).get("maxboxacc_iou", 50))
+        fig, (ax,) = curves.new_figure(curves.SINGLE)
+        _plot_box(ax, largest, iou, curves)
+        curves.style_axes(ax, title=f"MaxBoxAcc: box accuracy at IoU {iou}, largest region",
+                      xlabel="CAM threshold τ", ylabel="box accuracy (%)")
+        ax.legend(loc="best", fontsize=8)
+        drawn["maxboxacc"] = curves.save_figure(fig, out_dir / COMPARE_FILES["maxboxacc"])
+    every = _labelled(results, labels, lambda r: sections.box_series(r, "all"))
+    if every:
+        ious = list(dict.fromkeys(d for _, s in every for d in s["curves"]))
+        fig, axes = curves.new_figure((4.0 * len(ious), 4.2), len(ious))
+        for ax, iou in zip(axes, ious):
+            _plot_box(ax, every, iou, curves)
+            curves.style_axes(ax, title=f"all regions, IoU {iou}", xlabel="CAM threshold τ", ylabel="box accuracy (%)")
+            ax.legend(loc="best", fontsize=7)
+        fig.suptitle("MaxBoxAccV2: box accuracy per IoU threshold (all regions)", fontsize=12)
+        drawn["maxboxacc_v2"] = curves.save_figure(fig, out_dir / COMPARE_FILES["maxboxacc_v2"])
+    top1 = [(label, s) for label, s in _labelled(results, labels, sections.top1_series) if s["top1"] is not None]
+    if top1:
+        fig, (ax,) = curves.new_figure(curves.SINGLE)
+        for i, (label, s) in enumerate(top1):
+            ax.plot(s["thresholds"], s["top1"], color=curves.series_color(i), lw=1.8,
+                    marker=curves.marker_for(len(s["thresholds"])), label=f"{label}: {s['top1_at_best']:.1f}%")
+        curves.style_axes(ax, title="Top-1 loc vs CAM threshold", xlabel="CAM threshold τ", ylabel="top-1 loc (%)")
+        ax.legend(loc="best", fontsize=8)
+        drawn["top1_loc"] = curves.save_figure(fig, out_dir / COMPARE_FILES["top1_loc"])
+    drawn.update(_plot_mask_comparison(results, labels, out_dir, curves))
+    return drawn
+
+
+def _plot_mask_comparison(results, labels, out_dir, curves) -> dict[str, dict]:
+    drawn = {}
+    pr = _labelled(results, labels, sections.pr_series)
+    if pr:
+        fig, (ax,) = curves.new_figure(curves.SINGLE)
+        for i, (label, s) in enumerate(pr):
+            ax.plot(s["recall"], s["precision"], drawstyle="steps-pre", lw=1.8,
+                    color=curves.series_color(i),
+                    label=f"{label}: PxAP {s['pxap']:.2f}%" if s["pxap"] is not None else label)
+        curves.style_axes(ax, title="Pixel precision-recall (PxAP)", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+        ax.legend(loc="best", fontsize=8)
+        drawn["pxap"] = curves.save_figure(fig, out_dir / COMPARE_FILES["pxap"])
+    piou = _labelled(results, labels, sections.piou_series)
+    if piou:
+        fig, (ax,) = curves.new_figure(curves.SINGLE)
+        for i, (label, s) in enumerate(piou):
+            ax.plot(s["thresholds"], s["iou"], lw=1.8, color=curves.series_color(i),
+                    label=f"{label}: PIoU {s['piou']:.2f}%" if s.get("piou") is not None else label)
+        curves.style_axes(ax, title="Mask IoU vs score threshold (PIoU)", xlabel="score threshold τ",
+                      ylabel="mask IoU", ylim=(0, 1.02))
+        ax.legend(loc="best", fontsize=8)
+        drawn["piou"] = curves.save_figure(fig, out_dir / COMPARE_FILES["piou"])
+    return drawn
