@@ -226,7 +226,7 @@ def load_synthetic1d(path: str = "", *, split: str | None = None, **options) -> 
     Returns:
         Records with ``image_size (L, 1)``; class-1 records have the box ``[[x0, 0, x1, 0]]`` and
         a (1, L) interval mask; class-0 records have no box and an all-background mask.
-        ``root`` is the ``signals`` folder; ``ndim`` is 1.
+        ``root`` is the ``signals`` folder; ``ndim`` is 1; ``resolution`` is the frame ``(L, 1)``.
     """
     from wsolbench.datasets.wsoleval import load_wsoleval
 
@@ -244,7 +244,8 @@ def load_synthetic1d(path: str = "", *, split: str | None = None, **options) -> 
             continue
         records.append(dataclasses.replace(r, masks=_interval_mask(config.length, box)))
     return AnnotationSet(records=records, name="synthetic1d", split=split, num_classes=len(CLASS_NAMES),
-                         class_names=list(CLASS_NAMES), root=str(root / "signals"), source=str(meta), ndim=1)
+                         class_names=list(CLASS_NAMES), root=str(root / "signals"), source=str(meta), ndim=1,
+                         resolution=(config.length, 1))
 
 
 def load_signal(annotations: AnnotationSet, image_id: str) -> np.ndarray:
