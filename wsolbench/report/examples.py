@@ -149,8 +149,8 @@ def _title(group: str, k: int, ex: Example, iou: float | None) -> str:
     if iou is not None:
         head += f" · IoU {iou:.2f}"
     head += f" · class {ex.label}"
-    if ex.predicted is not None and ex.label is not None:
-        head += " ✓" if ex.predicted == ex.label else f" (pred {ex.predicted})"
+    if ex.predicted is not None:
+        head += f" · pred {ex.predicted}"
     return f"{head}\n{ex.image_id}"
 
 
