@@ -1,0 +1,274 @@
+"""Boxes from thresholded score maps and their IoU with ground-truth boxes, exactly as the
+wsolevaluation reference (clovaai/wsolevaluation ``evaluation.py``) computes them, fast.
+
+Conventions (the reference's, quirks included):
+
+* The map is quantised ``u8 = (float64(map) * 255).astype(uint8)`` (truncation). At CAM threshold
+  ``tau`` the foreground is ``u8 > int(tau * u8.max())``.
+* Regions are the 8-connected foreground components and, in ``all`` mode, the holes (4-connected
+  background components off the image border). A component's box is
+  ``[min_x, min_y, min(max_x + 1, W - 1), min(max_y + 1, H - 1)]`` (OpenCV ``boundingRect`` plus the
+  reference's off-by-one); a hole's box is that of the foreground ring around it.
+* ``largest`` mode keeps the one component whose outer contour has the largest ``cv2.contourArea``;
+  ties go to the component that comes last in raster order of its first pixel.
+* An empty foreground (only when ``u8.max() == 0``) gives the single box ``[0, 0, 0, 0]``.
+* IoU uses inclusive +1 pixel arithmetic; the best IoU of an image at a threshold is the max over
+  its extracted boxes and its GT boxes.
+
+:func:`best_ious` evaluates every threshold of a grid in two union-find sweeps over the uint8
+levels (:mod:`wsolbench.metrics.boxkernel`), so its cost does not grow with the grid.
+
+Example:
+    >>> import numpy as np
+    >>> from wsolbench.metrics.boxes import best_ious, extract_boxes
+    >>> m = np.zeros((8, 8)); m[2:5, 1:4] = 1.0
+    >>> extract_boxes(m, 0.5).tolist()
+    [[1, 2, 4, 5]]
+    >>> r = best_ious(m, np.array([[1, 2, 3, 4]]), np.array([0.0, 0.5]))
+    >>> r.largest.tolist()
+    [0.5625, 0.5625]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wsolbench.errors import AnnotationError, FormatError, ProtocolError
+from wsolbench.metrics import boxkernel
+
+REGIONS = ("largest", "all")
+
+
+@dataclass(frozen=True, eq=False)
+class BestIoU:
+    """Per-threshold best IoU of one image.
+
+    Attributes:
+        largest: float64 (T,) best IoU per CAM threshold, largest region only (MaxBoxAcc).
+        all: float64 (T,) best IoU over all regions, holes included (MaxBoxAccV2); ``None`` if not
+            requested.
+    """
+
+    largest: np.ndarray
+    all: np.ndarray | None
+
+
+def _check_scoremap(scoremap) -> np.ndarray:
+    """The map as an array, or a :class:`FormatError` saying what is wrong and how to fix it."""
+    arr = np.asarray(scoremap)
+    if arr.dtype.kind not in "biuf":
+        raise FormatError(f"a score map must hold real numbers, got dtype {arr.dtype}; "
+                          "store maps as float32 or float64 in [0, 1]")
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise FormatError(f"a score map must be a non-empty 2-D array (H, W), got shape {arr.shape}; "
+                          "pass one map at a time (a 1-D signal as a (1, L) array)")
+    if not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise FormatError(f"a score map has {bad} NaN or infinite values; replace them (the reference "
+                          "normalisation turns a map with NaN into zeros) before evaluating")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi > 1:
+        raise FormatError(f"score map values must lie in [0, 1], found [{lo}, {hi}]; "
+                          "min-max normalise the map (the protocol's 'minmax' normalization)")
+    return arr
+
+
+def quantize(scoremap: np.ndarray) -> np.ndarray:
+    """The reference quantisation of a score map.
+
+    Args:
+        scoremap: (H, W) real map with values in [0, 1].
+
+    Returns:
+        uint8 (H, W) ``(float64(map) * 255).astype(uint8)`` (truncation, not rounding).
+
+    Raises:
+        FormatError: the map is not 2-D, not finite or not within [0, 1].
+
+    Example:
+        >>> quantize(np.array([[0.0, 0.5, 1.0]])).tolist()
+        [[0, 127, 255]]
+    """
+    arr = _check_scoremap(scoremap)
+    return (arr.astype(np.float64) * 255).astype(np.uint8)
+
+
+def _check_thresholds(thresholds) -> np.ndarray:
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim == 0:
+        t = t.reshape(1)
+    if t.ndim != 1 or t.size == 0:
+        raise ProtocolError(f"CAM thresholds must be a non-empty 1-D array, got shape {t.shape}; "
+                            "use Protocol.cam_thresholds() (np.arange(0, 1, step))")
+    if not (np.isfinite(t).all() and (t >= 0).all() and (t < 1).all()):
+        raise ProtocolError(f"CAM thresholds must lie in [0, 1), found [{t.min()}, {t.max()}]; "
+                            "use Protocol.cam_thresholds() (np.arange(0, 1, step))")
+    return t
+
+
+def _as_int_boxes(boxes, name: str, error) -> np.ndarray:
+    """(n, 4) int64 boxes, or ``error`` (an exception class) explaining the problem."""
+    arr = np.asarray(boxes)
+    if arr.ndim == 1 and arr.size == 4:
+        arr = arr.reshape(1, 4)
+    if arr.size == 0:
+        return np.zeros((0, 4), np.int64)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise error(f"{name} must be an (n, 4) array of x0, y0, x1, y1 boxes, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.array_equal(arr, np.trunc(arr))):
+        raise error(f"{name} must hold integer pixel coordinates, got {arr.dtype} values such as "
+                    f"{arr.reshape(-1)[:4].tolist()}; bring GT boxes to the evaluation frame with "
+                    "int() truncation (the reference resize_bbox)")
+    out = arr.astype(np.int64)
+    bad = (out < 0).any(axis=1) | (out[:, 2] < out[:, 0]) | (out[:, 3] < out[:, 1])
+    if bad.any():
+        raise error(f"{name}: box {out[np.argmax(bad)].tolist()} has a negative coordinate or x1 < x0 "
+                    "or y1 < y0; boxes are x0, y0, x1, y1 with inclusive corners")
+    return out
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of every pair of boxes, the reference ``calculate_multiple_iou``.
+
+    Args:
+        boxes_a: int (n, 4) boxes ``x0, y0, x1, y1`` (inclusive corners); a single (4,) box is allowed.
+        boxes_b: int (m, 4) boxes.
+
+    Returns:
+        float64 (n, m) ``inter / (area_a + area_b - inter)`` with ``area = (x1-x0+1)(y1-y0+1)``.
+
+    Raises:
+        ValueError: a box has a negative coordinate or ``x1 < x0`` / ``y1 < y0``, or a bad shape.
+
+    Example:
+        >>> box_iou(np.array([[0, 0, 0, 0]]), np.array([[0, 0, 1, 0]])).tolist()
+        [[0.5]]
+    """
+    a = _as_int_boxes(boxes_a, "boxes_a", ValueError)[:, None, :]
+    b = _as_int_boxes(boxes_b, "boxes_b", ValueError)[None, :, :]
+    iw = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
+    ih = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def _levels(u8: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The reference's integer threshold ``int(tau * u8.max())`` for each tau (int64 (T,))."""
+    return np.floor(thresholds * int(u8.max())).astype(np.int64)
+
+
+def _bucketed(u8: np.ndarray):
+    flat = np.ascontiguousarray(u8).reshape(-1)
+    order, starts = boxkernel.bucket_by_value(flat)
+    return flat, order, starts
+
+
+def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray, *,
+              all_regions: bool = True) -> BestIoU:
+    """Best IoU of the extracted boxes with the GT boxes at every CAM threshold.
+
+    Args:
+        scoremap: (H, W) map in [0, 1], already in the evaluation frame.
+        gt_boxes: int (m, 4) GT boxes ``x0, y0, x1, y1`` in that frame. With m == 0 every IoU is 0.
+        thresholds: float64 (T,) CAM thresholds in [0, 1) (the reference grid ``np.arange(0, 1, step)``).
+        all_regions: also compute the all-regions (holes included) IoUs for MaxBoxAccV2.
+
+    Returns:
+        :class:`BestIoU` with float64 (T,) arrays.
+
+    Raises:
+        FormatError: bad map. AnnotationError: bad GT boxes. ProtocolError: bad thresholds.
+    """
+    u8 = quantize(scoremap)
+    gt = _as_int_boxes(gt_boxes, "GT boxes", AnnotationError)
+    t = _check_thresholds(thresholds)
+    H, W = u8.shape
+    thr = _levels(u8, t)
+    empty = thr >= int(u8.max())
+    need = np.zeros(256, np.bool_)
+    need[thr[~empty]] = True
+    flat, order, starts = _bucketed(u8)
+    largest_lv, any_lv = boxkernel.sweep_foreground(flat, W, H, order, starts, gt, need)
+    empty_iou = boxkernel.box_gt_iou(0, 0, 0, 0, gt)
+    idx = np.where(empty, 0, thr)
+    largest = np.where(empty, empty_iou, largest_lv[idx])
+    if not all_regions:
+        return BestIoU(largest=largest, all=None)
+    holes_lv = boxkernel.sweep_background(flat, W, H, order, starts, gt, need)
+    every = np.where(empty, empty_iou, np.maximum(any_lv, holes_lv)[idx])
+    return BestIoU(largest=largest, all=every)
+
+
+def extract_boxes(scoremap: np.ndarray, threshold: float, *, regions: str = "largest") -> np.ndarray:
+    """Boxes of the regions of a map at one CAM threshold.
+
+    Args:
+        scoremap: (H, W) map in [0, 1].
+        threshold: CAM threshold tau in [0, 1).
+        regions: ``largest`` (the largest-contour component) or ``all`` (every component, then
+            every hole, each in raster order of its first pixel).
+
+    Returns:
+        int64 (n, 4) boxes ``x0, y0, x1, y1`` in the reference convention; ``[[0, 0, 0, 0]]`` when the
+        foreground is empty.
+
+    Example:
+        >>> m = np.zeros((6, 6)); m[1:5, 1:5] = 1.0; m[2:4, 2:4] = 0.0
+        >>> extract_boxes(m, 0.5, regions="all").tolist()
+        [[1, 1, 5, 5], [1, 1, 5, 5]]
+    """
+    if regions not in REGIONS:
+        raise ValueError(f"regions must be one of {REGIONS}, got {regions!r}")
+    u8 = quantize(scoremap)
+    tau = float(_check_thresholds(threshold)[0])
+    H, W = u8.shape
+    thr = int(_levels(u8, np.array([tau]))[0])
+    if thr >= int(u8.max()):
+        return np.zeros((1, 4), np.int64)
+    flat, order, starts = _bucketed(u8)
+    extents, _, largest = boxkernel.components_at(flat, W, H, order, starts, thr)
+    if regions == "largest":
+        return _component_boxes(extents[largest:largest + 1], W, H)
+    holes = boxkernel.holes_at(flat, W, H, order, starts, thr)
+    return np.concatenate([_component_boxes(extents, W, H), _hole_boxes(holes, W, H)])
+
+
+def _component_boxes(extents: np.ndarray, W: int, H: int) -> np.ndarray:
+    """(n, 4) pixel extents -> reference boxes ``[x0, y0, min(x1+1, W-1), min(y1+1, H-1)]``."""
+    out = extents.copy()
+    out[:, 2] = np.minimum(extents[:, 2] + 1, W - 1)
+    out[:, 3] = np.minimum(extents[:, 3] + 1, H - 1)
+    return out
+
+
+def _hole_boxes(extents: np.ndarray, W: int, H: int) -> np.ndarray:
+    """Hole extents -> boxes of the foreground ring around each hole, reference convention."""
+    grown = extents + np.array([-1, -1, 1, 1], np.int64)
+    return _component_boxes(grown, W, H)
+
+
+def best_boxes(scoremap: np.ndarray, threshold: float, gt_boxes: np.ndarray, *,
+               regions: str = "largest") -> tuple[np.ndarray, float]:
+    """The extracted box that best matches the GT at one threshold, and its IoU (for overlays).
+
+    Args:
+        scoremap: (H, W) map in [0, 1].
+        threshold: CAM threshold in [0, 1).
+        gt_boxes: int (m, 4) GT boxes in the map's frame.
+        regions: ``largest`` or ``all``.
+
+    Returns:
+        (int64 (4,) box ``x0, y0, x1, y1``, best IoU); the first best box if several tie.
+    """
+    boxes = extract_boxes(scoremap, threshold, regions=regions)
+    gt = _as_int_boxes(gt_boxes, "GT boxes", AnnotationError)
+    if len(gt) == 0:
+        return boxes[0], 0.0
+    ious = box_iou(boxes, gt).max(axis=1)
+    i = int(np.argmax(ious))
+    return boxes[i], float(ious[i])
