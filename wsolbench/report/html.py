@@ -42,10 +42,12 @@ img.fig{max-width:100%;height:auto;border:1px solid #eee;border-radius:4px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
 th,td{border-bottom:1px solid #e5e7eb;padding:4px 10px;text-align:right}
 th:first-child,td:first-child,td.l,th.l{text-align:left}
-th{background:#f3f4f6;position:sticky;top:36px}
+th{background:#f3f4f6}
+.scroll th{position:sticky;top:0;z-index:1}
+.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 table.sortable th{cursor:pointer;user-select:none} table.sortable th:hover{background:#e5e7eb}
 th.asc::after{content:' \\25B2';font-size:10px} th.desc::after{content:' \\25BC';font-size:10px}
-.scroll{max-height:520px;overflow:auto;border:1px solid #eee}
+.scroll{max-height:520px;overflow:auto;border:1px solid #eee;display:inline-block}
 .note{color:#666;font-size:13px;font-style:italic}
 code{background:#f3f4f6;padding:1px 4px;border-radius:3px;font-size:12px}
 dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px;font-size:13px;margin:0}
@@ -176,12 +178,14 @@ def _box(c: ReportContent) -> str:
     if not c.box:
         return _note(c.notes.get("box-accuracy", "the dataset has no boxes: no box accuracy"))
     parts = [_fig(c, "box_accuracy", "box accuracy vs CAM threshold")]
+    tables = []
     for series in c.box:
         olds = list(series["old_protocol"])
         head = ["IoU", "max accuracy", "best τ"] + [f"at τ={t}" for t in olds]
         rows = [[_td(f"{iou}", left=True), _td(b["value"]), _td(b["threshold"], digits=3)]
                 + [_td(series["old_protocol"][t][iou]) for t in olds] for iou, b in series["best"].items()]
-        parts.append(f"<h3>{escape(series['title'])}</h3>" + _table(head, rows))
+        tables.append(f"<div><h3>{escape(series['title'])}</h3>{_table(head, rows)}</div>")
+    parts.append(f'<div class="row">{"".join(tables)}</div>')
     parts.append(_note("Stars mark the best threshold of each IoU; dotted lines the fixed thresholds (0.2, 0.3) "
                        "of the original CAM protocol."))
     return "".join(parts)
@@ -197,7 +201,7 @@ def _top1(c: ReportContent) -> str:
             f"{s['gt_known'][i]:.2f}%, top-1 loc {_num(s['top1_at_best'])}%.")
     if s["top1"] is None:
         text += " The maps file has no predicted labels, so top-1 loc is not available."
-    return fig + f"<p>{escape(text)}</p>"
+    return f'<div class="row">{fig}<p style="max-width:380px">{escape(text)}</p></div>'
 
 
 def _mask(c: ReportContent) -> str:
@@ -227,8 +231,9 @@ def _worst(c: ReportContent) -> str:
     label = {"gt_known_loc": "GT-known loc", "pxap": "PxAP"}[c.worst_metric]
     fig = _fig(c, "worst_classes", "worst classes")
     rows = [[_td(r["class"]), _td(r["name"], left=True), _td(r["n_images"]), _td(r[c.worst_metric])] for r in c.worst]
-    return fig + f"<p>The {len(c.worst)} classes with the lowest {escape(label)}.</p>" + _table(
-        ["class", "name", "images", label], rows, left=2)
+    table = _table(["class", "name", "images", label], rows, left=2)
+    return (f'<div class="row">{fig}<div><p>The {len(c.worst)} classes with the lowest {escape(label)}.</p>'
+            f"{table}</div></div>")
 
 
 def _overlays(c: ReportContent) -> str:
