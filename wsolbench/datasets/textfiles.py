@@ -5,19 +5,33 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from wsolbench.errors import AnnotationError, where
+from wsolbench.errors import AnnotationError, WsolbenchError, where
 
 
-def read_rows(path, *, fields: tuple[int, ...], what: str, required: bool = True,
-              sep: str | None = ",") -> Iterator[tuple[int, list[str]]]:
+def report(error: WsolbenchError, problems: list | None) -> None:
+    """Raise ``error``, or append it to ``problems`` when the caller collects problems.
+
+    Adapters load strictly by default (the first problem raises); ``wsolbench datasets check``
+    passes a list instead, and the adapter skips the offending line or file and goes on, so
+    that one run lists every problem.
+    """
+    if problems is None:
+        raise error
+    problems.append(error)
+
+
+def read_rows(path, *, fields: tuple[int, ...] | None, what: str, required: bool = True,
+              sep: str | None = ",", problems: list | None = None) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number, fields)`` for every non-empty line of ``path``.
 
     Args:
         path: the file.
-        fields: accepted numbers of fields per line.
+        fields: accepted numbers of fields per line (``None``: any; the caller checks).
         what: a description of the expected line format for error messages.
         required: raise if the file does not exist (else yield nothing).
         sep: field separator (``None`` = any whitespace).
+        problems: collect malformed lines here (and skip them) instead of raising; see
+            :func:`report`. A missing or undecodable file still raises.
     """
     if not os.path.isfile(path):
         if required:
@@ -32,8 +46,10 @@ def read_rows(path, *, fields: tuple[int, ...], what: str, required: bool = True
         if not raw.strip():
             continue
         parts = raw.split(sep) if sep is not None else raw.split()
-        if len(parts) not in fields:
-            raise AnnotationError(f"{where(path, lineno)}expected {what}, found {len(parts)} field(s): {raw!r}")
+        if fields is not None and len(parts) not in fields:
+            report(AnnotationError(f"{where(path, lineno)}expected {what}, found {len(parts)} field(s): {raw!r}"),
+                   problems)
+            continue
         yield lineno, parts
 
 
