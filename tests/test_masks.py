@@ -279,6 +279,10 @@ def test_per_class_pxap_and_mean():
     d = r.to_dict()
     assert set(d) == {"0", "1", "2"} and d["2"] == {"pxap": None, "n_images": 1}
     json.dumps(d, allow_nan=False)
+    metric = PerClassPixelAP(0.01, 4)
+    for m, g, c in zip(maps, masks, classes):
+        metric.update(m, g, c)  # the class may be given positionally
+    assert metric.compute_per_class() == d
 
 
 def test_per_class_sharded_equals_unsharded_and_class_result():
@@ -302,5 +306,6 @@ def test_per_class_errors():
     metric.update(np.zeros((2, 2)), np.zeros((2, 2), np.uint8), class_index=0)
     with pytest.raises(AnnotationError, match="mPxAP"):
         metric.compute()
+    assert metric.compute_per_class() == {"0": {"pxap": None, "n_images": 1}}  # the JSON section never raises
     with pytest.raises(ProtocolError):
         PerClassPixelAP(0.01, 0)

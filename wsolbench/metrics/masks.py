@@ -397,7 +397,7 @@ class PerClassPixelAP:
                                   f"[0, {self.num_classes - 1}]; check the class labels and num_classes")
         return c
 
-    def update(self, scoremap, gt_mask, *, class_index: int, image_id: str | None = None) -> None:
+    def update(self, scoremap, gt_mask, class_index: int, *, image_id: str | None = None) -> None:
         """Add class ``class_index``'s map and mask of one image.
 
         Args:
@@ -432,15 +432,28 @@ class PerClassPixelAP:
         c = self._check_class(class_index, None)
         return _pxap_compute(self.fg_hist[c], self.bg_hist[c], self.edges, what=f"class {c}")
 
+    def _class_pxap(self) -> np.ndarray:
+        """float64 (C,) per-class PxAP; NaN for classes without foreground pixels."""
+        pxap = np.full(self.num_classes, np.nan)
+        for c in np.flatnonzero(self.fg_hist.sum(axis=1) > 0):
+            pxap[c] = _pxap_compute(self.fg_hist[c], self.bg_hist[c], self.edges).pxap
+        return pxap
+
+    def compute_per_class(self) -> dict:
+        """The ``mask.per_class`` section of the result JSON, ``{"<c>": {"pxap": float|None, "n_images": int}}``
+        for every class with images (``pxap`` is ``None`` for a class without foreground pixels). Never raises."""
+        pxap = self._class_pxap()
+        valid = ~np.isnan(pxap)
+        mean = float(pxap[valid].mean()) if valid.any() else float("nan")
+        return PerClassMaskResult(pxap=pxap, n_images=self.n_images.copy(), mpxap=mean).to_dict()
+
     def compute(self) -> PerClassMaskResult:
         """Per-class PxAP and mPxAP.
 
         Raises:
             AnnotationError: no class has a foreground pixel.
         """
-        pxap = np.full(self.num_classes, np.nan)
-        for c in np.flatnonzero(self.fg_hist.sum(axis=1) > 0):
-            pxap[c] = _pxap_compute(self.fg_hist[c], self.bg_hist[c], self.edges).pxap
+        pxap = self._class_pxap()
         valid = ~np.isnan(pxap)
         if not valid.any():
             raise AnnotationError("mPxAP needs at least one class with a foreground pixel, but no class has one; "
