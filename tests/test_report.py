@@ -297,3 +297,19 @@ def test_load_result_errors(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(make_result()))
     assert load_result(good)["metrics"]["maxboxacc"] == 70.0
+
+
+def test_overlay_of_one_dimensional_maps_and_thin_boxes(tmp_path):
+    signal = OverlayItem(image=None, scoremap=np.linspace(0, 1, 100)[None, :], gt_boxes=np.array([[40, 0, 60, 0]]),
+                         pred_boxes=np.array([[45, 0, 45, 0]]), gt_mask=(np.arange(100) > 50)[None, :].astype(np.uint8),
+                         title="1-D")
+    out = render_overlay_grid([signal], tmp_path / "s.png", tile=100)
+    with Image.open(out) as im:
+        arr = np.asarray(im.convert("RGB"))
+    assert arr.shape[:2][::-1] == grid_size(1, tile=100)
+    from wsolbench.report.overlays import LEGEND_H, PAD, render_tile
+
+    tile = np.asarray(render_tile(signal, tile=100))
+    assert tile.shape == (25, 100, 3)     # a 1 x 100 signal is stretched to a band a quarter of the tile high
+    band = arr[LEGEND_H:LEGEND_H + 100, PAD:PAD + 100]
+    assert (band == (235, 235, 235)).all(axis=-1).any()   # tile background above and below the band

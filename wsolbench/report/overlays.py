@@ -163,9 +163,13 @@ def _contour(mask: np.ndarray, size_wh: tuple[int, int]) -> tuple[np.ndarray, np
 def _draw_boxes(draw, boxes, sx: float, sy: float, color) -> None:
     """Draw inclusive-pixel boxes scaled by (sx, sy): a dark outline under a coloured one."""
     for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
-        rect = [x0 * sx, y0 * sy, (x1 + 1) * sx - 1, (y1 + 1) * sy - 1]
-        draw.rectangle(rect, outline=OUTLINE_COLOR, width=4)
-        draw.rectangle([rect[0] + 1, rect[1] + 1, rect[2] - 1, rect[3] - 1], outline=color, width=2)
+        left, top = x0 * sx, y0 * sy
+        right, bottom = max(left, (x1 + 1) * sx - 1), max(top, (y1 + 1) * sy - 1)
+        draw.rectangle([left, top, right, bottom], outline=OUTLINE_COLOR, width=4)
+        if right - left >= 2 and bottom - top >= 2:
+            draw.rectangle([left + 1, top + 1, right - 1, bottom - 1], outline=color, width=2)
+        else:  # a box one pixel thin at this scale: a single coloured stroke
+            draw.rectangle([left, top, right, bottom], outline=color, width=1)
 
 
 def render_tile(item: OverlayItem, *, tile: int = 160, index: int = 0):
