@@ -98,3 +98,31 @@ def test_compare_two_real_results(evaluated):
         assert rows[key]["values"] == [near["metrics"][key], far["metrics"][key]]
         assert rows[key]["differences"][1] == pytest.approx(far["metrics"][key] - near["metrics"][key])
     assert [r["label"] for r in data["results"]] == ["near", "far"] and data["same_protocol"]
+
+
+def test_report_of_a_mask_evaluation(tmp_path, evaluated):
+    """Boxes and masks (the synthetic spec); the report finds the ground truth from the result's spec."""
+    pytest.importorskip("matplotlib")
+    root, _, runs = evaluated
+    maps_path = runs["near"][0]
+    spec = f"synthetic:{root}"
+    result_path = tmp_path / "masks.json"
+    res = CliRunner().invoke(cli, ["evaluate", str(maps_path), "--gt", spec, "--split", "test",
+                                   "--out", str(result_path), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(result_path.read_text())
+    assert result["mask"] is not None and result["metrics"]["pxap"] is not None
+    out = tmp_path / "report"
+    res = CliRunner().invoke(cli, ["report", str(result_path), "--maps", str(maps_path), "--out", str(out),
+                                   "--examples", "2"])
+    assert res.exit_code == 0, res.output
+    html = (out / "index.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', html, re.S).group(1).replace("<\\/", "</"))
+    mask = result["mask"]
+    assert data["pr"]["recall"] == [r for r, p in zip(mask["recall"][1:], mask["precision"][1:]) if p is not None]
+    assert data["pr"]["pxap"] == mask["pxap"] and data["piou"]["piou"] == mask["piou"]
+    assert max(data["piou"]["iou"]) == pytest.approx(mask["piou"] / 100)
+    with Image.open(out / "mask_curves.png") as im:
+        assert im.size == (1100, 420)
+    assert 'src="overlays_best.png"' in html
+    assert "were not found" not in html          # the synthetic spec knows its image folder
