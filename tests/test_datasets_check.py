@@ -1,0 +1,159 @@
+"""``check_dataset`` and ``wsolbench datasets check``: planted defects are all found, clean copies pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fixtures_datasets import make_cub, make_ilsvrc, make_openimages, make_tinyimagenet, make_voc
+from wsolbench.cli.main import cli
+from wsolbench.datasets.check import check_dataset
+from wsolbench.errors import DatasetError
+
+
+def _edit(path: Path, line: int, text: str) -> None:
+    lines = path.read_text().splitlines()
+    lines[line - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def cub(tmp_path):
+    return make_cub(tmp_path)
+
+
+def plant_cub_defects(cub):
+    """A missing image, a malformed line and a box outside its image, in three test images."""
+    a, b, c = cub.split_ids("test")[:3]
+    cub.path(a).unlink()
+    lb, lc = cub.line_of(b), cub.line_of(c)
+    _edit(cub.root / "bounding_boxes.txt", lb, f"{lb} 1.0 2.0 3.0")
+    w, h = cub.sizes[lc - 1]
+    _edit(cub.root / "bounding_boxes.txt", lc, f"{lc} 2.0 2.0 {w + 5}.0 5.0")
+    return a, lb, c, lc
+
+
+def test_clean_fixture_passes_without_counts(cub):
+    report = check_dataset(f"cub:{cub.root}", "test", counts=False)
+    assert report.ok and report.problems == []
+    assert report.n_images == report.n_images_checked == len(cub.split_ids("test"))
+    assert (report.card, report.counts_checked, report.n_classes_present) == ("datasets/cub.md", False, 3)
+
+
+def test_counts_are_compared_with_the_card(cub):
+    report = check_dataset(f"cub:{cub.root}", "test")
+    assert not report.ok and {p.kind for p in report.problems} == {"count"}
+    assert report.expected.images == 5794
+    assert any("6 images, the card says 5,794" in p.message and "--no-counts" in p.message for p in report.problems)
+
+
+def test_every_planted_defect_is_found(cub):
+    missing, bad_line, bad_box_image, bad_box_line = plant_cub_defects(cub)
+    report = check_dataset(f"cub:{cub.root}", "test", counts=False)
+    kinds = report.count_by_kind()
+    assert kinds == {"missing-image": 1, "annotation": 2}, report.problems
+    by_kind = {p.kind: p for p in report.problems}
+    assert by_kind["missing-image"].image_id == missing and "images.txt:" in by_kind["missing-image"].message
+    messages = [p.message for p in report.problems if p.kind == "annotation"]
+    assert any(f"bounding_boxes.txt:{bad_line}: expected" in m for m in messages)
+    assert any(f"bounding_boxes.txt:{bad_box_line}: image '{bad_box_image}'" in m and "outside" in m
+               for m in messages)
+
+
+def test_unreadable_and_truncated_images(cub):
+    a, b = cub.split_ids("test")[:2]
+    cub.path(a).write_bytes(b"not a jpeg")
+    data = cub.path(b).read_bytes()
+    cub.path(b).write_bytes(data[:-30])            # header intact, pixel data cut
+    report = check_dataset(f"cub:{cub.root}", "test", counts=False)
+    assert [(p.kind, p.image_id) for p in report.problems] == [("unreadable-image", a)]
+    report = check_dataset(f"cub:{cub.root}", "test", counts=False, decode=True)
+    assert [(p.kind, p.image_id) for p in report.problems] == [("unreadable-image", a), ("unreadable-image", b)]
+
+
+def test_size_mismatch_between_xml_and_image(tmp_path):
+    fx = make_ilsvrc(tmp_path)
+    xml = fx.xml_dir / "ILSVRC2012_val_00000001.xml"
+    xml.write_text(xml.read_text().replace("<height>375</height>", "<height>400</height>"))
+    report = check_dataset(f"ilsvrc:{fx.root}", counts=False)
+    assert [(p.kind, p.image_id) for p in report.problems] == [("size-mismatch", "val/ILSVRC2012_val_00000001.JPEG")]
+    assert "500x400 but the image is 500x375" in report.problems[0].message
+
+
+def test_every_fixture_layout_is_clean(tmp_path):
+    tiny = make_tinyimagenet(tmp_path)
+    oi = make_openimages(tmp_path)
+    il = make_ilsvrc(tmp_path)
+    voc = make_voc(tmp_path)
+    for spec, split in [(f"tinyimagenet:{tiny.root}", "train"), (f"tinyimagenet:{tiny.root}", "val"),
+                        (f"openimages:{oi.root}", None), (f"ilsvrc:{il.root}", None), (f"voc:{voc.root}", "val")]:
+        report = check_dataset(spec, split, counts=False)
+        assert report.ok, (spec, report.problems)
+        assert report.n_images_checked == report.n_images > 0
+    assert check_dataset(f"voc:{voc.root}", "val", counts=False).n_masks_checked == len(voc.splits["val"])
+
+
+def test_mask_problems_are_found(tmp_path):
+    oi = make_openimages(tmp_path)
+    victim = next(p for p in (oi.root / oi.ids[1]).parent.iterdir() if "_m" in p.name and oi.ids[1][-20:-4] in p.name)
+    victim.unlink()
+    report = check_dataset(f"openimages:{oi.root}", counts=False)
+    assert [(p.kind, p.image_id) for p in report.problems] == [("mask", oi.ids[1])]
+    assert "mask file not found" in report.problems[0].message
+
+
+def test_tinyimagenet_defects(tmp_path):
+    tiny = make_tinyimagenet(tmp_path)
+    _edit(tiny.root / "val" / "val_annotations.txt", 1, f"val_0.JPEG\t{tiny.wnids[0]}\t0\t0\t80\t10")
+    _edit(tiny.root / "val" / "val_annotations.txt", 2, "val_1.JPEG\tn99999999\t0\t0\t10\t10")
+    (tiny.root / "val" / "images" / "val_3.JPEG").unlink()
+    report = check_dataset(f"tinyimagenet:{tiny.root}", "val", counts=False)
+    assert report.count_by_kind() == {"annotation": 2, "missing-image": 1}
+    assert "val_annotations.txt:1:" in report.problems[0].message
+    assert "val_annotations.txt:2:" in report.problems[1].message and "unknown class" in report.problems[1].message
+
+
+def test_wsoleval_spec_is_checked_against_its_card(shared_dir):
+    report = check_dataset(f"wsoleval:{shared_dir / 'wsoleval-metadata' / 'CUB' / 'test'}")
+    assert (report.card, report.layout, report.split, report.n_images) == ("datasets/cub.md", "wsoleval", "test", 88)
+    assert report.n_images_checked == 0                      # no image folder
+    assert [p.kind for p in report.problems] == ["count"] * 3
+    report = check_dataset(f"ilsvrc:{shared_dir / 'wsoleval-metadata' / 'ILSVRC'}", "val")
+    assert report.layout == "wsoleval" and report.expected.images == 10000
+
+
+def test_load_failure_is_a_problem_and_unknown_option_an_error(cub, tmp_path):
+    report = check_dataset(f"cub:{tmp_path / 'nothing'}")
+    assert [p.kind for p in report.problems] == ["load"] and "images.txt" in report.problems[0].message
+    with pytest.raises(DatasetError, match="no option 'colour'"):
+        check_dataset(f"cub:{cub.root}", colour="red")
+
+
+# ----------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_exit_codes_and_listing(cub):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "--no-counts"])
+    assert ok.exit_code == 0, ok.output
+    assert "OK" in ok.stdout
+    plant_cub_defects(cub)
+    bad = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "--no-counts", "--max-problems", "2"])
+    assert bad.exit_code == 1
+    assert "missing-image" in bad.stdout and "... and 1 more" in bad.stdout
+
+
+def test_cli_json_and_options(cub, tmp_path, shared_dir):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "--split", "val", "--no-counts", "--json",
+                              "-o", f"val_metadata={shared_dir / 'wsoleval-metadata' / 'CUB'}"])
+    data = json.loads(res.stdout)
+    assert res.exit_code == 1 and data["split"] == "val" and data["n_images"] == 16
+    assert {p["kind"] for p in data["problems"]} == {"missing-image"}   # CUBV2 images are not in the fixture
+    res = runner.invoke(cli, ["datasets", "check", "nosuch:/x"])
+    assert res.exit_code == 2 and "unknown dataset adapter" in res.stderr
+    res = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "-o", "novalue"])
+    assert res.exit_code == 2 and "KEY=VALUE" in res.stderr
