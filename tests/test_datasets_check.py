@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fixtures_datasets import make_cub, make_ilsvrc, make_openimages, make_tinyimagenet, make_voc
+from fixtures_datasets import cub_as_wsoleval, make_cub, make_ilsvrc, make_openimages, make_tinyimagenet, make_voc
 from wsolbench.cli.main import cli
 from wsolbench.datasets.check import check_dataset
 from wsolbench.errors import DatasetError
@@ -157,3 +157,39 @@ def test_cli_json_and_options(cub, tmp_path, shared_dir):
     assert res.exit_code == 2 and "unknown dataset adapter" in res.stderr
     res = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "-o", "novalue"])
     assert res.exit_code == 2 and "KEY=VALUE" in res.stderr
+
+
+def test_wsoleval_metadata_defects_are_all_collected(cub, tmp_path):
+    meta = cub_as_wsoleval(cub, tmp_path / "meta" / "CUB" / "test", "test")
+    ids = cub.split_ids("test")
+    _edit(meta / "localization.txt", 1, f"{ids[0]},1,2,3")                        # malformed line
+    _edit(meta / "localization.txt", 2, f"{ids[1]},1,2,9999,3")                   # box outside the image
+    _edit(meta / "class_labels.txt", 3, f"{ids[2]},x")                            # not a class index
+    report = check_dataset(f"wsoleval:{meta}", counts=False)
+    messages = [p.message for p in report.problems]
+    assert report.count_by_kind() == {"annotation": 4}, messages
+    assert "localization.txt:1: expected" in messages[2] and "localization.txt:2:" in messages[3]
+    assert "class_labels.txt:3:" in messages[0] and "no class label for 1 image" in messages[1]
+    assert report.n_images == len(ids) - 1
+
+
+def test_ilsvrc_and_voc_defects(tmp_path):
+    il = make_ilsvrc(tmp_path)
+    (il.image_dir / "ILSVRC2012_val_00000002.JPEG").unlink()
+    (il.xml_dir / "ILSVRC2012_val_00000003.xml").write_text("<annotation><size><width>5</width>")
+    xml = il.xml_dir / "ILSVRC2012_val_00000004.xml"
+    xml.write_text(xml.read_text().replace(f"<xmax>{il.boxes[3][0][2]}</xmax>", "<xmax>9999</xmax>"))
+    report = check_dataset(f"ilsvrc:{il.root}", counts=False)
+    assert report.count_by_kind() == {"annotation": 2, "missing-image": 1}, report.problems
+    assert "ILSVRC2012_val_00000003.xml:1: malformed XML" in report.problems[0].message
+    assert "ILSVRC2012_val_00000004.xml (object 1)" in report.problems[1].message
+    voc = make_voc(tmp_path)
+    names = voc.splits["val"]
+    (voc.root / "JPEGImages" / f"{names[0]}.jpg").unlink()
+    _edit(voc.root / "ImageSets" / "Segmentation" / "val.txt", 2, f"{names[1]} extra")
+    xml = voc.root / "Annotations" / f"{names[2]}.xml"
+    xml.write_text(xml.read_text().replace(f"<xmax>{voc.boxes[names[2]][0][2]}</xmax>", "<xmax>999</xmax>", 1))
+    report = check_dataset(f"voc:{voc.root}", "val", counts=False)
+    assert report.count_by_kind() == {"annotation": 2, "missing-image": 1}, report.problems
+    assert "val.txt:2: expected one image name" in report.problems[0].message
+    assert f"{names[2]}.xml (object 1)" in report.problems[1].message and "outside" in report.problems[1].message

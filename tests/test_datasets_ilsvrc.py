@@ -89,3 +89,15 @@ def test_wsolevaluation_metadata_variant(shared_dir, tmp_path):
         (tmp_path / image_id).write_bytes(b"")
     with_images = load_annotations(f"ilsvrc:{tmp_path}", split="val", metadata=str(meta))
     assert with_images.root == str(tmp_path) and len(with_images) == len(ref)
+
+
+def test_folders_can_be_given_explicitly(tmp_path):
+    fx = make_ilsvrc(tmp_path, layout="kaggle")
+    xmls, images = tmp_path / "boxes", tmp_path / "pics"
+    fx.xml_dir.rename(xmls)
+    (images / "val").parent.mkdir(parents=True)
+    fx.image_dir.rename(images / "val")
+    with pytest.raises(DatasetError, match="annotations=FOLDER"):
+        load_annotations(f"ilsvrc:{fx.root}")
+    data = load_annotations(f"ilsvrc:{fx.root}", annotations=str(xmls), images=str(images))
+    assert data.image_ids == fx.ids and data.root == str(images)

@@ -113,20 +113,23 @@ def _load_cache(path: str | None, root) -> dict:
 
 
 def _save_cache(path: str | None, root, kind: str, entries: dict) -> None:
+    """Write the cache atomically; a folder that cannot be written only costs speed."""
     if path is None:
         return
+    data = {"format": "wsolbench.filefacts", "version": 1, "kind": kind, "root": os.path.abspath(root),
+            "entries": entries}
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".filefacts-", suffix=".tmp")
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format": "wsolbench.filefacts", "version": 1, "kind": kind,
-                       "root": os.path.abspath(root), "entries": entries}, f)
+            json.dump(data, f)
         os.replace(tmp, path)
-    except OSError:  # a read-only cache folder only costs speed
-        try:
+    except OSError:
+        if os.path.exists(tmp):
             os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass
 
 
 def cached_file_facts(root, names, compute: Callable[[str], object], *, kind: str,

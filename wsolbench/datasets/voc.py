@@ -129,13 +129,15 @@ def parse_voc_xml(path: str, *, image_id: str | None = None) -> tuple[tuple[int,
     return (w, h), boxes
 
 
-def read_split(root: str, split: str) -> list[tuple[int, str]]:
+def read_split(root: str, split: str, problems: list | None = None) -> list[tuple[int, str]]:
     """``[(line, name)]`` of ``ImageSets/Segmentation/<split>.txt``."""
     path = os.path.join(root, "ImageSets", "Segmentation", f"{split}.txt")
     if not os.path.isfile(path):
         have = sorted(f[:-4] for f in os.listdir(os.path.dirname(path)) if f.endswith(".txt"))
         raise DatasetError(f"{path}: no such split; voc has splits {', '.join(have) or '(none)'}")
-    return [(line, name) for line, (name,) in read_rows(path, fields=(1,), what="one image name per line", sep=None)]
+    rows = read_rows(path, fields=(1,), what="one image name per line (e.g. 2007_000032)", sep=None,
+                     problems=problems)
+    return [(line, name) for line, (name,) in rows]
 
 
 def _mask_loader(path: str, labels: tuple[int, ...], image_id: str) -> MaskSource:
@@ -190,7 +192,7 @@ def load_voc(path: str, *, split: str | None = None, cache: bool = True, check_i
     """
     split = split or DEFAULT_SPLIT
     root = find_voc_root(path)
-    rows = read_split(root, split)
+    rows = read_split(root, split, problems)
     split_path = os.path.join(root, "ImageSets", "Segmentation", f"{split}.txt")
     facts, failures = cached_file_facts(root, [f"SegmentationClass/{n}.png" for _, n in rows], _mask_facts,
                                         kind="voc-mask-classes", cache=cache)
