@@ -16,6 +16,9 @@ Every timed variant's counts are checked against ``np.histogram`` first.
 
     python benchmarks/bench_pxap.py                 # 64 maps, smooth CAM-like and uniform noise
     python benchmarks/bench_pxap.py --n 16 --repeat 3
+
+(From a source checkout without ``pip install -e .``, prefix ``PYTHONPATH=.``.) Timings on a busy
+machine are noisy; the best of the repeats is the figure to quote.
 """
 
 from __future__ import annotations
