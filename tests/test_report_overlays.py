@@ -16,7 +16,7 @@ from wsolbench.metrics.boxes import best_boxes
 from wsolbench.metrics.gt import gt_mask, resize_boxes
 from wsolbench.metrics.resize import postprocess_map
 from wsolbench.protocol import Protocol
-from wsolbench.report.build import build_report
+from wsolbench.report.build import OVERLAY_COLUMNS, OVERLAY_TILE, build_report
 from wsolbench.report.examples import example_items, mask_iou, select_examples
 from wsolbench.report.overlays import grid_size
 from wsolbench.scoremaps import write_scoremaps
@@ -105,7 +105,7 @@ def test_report_with_maps_draws_three_overlay_grids(tmp_path, dataset):
         name = f"overlays_{group}.png"
         assert f'src="{name}"' in html
         with Image.open(page.parent / name) as im:
-            assert im.size == grid_size(4, ncols=4, tile=160)
+            assert im.size == grid_size(4, ncols=OVERLAY_COLUMNS, tile=OVERLAY_TILE) == (830, 264)
     assert "Best localized" in html and "Worst localized" in html and "Random sample" in html
     # class names of the annotations label the per-class table
     assert re.search(r"<td class=\"l\">red-disc</td>", html)

@@ -22,6 +22,8 @@ from wsolbench.report.html import ReportContent, render_page
 PAGE = "index.html"
 FIGURE_FILES = {"box_accuracy": "box_accuracy.png", "top1_loc": "top1_loc.png",
                 "mask_curves": "mask_curves.png", "worst_classes": "worst_classes.png"}
+OVERLAY_TILE = 200
+OVERLAY_COLUMNS = 4
 OVERLAY_FILES = {"best": "overlays_best.png", "worst": "overlays_worst.png", "random": "overlays_random.png"}
 
 
@@ -29,7 +31,7 @@ def _titles(result: dict) -> tuple[str, str]:
     maps, dataset = result.get("maps") or {}, result.get("dataset") or {}
     attrs = maps.get("attrs") or {}
     method = attrs.get("method") or (os.path.basename(maps["path"]) if maps.get("path") else "score maps")
-    if attrs.get("backbone"):
+    if attrs.get("backbone") and str(attrs["backbone"]).lower() != "none":
         method = f"{method} ({attrs['backbone']})"
     where = " ".join(str(v) for v in (dataset.get("name"), dataset.get("split")) if v)
     title = f"wsolbench report: {method}" + (f" on {where}" if where else "")
@@ -95,7 +97,8 @@ def draw_overlays(result: dict, out_dir, *, maps_path, annotations, n: int = 8, 
     drawn = {}
     for group, group_items in items.items():
         if group_items:
-            render_overlay_grid(group_items, pathlib.Path(out_dir) / OVERLAY_FILES[group], ncols=4, tile=160)
+            render_overlay_grid(group_items, pathlib.Path(out_dir) / OVERLAY_FILES[group], ncols=OVERLAY_COLUMNS,
+                                tile=OVERLAY_TILE)
             drawn[group] = OVERLAY_FILES[group]
     return drawn
 

@@ -144,11 +144,12 @@ def mask_iou(scoremap: np.ndarray, mask: np.ndarray, threshold: float) -> float 
     return None if union == 0 else float(np.logical_and(pred, fg).sum() / union)
 
 
-def _title(group: str, k: int, ex: Example, iou: float | None) -> str:
-    head = f"{group} {k + 1}"
+def _title(k: int, ex: Example, iou: float | None) -> str:
+    """Two caption lines: rank, IoU, class and prediction; then the image id."""
+    head = f"#{k + 1}"
     if iou is not None:
-        head += f" · IoU {iou:.2f}"
-    head += f" · class {ex.label}"
+        head += f" IoU {iou:.2f}"
+    head += f" · cls {ex.label}"
     if ex.predicted is not None:
         head += f" · pred {ex.predicted}"
     return f"{head}\n{ex.image_id}"
@@ -186,7 +187,7 @@ def build_item(f, annotations, ex: Example, frame: Frame, *, group: str, k: int,
     image = load_image(image_root if image_root is not None else annotations.root, ex.image_id)
     return OverlayItem(image=image, scoremap=smap, gt_boxes=gt_boxes, pred_boxes=pred_boxes,
                        gt_mask=None if mask is None else (mask == 1).astype(np.uint8),
-                       title=_title(group, k, ex, iou), pred_mask=pred_mask)
+                       title=_title(k, ex, iou), pred_mask=pred_mask)
 
 
 def mask_scores(maps_path, annotations, result: dict) -> list[float | None]:

@@ -52,7 +52,8 @@ class OverlayItem:
         gt_boxes: GT boxes (K, 4) ``x0, y0, x1, y1`` (inclusive pixels of the map frame).
         pred_boxes: predicted boxes (n, 4) in the same convention.
         gt_mask: the GT foreground mask (h, w) uint8 (non-zero = foreground) or ``None``.
-        title: a caption; ``\\n`` separates up to two lines.
+        title: a caption; ``\\n`` separates up to two lines (a long first line is cut at its
+            end, a long second line, e.g. an image id, at its start).
         pred_mask: an optional predicted region (h, w) uint8, drawn as a red contour (mask
             datasets, where the prediction is the thresholded map rather than a box).
     """
@@ -207,13 +208,16 @@ def _font(size: int = FONT_SIZE):
         return ImageFont.load_default()
 
 
-def _fit_text(draw, text: str, font, width: int) -> str:
-    """Shorten ``text`` with a leading ellipsis until it fits ``width`` pixels."""
+def _fit_text(draw, text: str, font, width: int, *, keep_end: bool) -> str:
+    """Shorten ``text`` with an ellipsis until it fits ``width`` pixels.
+
+    ``keep_end`` keeps the end (file names of long image ids), else the start.
+    """
     if draw.textlength(text, font=font) <= width:
         return text
-    while text and draw.textlength("…" + text, font=font) > width:
-        text = text[1:]
-    return "…" + text
+    while text and draw.textlength(("…" + text) if keep_end else (text + "…"), font=font) > width:
+        text = text[1:] if keep_end else text[:-1]
+    return ("…" + text) if keep_end else (text + "…")
 
 
 def _draw_legend(canvas, draw, font, any_mask: bool) -> None:
@@ -272,7 +276,8 @@ def render_overlay_grid(items, out_path, *, ncols: int = 4, tile: int = 160) -> 
         draw.rectangle([x, y, x + tile - 1, y + tile - 1], fill=(235, 235, 235))
         canvas.paste(pic, (x + (tile - pic.width) // 2, y + (tile - pic.height) // 2))
         for k, line in enumerate(item.title.split("\n")[:TITLE_LINES]):
-            draw.text((x, y + tile + 1 + k * LINE_H), _fit_text(draw, line, font, tile), fill=TEXT_COLOR, font=font)
+            text = _fit_text(draw, line, font, tile, keep_end=k > 0)
+            draw.text((x, y + tile + 1 + k * LINE_H), text, fill=TEXT_COLOR, font=font)
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", optimize=True)
     return write_bytes_atomic(out_path, buf.getvalue())
