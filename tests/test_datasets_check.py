@@ -119,7 +119,7 @@ def test_tinyimagenet_defects(tmp_path):
 def test_wsoleval_spec_is_checked_against_its_card(shared_dir):
     report = check_dataset(f"wsoleval:{shared_dir / 'wsoleval-metadata' / 'CUB' / 'test'}")
     assert (report.card, report.layout, report.split, report.n_images) == ("datasets/cub.md", "wsoleval", "test", 88)
-    assert report.n_images_checked == 0                      # no image folder
+    assert report.n_images_checked == 0 and report.image_folder is None     # no image folder
     assert [p.kind for p in report.problems] == ["count"] * 3
     report = check_dataset(f"ilsvrc:{shared_dir / 'wsoleval-metadata' / 'ILSVRC'}", "val")
     assert report.layout == "wsoleval" and report.expected.images == 10000
@@ -129,7 +129,7 @@ def test_load_failure_is_a_problem_and_unknown_option_an_error(cub, tmp_path):
     report = check_dataset(f"cub:{tmp_path / 'nothing'}")
     assert [p.kind for p in report.problems] == ["load"] and "images.txt" in report.problems[0].message
     with pytest.raises(DatasetError, match="no option 'colour'"):
-        check_dataset(f"cub:{cub.root}", colour="red")
+        check_dataset(f"cub:{cub.root}", options={"colour": "red"})
 
 
 # ----------------------------------------------------------------------------------------- CLI
@@ -193,3 +193,11 @@ def test_ilsvrc_and_voc_defects(tmp_path):
     assert report.count_by_kind() == {"annotation": 2, "missing-image": 1}, report.problems
     assert "val.txt:2: expected one image name" in report.problems[0].message
     assert f"{names[2]}.xml (object 1)" in report.problems[1].message and "outside" in report.problems[1].message
+
+
+def test_wsoleval_images_option_lets_check_read_the_images(cub, tmp_path):
+    meta = cub_as_wsoleval(cub, tmp_path / "meta" / "test", "test")
+    cub.path(cub.split_ids("test")[1]).unlink()
+    report = check_dataset(f"wsoleval:{meta}", counts=False, options={"images": str(cub.root / "images")})
+    assert report.n_images_checked == len(cub.split_ids("test"))
+    assert [(p.kind, p.image_id) for p in report.problems] == [("missing-image", cub.split_ids("test")[1])]

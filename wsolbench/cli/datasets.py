@@ -95,6 +95,8 @@ def _summary_table(report):
     for kind, n in report.count_by_kind().items():
         table.add_row(f"[red]{kind}[/]", f"{n:,}", "")
     caption = [f"card {report.card}" if report.card else "no dataset card"]
+    if report.image_folder is None and report.n_images:
+        caption.append("image files not read: no image folder (wsoleval: -o images=DIR)")
     if report.card and not report.counts_checked:
         caption.append("counts not compared")
     table.caption = "; ".join(caption)
@@ -119,8 +121,8 @@ def check_command(spec, split, no_counts, no_images, decode, max_problems, as_js
     from wsolbench.datasets.check import check_dataset
 
     with progress_bar("checking files", disable=as_json) as update:
-        report = check_dataset(spec, split, counts=not no_counts, images=not no_images, decode=decode,
-                               progress=update, **parse_options(options))
+        report = check_dataset(spec, split, options=parse_options(options), counts=not no_counts,
+                               read_images=not no_images, decode=decode, progress=update)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:

@@ -61,6 +61,7 @@ class CheckReport:
         n_classes_present: distinct classes among the labels.
         n_images_checked: image files opened (header, or every pixel with ``decode``).
         n_masks_checked: images whose masks were loaded.
+        image_folder: the folder the image ids resolve against (``None``: images cannot be checked).
         expected: the card's counts for this split (``None`` if the card has none).
         counts_checked: whether the counts were compared with the card.
         problems: every problem found, in discovery order.
@@ -77,6 +78,7 @@ class CheckReport:
     n_classes_present: int = 0
     n_images_checked: int = 0
     n_masks_checked: int = 0
+    image_folder: str | None = None
     expected: SplitCounts | None = None
     counts_checked: bool = False
     problems: list[Problem] = field(default_factory=list)
@@ -233,20 +235,20 @@ def _scan(report: CheckReport, annotations: AnnotationSet, *, images: bool, mask
             progress(done, len(todo))
 
 
-def check_dataset(spec: str, split: str | None = None, *, counts: bool = True, images: bool = True,
-                  masks: bool = True, decode: bool = False, progress: Callable[[int, int], None] | None = None,
-                  **options) -> CheckReport:
+def check_dataset(spec: str, split: str | None = None, *, options: dict | None = None, counts: bool = True,
+                  read_images: bool = True, load_masks: bool = True, decode: bool = False,
+                  progress: Callable[[int, int], None] | None = None) -> CheckReport:
     """Check a local dataset copy named by ``NAME:PATH``.
 
     Args:
         spec: e.g. ``cub:/data/CUB_200_2011``.
         split: the split (default: the adapter's).
+        options: adapter options (e.g. ``{"val_metadata": "metadata/CUB/val"}`` for ``cub``).
         counts: compare images / boxes / classes with the dataset card (turn off for partial copies).
-        images: open every image file (header only unless ``decode``).
-        masks: load every mask of mask datasets.
+        read_images: open every image file (header only unless ``decode``).
+        load_masks: load every mask of mask datasets.
         decode: decode every image's pixels (finds truncated files; slower).
         progress: ``progress(n_done, n_total)`` during the file scan.
-        **options: adapter options (e.g. ``val_metadata`` for ``cub``).
 
     Returns:
         A :class:`CheckReport`; ``report.ok`` is False when anything is wrong.
@@ -255,14 +257,16 @@ def check_dataset(spec: str, split: str | None = None, *, counts: bool = True, i
         DatasetError: the spec names no adapter, or an option the adapter does not take.
     """
     name, path = parse_spec(spec)
+    options = dict(options or {})
     report = CheckReport(spec=spec, adapter=name, split=split)
     annotations = _load(name, path, split, options, report)
     if annotations is None:
         return report
     report.dataset, report.split = annotations.name, annotations.split or split
+    report.image_folder = annotations.root
     report.n_images = len(annotations)
     report.n_boxes = int(sum(len(r.boxes) for r in annotations))
     report.n_classes_present = len({c for r in annotations for c in r.labels})
     _check_counts(report, annotations, counts=counts, path=path, options=options)
-    _scan(report, annotations, images=images, masks=masks, decode=decode, progress=progress)
+    _scan(report, annotations, images=read_images, masks=load_masks, decode=decode, progress=progress)
     return report
