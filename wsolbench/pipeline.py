@@ -87,20 +87,26 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     return RowPlan(np.asarray(rows, np.int64), np.asarray(recs, np.int64), np.asarray(labels, np.int64))
 
 
+def _is_constant(raw: np.ndarray) -> bool:
+    """A raw map the reference turns into zeros or into resize noise: NaN, or min == max."""
+    return bool(np.isnan(raw).any() or raw.min() == raw.max())
+
+
 def _image_input(record, raw, protocol, normalized, pred, map_label, path) -> ImageInput:
-    scoremap, constant = postprocess_map(raw, protocol, normalized=normalized)
+    image_id = record.image_id
+    scoremap, _ = postprocess_map(raw, protocol, normalized=normalized, image_id=image_id)
     boxes = np.zeros((0, 4), np.int64)
     if len(record.boxes):
         if record.image_size is None:
-            raise FormatError(f"{path}: image '{record.image_id}' has boxes but no image size")
-        boxes = resize_boxes(record.boxes, record.image_size, protocol.resolution)
+            raise FormatError(f"{path}: image '{image_id}' has boxes but no image size")
+        boxes = resize_boxes(record.boxes, record.image_size, protocol.resolution, image_id=image_id)
     mask = None
     if record.masks is not None:
         cls = map_label if map_label >= 0 else None
-        mask = gt_mask(record.masks.load(), protocol.resolution, class_index=cls)
-    return ImageInput(image_id=record.image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes,
+        mask = gt_mask(record.masks.load(), protocol.resolution, class_index=cls, image_id=image_id)
+    return ImageInput(image_id=image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes,
                       gt_mask=mask, pred_label=None if pred is None else int(pred),
-                      map_label=None if map_label < 0 else int(map_label), constant=constant)
+                      map_label=None if map_label < 0 else int(map_label), constant=_is_constant(raw))
 
 
 def _evaluate_chunk(path, plan: RowPlan, chunk: slice, annotations, evaluator: Evaluator) -> EvalState:
