@@ -45,8 +45,10 @@ th:first-child,td:first-child,td.l,th.l{text-align:left}
 th{background:#f3f4f6}
 .scroll th{position:sticky;top:0;z-index:1}
 .row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
-table.sortable th{cursor:pointer;user-select:none} table.sortable th:hover{background:#e5e7eb}
-th.asc::after{content:' \\25B2';font-size:10px} th.desc::after{content:' \\25BC';font-size:10px}
+table.sortable th button{all:unset;cursor:pointer;display:block;width:100%}
+table.sortable th:hover{background:#e5e7eb} table.sortable th button:focus-visible{outline:2px solid #2563eb}
+th[aria-sort=ascending] button::after{content:' \\25B2';font-size:10px}
+th[aria-sort=descending] button::after{content:' \\25BC';font-size:10px}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee;display:inline-block}
 .note{color:#666;font-size:13px;font-style:italic}
 code{background:#f3f4f6;padding:1px 4px;border-radius:3px;font-size:12px}
@@ -56,12 +58,13 @@ dt{color:#555} dd{margin:0;word-break:break-all}
 
 SORT_JS = """
 document.querySelectorAll('table.sortable').forEach(function(table){
-  table.querySelectorAll('th').forEach(function(th, col){
-    th.addEventListener('click', function(){
+  var heads = Array.from(table.tHead.rows[0].cells);
+  heads.forEach(function(th, col){
+    th.querySelector('button').addEventListener('click', function(){
       var body = table.tBodies[0], rows = Array.from(body.rows);
-      var asc = !th.classList.contains('asc');
-      table.querySelectorAll('th').forEach(function(h){h.classList.remove('asc','desc');});
-      th.classList.add(asc ? 'asc' : 'desc');
+      var asc = th.getAttribute('aria-sort') !== 'ascending';
+      heads.forEach(function(h){h.removeAttribute('aria-sort');});
+      th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
       function key(r){var c=r.cells[col], v=c.getAttribute('data-v'); return v===null?c.textContent:v;}
       rows.sort(function(a, b){
         var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
@@ -151,7 +154,9 @@ def _fig(c: "ReportContent", key: str, alt: str) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]], *, cls: str = "", left: int = 1) -> str:
-    ths = "".join(f'<th{" class=l" if i < left else ""}>{escape(h)}</th>' for i, h in enumerate(head))
+    """A table; ``sortable`` tables get header buttons that sort their column."""
+    label = (lambda h: f'<button type="button">{escape(h)}</button>') if cls == "sortable" else escape
+    ths = "".join(f'<th{" class=l" if i < left else ""}>{label(h)}</th>' for i, h in enumerate(head))
     body = "".join("<tr>" + "".join(rows_cell) + "</tr>" for rows_cell in rows)
     return f'<table class="{cls}"><thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -278,4 +283,5 @@ def render_page(content: ReportContent) -> str:
             f"<style>{CSS}</style></head><body><header><h1>{escape(content.title)}</h1>"
             f"<p>{escape(content.subtitle)}</p></header><nav>{nav}</nav><main>{sections}</main>"
             f'<script type="application/json" id="report-data">{data}</script>'
-            f"<script>{SORT_JS}</script></body></html>\n")
+            f"<script>{SORT_JS}document.documentElement.setAttribute('data-ready', 'true');</script>"
+            "</body></html>\n")
