@@ -126,3 +126,14 @@ def test_report_of_a_mask_evaluation(tmp_path, evaluated):
         assert im.size == (1100, 420)
     assert 'src="overlays_best.png"' in html
     assert "were not found" not in html          # the synthetic spec knows its image folder
+
+
+def test_report_warns_when_maps_differ_from_the_result(tmp_path, evaluated):
+    root, _, runs = evaluated
+    other_maps = runs["far"][0]
+    result_path = runs["near"][1]
+    res = CliRunner().invoke(cli, ["report", str(result_path), "--maps", str(other_maps), "--out", str(tmp_path),
+                                   "--no-curves", "--examples", "1"])
+    assert res.exit_code == 0, res.output
+    assert "differs from the maps file of the result" in res.stderr
+    assert (tmp_path / "overlays_best.png").is_file()
