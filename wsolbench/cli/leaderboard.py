@@ -217,8 +217,8 @@ def _group_table(group):
 @click.option("--dataset", default=None, help="Choose this dataset in the page's filter first.")
 @click.option("--protocol", default=None, help="Choose this protocol in the page's filter first.")
 @click.option("--source", default=None, help="Choose this source in the page's filter first.")
-@click.option("--width", type=click.IntRange(320, 4000), default=1280, show_default=True)
-@click.option("--height", type=click.IntRange(240, 8000), default=900, show_default=True)
+@click.option("--width", type=click.IntRange(320, 4000), default=1360, show_default=True, help="Viewport width.")
+@click.option("--height", type=click.IntRange(240, 8000), default=1000, show_default=True, help="Viewport height.")
 def screenshot(out, board, dataset, protocol, source, width, height):
     """Save a PNG of BOARD/index.html as headless Chromium shows it (default OUT: docs/img/leaderboard.png)."""
     from pathlib import Path

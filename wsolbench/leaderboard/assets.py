@@ -30,6 +30,10 @@ section.group h2 .meta { font-size: 13px; font-weight: 400; color: var(--muted);
 .chart text { font: 10.5px system-ui, sans-serif; fill: var(--fg); }
 .chart .axis text { fill: var(--muted); }
 .chart .grid { stroke: var(--line); stroke-width: 1; }
+.chart-caption { margin: 0; color: var(--muted); font-size: 12.5px; }
+.chart-caption .key { display: inline-block; width: 10px; height: 10px; margin: 0 2px 0 8px; vertical-align: -1px; }
+.chart-caption .key.verified { background: var(--verified); }
+.chart-caption .key.reported { background: var(--reported); }
 .chart rect.verified { fill: var(--verified); }
 .chart rect.reported { fill: var(--reported); }
 .table-wrap { overflow-x: auto; }
@@ -99,13 +103,23 @@ JS = r"""
     var svg = section.querySelector('svg.chart');
     if (!svg) { return; }
     var rowHeight = parseFloat(svg.getAttribute('data-row-height'));
-    var y = parseFloat(svg.getAttribute('data-top')), shown = 0;
+    var maxBars = parseInt(svg.getAttribute('data-max-bars'), 10);
+    var y = parseFloat(svg.getAttribute('data-top')), shown = 0, candidates = 0;
     Array.prototype.forEach.call(svg.querySelectorAll('g.bar'), function (bar) {
       var row = document.getElementById(bar.getAttribute('data-row'));
       var visible = row !== null && !row.hidden;
+      if (visible) { candidates += 1; }
+      visible = visible && shown < maxBars;
       bar.style.display = visible ? '' : 'none';
       if (visible) { bar.setAttribute('transform', 'translate(0,' + y + ')'); y += rowHeight; shown += 1; }
     });
+    var caption = section.querySelector('.chart-caption');
+    if (caption) {
+      caption.style.display = shown ? '' : 'none';
+      caption.querySelector('.shown').textContent = String(shown);
+      var total = caption.querySelector('.total');
+      if (total) { total.textContent = String(candidates); }
+    }
     var height = y + parseFloat(svg.getAttribute('data-bottom'));
     var width = svg.viewBox.baseVal.width;
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);

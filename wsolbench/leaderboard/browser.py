@@ -34,7 +34,7 @@ from wsolbench.errors import WsolbenchError
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--mute-audio")
+                  "--hide-scrollbars", "--mute-audio", "--no-zygote")
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -235,6 +235,7 @@ class Browser:
         self.process = None
         self.profile = None
         self.port = None
+        self.browser_url = None
         self.sockets: list[WebSocket] = []
 
     def __enter__(self) -> "Browser":
@@ -256,6 +257,7 @@ class Browser:
             seen.append(line.rstrip())
             m = _LISTENING.search(line)
             if m:
+                self.browser_url = m.group(1)
                 return urlparse(m.group(1)).port
         self.__exit__(None, None, None)
         raise BrowserError(f"{self.executable} did not start its DevTools server: {' | '.join(seen[-5:])}")
@@ -272,9 +274,21 @@ class Browser:
         page.navigate(url, timeout=self.timeout)
         return page
 
+    def _close_gracefully(self) -> None:
+        """Ask the browser to quit (it then reaps its own helper processes)."""
+        try:
+            ws = WebSocket(self.browser_url, timeout=10)
+            ws.send(json.dumps({"id": 1, "method": "Browser.close"}))
+            ws.close()
+            self.process.wait(timeout=10)
+        except (OSError, BrowserError, subprocess.TimeoutExpired):
+            pass
+
     def __exit__(self, *exc) -> None:
         for ws in self.sockets:
             ws.close()
+        if self.process is not None and self.process.poll() is None and self.browser_url:
+            self._close_gracefully()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -315,6 +329,7 @@ def screenshot_page(html_path, out_path, *, filters: dict | None = None, width: 
     out_path = os.fspath(out_path)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".screenshot-", suffix=".png", dir=os.path.dirname(os.path.abspath(out_path)))
+    os.fchmod(fd, 0o644)
     with os.fdopen(fd, "wb") as f:
         f.write(png)
     os.replace(tmp, out_path)

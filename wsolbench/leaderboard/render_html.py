@@ -16,6 +16,7 @@ from wsolbench.leaderboard.display import (dataset_label, display_number, metric
                                            split_urls)
 
 CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, CHART_TOP, CHART_BOTTOM = 760, 280, 420, 17, 22, 6
+MAX_BARS = 15  # a chart shows the best rows still visible; the table lists them all
 
 
 def render_html(groups: list[Group], *, sources: list[str] = ()) -> str:
@@ -88,13 +89,22 @@ def _chart(group: Group, row_ids) -> str:
     bars = [r for r in group.rows if r.value is not None]
     if not bars or not group.metric:
         return ""
-    height = CHART_TOP + ROW_HEIGHT * len(bars) + CHART_BOTTOM
+    shown = min(len(bars), MAX_BARS)
+    height = CHART_TOP + ROW_HEIGHT * shown + CHART_BOTTOM
     label = f"{metric_label(group.metric)} of each row, 0 to 100"
-    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_WIDTH} {height}" '
+    parts = [_chart_caption(group, shown, len(bars)),
+             f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_WIDTH} {height}" '
              f'height="{height}" data-row-height="{ROW_HEIGHT}" data-top="{CHART_TOP}" data-bottom="{CHART_BOTTOM}" '
-             f'role="img" aria-label="{escape(label)}">', _axis(height - CHART_BOTTOM)]
+             f'data-max-bars="{MAX_BARS}" role="img" aria-label="{escape(label)}">', _axis(height - CHART_BOTTOM)]
     parts += [_bar(r, i, row_ids[id(r)], group.metric) for i, r in enumerate(bars)]
     return "\n".join(parts + ["</svg>"])
+
+
+def _chart_caption(group: Group, shown: int, total: int) -> str:
+    which = f"the <span class=\"shown\">{shown}</span> best of <span class=\"total\">{total}</span> rows" \
+        if total > shown else f"all <span class=\"shown\">{shown}</span> rows"
+    return (f'<p class="chart-caption">{escape(metric_label(group.metric))} of {which} with a value, on a 0-100 '
+            'scale: <span class="key verified"></span> verified <span class="key reported"></span> reported</p>')
 
 
 def _axis(bottom: int) -> str:
@@ -112,7 +122,8 @@ def _bar(ranked: RankedRow, index: int, row_id: str, metric: str) -> str:
     shown = name if len(name) <= 44 else name[:43] + "…"
     width = BAR_WIDTH * ranked.value / 100
     value = display_number(row[metric])
-    return (f'<g class="bar" data-row="{row_id}" transform="translate(0,{CHART_TOP + ROW_HEIGHT * index})">'
+    hidden = ' style="display:none"' if index >= MAX_BARS else ""
+    return (f'<g class="bar" data-row="{row_id}"{hidden} transform="translate(0,{CHART_TOP + ROW_HEIGHT * index})">'
             f"<title>{escape(name)}: {escape(value)} ({escape(row['source'])})</title>"
             f'<text x="{LABEL_WIDTH - 8}" y="12" text-anchor="end">{escape(shown)}</text>'
             f'<rect class="{escape(row["source"])}" x="{LABEL_WIDTH}" y="2" width="{width:.2f}" height="13"/>'

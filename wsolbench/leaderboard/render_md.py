@@ -11,6 +11,7 @@ from wsolbench.leaderboard.board import Group, RankedRow
 from wsolbench.leaderboard.display import dataset_label, display_number, metric_label, protocol_summary
 
 SCREENSHOT = "../docs/img/leaderboard.png"
+SCREENSHOT_COMMAND = "wsolbench leaderboard screenshot docs/img/leaderboard.png --dataset cub"
 
 
 def render_markdown(groups: list[Group], *, sources: list[str] = (), screenshot: str | None = SCREENSHOT) -> str:
@@ -73,7 +74,8 @@ def _intro(groups, sources, screenshot) -> list[str]:
         "with charts: [index.html](index.html) (open it from disk; it needs no network).", "",
     ]
     if screenshot:
-        lines += [f"![The leaderboard page (index.html)]({screenshot})", ""]
+        lines += [f"![The leaderboard page (index.html), filtered to CUB]({screenshot})", "",
+                  f"<sub>Screenshot taken with headless Chromium: `{SCREENSHOT_COMMAND}`.</sub>", ""]
     return lines
 
 
