@@ -25,10 +25,12 @@ def _stdout():
 
 
 def _progress(description: str):
-    """A transient rich progress bar on stderr and a callback ``(done, total)`` advancing it."""
+    """A transient rich progress bar on stderr (only on a terminal) and a callback ``(done, total)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), console=_stderr(), transient=True)
+    console = _stderr()
+    bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), console=console, transient=True,
+                   disable=not console.is_terminal)
     task = bar.add_task(description, total=None)
 
     def update(done: int, total: int) -> None:

@@ -197,30 +197,32 @@ def check_map_image_id(image_id, *, path, row: int) -> str:
 
 
 def check_unique_keys(image_ids: Sequence[str], map_labels: np.ndarray | None, *, path,
-                      first_row: int = 0, seen: dict | None = None) -> dict:
+                      first_row: int = 0, seen: Mapping | None = None) -> dict:
     """Check that image ids (or ``(image id, map label)`` pairs) are unique.
 
     Args:
         image_ids: ids of rows ``first_row ...``.
         map_labels: the rows' map labels [len(image_ids)] or None.
-        seen: keys already seen -> row (updated in place and returned); lets a writer check batches.
+        seen: keys of earlier rows -> row (not modified); lets a writer check batch by batch.
 
     Returns:
-        The mapping key -> row, where a key is the id, or ``(id, label)`` with map labels.
+        The mapping key -> row of these rows, where a key is the id, or ``(id, label)`` with map labels.
     """
     seen = {} if seen is None else seen
+    out: dict = {}
     labels = [None] * len(image_ids) if map_labels is None else [int(v) for v in map_labels]
     for offset, (image_id, label) in enumerate(zip(image_ids, labels)):
         key = image_id if label is None else (image_id, label)
         row = first_row + offset
-        if key in seen:
+        previous = out.get(key, seen.get(key))
+        if previous is not None:
             what = f"image id {image_id!r}" if label is None else f"(image id, map label) ({image_id!r}, {label})"
             fix = ("each image must have exactly one map; for several maps per image (multi-label data) add a "
                    f"'{MAP_LABELS}' dataset" if label is None else "each image may have one map per class")
             raise FormatError(f"{location(path, row=row, image_id=image_id)}{what} already appears at row "
-                              f"{seen[key]}; {fix}")
-        seen[key] = row
-    return seen
+                              f"{previous}; {fix}")
+        out[key] = row
+    return out
 
 
 def check_label_array(values: np.ndarray, *, name: str, n: int, path) -> np.ndarray:

@@ -118,7 +118,8 @@ class ScoreMapFile:
         obj = self._h5.get(name)
         if obj is None:
             if required:
-                raise FormatError(f"{fmt.location(self.path)}dataset '{name}' is missing; a score-map file needs "
+                what = f"dataset '{name}'" + (f" (or group '{fmt.MAPS_BY_ROW}')" if name == fmt.MAPS else "")
+                raise FormatError(f"{fmt.location(self.path)}{what} is missing; a score-map file needs "
                                   f"'{fmt.IMAGE_IDS}' and '{fmt.MAPS}' (see docs/scoremaps.md)")
             return None
         if not isinstance(obj, h5py.Dataset):

@@ -27,7 +27,6 @@ from wsolbench.errors import FormatError
 from wsolbench.scoremaps import format as fmt
 
 LAYOUTS = ("auto", fmt.LAYOUT_FIXED, fmt.LAYOUT_BY_ROW)
-_OPTIONAL = (fmt.PREDICTED_LABELS, fmt.MAP_LABELS) + fmt.CLASS_SCORE_NAMES
 _TARGET_CHUNK_BYTES = 1 << 20
 
 
@@ -167,25 +166,37 @@ class ScoreMapWriter:
             logits: optional class scores [B, C] (stored as ``logits``).
             scores: optional class scores [B, C] (stored as ``scores``).
 
-        An optional array given for one batch must be given for every batch.
+        An optional array given for one batch must be given for every batch. A batch that fails a
+        check raises :class:`FormatError` before anything is written and leaves the writer usable.
         """
         if self.closed:
             raise FormatError(f"{self.path}: append() after the writer was closed")
         ids = self._check_ids(image_ids)
         b = len(ids)
-        batch = self._as_maps(maps, b, ids)
-        extras = {fmt.PREDICTED_LABELS: predicted_labels, fmt.MAP_LABELS: map_labels,
-                  "logits": logits, "scores": scores}
-        extras = {name: self._check_extra(name, value, b) for name, value in extras.items()}
-        fmt.check_unique_keys(ids, extras[fmt.MAP_LABELS], path=self.path, first_row=self._n, seen=self._seen)
+        batch, ndim, dtype = self._as_maps(maps, b, ids)
+        given = {fmt.PREDICTED_LABELS: predicted_labels, fmt.MAP_LABELS: map_labels, "logits": logits,
+                 "scores": scores}
+        extras = {name: self._check_extra(name, value, b) for name, value in given.items()}
+        keys = fmt.check_unique_keys(ids, extras[fmt.MAP_LABELS], path=self.path, first_row=self._n,
+                                     seen=self._seen)
         if b == 0:
             return
+        self._map_ndim, self._dtype = ndim, dtype
+        self._present = {name: value is not None for name, value in extras.items()}
+        try:
+            self._write_batch(ids, batch, extras)
+        except BaseException:
+            self.abort()  # a failed HDF5 write leaves datasets of unequal length: discard the file
+            raise
+        self._seen.update(keys)
+        self._n += b
+
+    def _write_batch(self, ids: list[str], batch, extras: dict) -> None:
         self._write_maps(batch)
         self._extend(fmt.IMAGE_IDS, np.array(ids, dtype=object))
         for name, value in extras.items():
             if value is not None:
                 self._extend(name, value)
-        self._n += b
 
     def _check_ids(self, image_ids) -> list[str]:
         if isinstance(image_ids, (str, bytes)):
@@ -195,7 +206,12 @@ class ScoreMapWriter:
         return [fmt.check_map_image_id(v, path=self.path, row=self._n + i) for i, v in enumerate(ids)]
 
     def _as_maps(self, maps, b: int, ids: list[str]):
-        """Bring a batch to the storage dtype as an array [B, ...] or a list; check rank and values."""
+        """Check a batch and bring it to the storage dtype.
+
+        Returns:
+            ``(batch, map_ndim, dtype)``: an array [B, ...] or a list of B arrays, the maps' rank and
+            the storage dtype.
+        """
         if isinstance(maps, np.ndarray) or hasattr(maps, "__array__"):
             batch = np.asarray(maps)
             if batch.ndim not in (2, 3):
@@ -210,36 +226,36 @@ class ScoreMapWriter:
             raise FormatError(f"{self.path}: row {self._n}: {b} image ids but {len(batch)} maps in this batch; "
                               "give one map per image id")
         for row, image_id, dtype, ndim, shape in items:
-            self._check_map_kind(row, image_id, dtype, ndim, shape)
-        if self._dtype is None and items:
-            self._dtype = np.dtype(items[0][2])
+            self._check_map_kind(row, image_id, dtype, ndim, shape, first=items[0][3])
+        dtype = self._dtype if self._dtype is not None else (np.dtype(items[0][2]) if items else None)
         with np.errstate(over="ignore"):  # float16 overflow becomes inf, reported by the value check
             if isinstance(batch, np.ndarray):
-                batch = np.ascontiguousarray(batch, dtype=self._dtype)
+                batch = np.ascontiguousarray(batch, dtype=dtype)
             else:
-                batch = [np.ascontiguousarray(m, dtype=self._dtype) for m in batch]
+                batch = [np.ascontiguousarray(m, dtype=dtype) for m in batch]
         fmt.check_map_values(batch, ids, range(self._n, self._n + b), normalized=self.normalized, path=self.path)
-        return batch
+        return batch, items[0][3] if items else self._map_ndim, dtype
 
-    def _check_map_kind(self, row: int, image_id: str | None, dtype, ndim: int, shape: tuple) -> None:
+    def _check_map_kind(self, row: int, image_id: str | None, dtype, ndim: int, shape: tuple, *,
+                        first: int) -> None:
         where = fmt.location(self.path, row=row, image_id=image_id)
         fmt.check_map_dtype(dtype, path=self.path, row=row, image_id=image_id, what="the map")
         if ndim not in (1, 2):
             raise FormatError(f"{where}map has shape {shape}, expected (h, w) or (L,)")
-        if self._map_ndim is not None and ndim != self._map_ndim:
-            raise FormatError(f"{where}{ndim}-D map after {self._map_ndim}-D ones; all maps of a file must have "
+        expected = self._map_ndim if self._map_ndim is not None else first
+        if ndim != expected:
+            raise FormatError(f"{where}{ndim}-D map after {expected}-D ones; all maps of a file must have "
                               "the same rank")
         if any(s < 1 for s in shape):
             raise FormatError(f"{where}map has shape {shape}; maps must have at least one pixel")
-        self._map_ndim = ndim
 
     def _check_extra(self, name: str, value, b: int):
         given = value is not None
         if self._n > 0 and self._present.get(name, False) != given:
-            state = "was given for earlier batches but not for" if not given else "was not given for earlier batches but is for"
+            state = ("was given for earlier batches but not for" if not given
+                     else "was not given for earlier batches but is for")
             raise FormatError(f"{self.path}: row {self._n}: {name} {state} this one; give it for every batch or "
                               "for none")
-        self._present[name] = given
         if not given:
             return None
         arr = np.asarray(value)
