@@ -65,7 +65,7 @@ def test_compare_warns_on_different_protocols(tmp_path, two_results):
     res = CliRunner().invoke(cli, ["compare", pa, pb, "--json"])
     assert res.exit_code == 0
     assert json.loads(res.stdout)["same_protocol"] is False
-    assert "different protocols" in res.stderr
+    assert "different protocols" in " ".join(res.stderr.split())
 
 
 def test_compare_out_writes_overlaid_curves(tmp_path, two_results):
