@@ -189,3 +189,11 @@ def test_gt_spec_without_adapter_name(case):
     tmp, meta, ids, maps, preds, path = case
     line = _error_line(run(["evaluate", str(path), "--gt", str(meta)]))
     assert "wsoleval:" in line
+
+
+def test_adapter_options_pass_through_and_unknown_option_is_clean(case):
+    tmp, meta, ids, maps, preds, path = case
+    ok = run(["evaluate", str(path), "--gt", f"wsoleval:{meta}", "-o", "name=mine", "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["dataset"]["name"] == "mine"
+    line = _error_line(run(["evaluate", str(path), "--gt", f"wsoleval:{meta}", "-o", "colour=red"]))
+    assert "'colour'" in line and "mask_root" in line

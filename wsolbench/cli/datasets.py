@@ -6,29 +6,12 @@ import json
 
 import click
 
+from wsolbench.cli.options import option_flag, parse_options
 from wsolbench.cli.render import progress_bar, stderr_console, stdout_console
 
 MAX_SHOWN_PROBLEMS = 10
 SHORT_METRICS = {"maxboxacc": "MaxBoxAcc", "maxboxacc_v2": "MaxBoxAccV2", "gt_known_loc": "GT-known",
                  "top1_loc": "top-1 loc", "top1_cls": "top-1 cls", "pxap": "PxAP", "piou": "PIoU", "mpxap": "mPxAP"}
-
-
-def parse_options(pairs: tuple[str, ...]) -> dict:
-    """``("key=value", ...)`` -> adapter options; ``true``/``false`` become booleans."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r} (e.g. -o val_metadata=metadata/CUB/val)",
-                                     param_hint="-o/--option")
-        low = value.strip().lower()
-        out[key.strip()] = True if low == "true" else False if low == "false" else value
-    return out
-
-
-option_flag = click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-                           help="Adapter option, repeatable (e.g. -o val_metadata=metadata/CUB/val, "
-                                "-o mask_root=DIR, -o check_images=false).")
 
 
 @click.group()
@@ -150,15 +133,7 @@ def show_command(spec, split, n, ncols, tile, seed, out, options):
     from wsolbench.datasets import load_annotations
     from wsolbench.datasets.show import render_samples
 
-    opts = parse_options(options)
-    try:
-        annotations = load_annotations(spec, split=split, **opts)
-    except TypeError as e:  # an option the adapter does not take
-        from wsolbench.datasets.check import raise_unknown_option
-        from wsolbench.datasets.registry import parse_spec
-
-        raise_unknown_option(parse_spec(spec)[0], e, opts)
-        raise
+    annotations = load_annotations(spec, split=split, **parse_options(options))
     path = render_samples(annotations, out, n=n, ncols=ncols, tile=tile, seed=seed)
     stderr_console().print(f"{min(n, len(annotations))} samples of {annotations.name} {annotations.split} "
                            f"drawn to {path}")

@@ -6,16 +6,17 @@ import json
 
 import click
 
+from wsolbench.cli.options import option_flag, parse_options
 from wsolbench.cli.render import progress_bar, result_table, stderr_console, stdout_console
 
 
-def load_gt(gt: str, *, split: str | None, mask_root: str | None):
-    """Load a ``--gt`` spec; ``mask_root`` is passed to the adapters that read mask files."""
+def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict | None = None):
+    """Load a ``--gt`` spec with adapter options (``--mask-root`` is the ``mask_root`` option)."""
     from wsolbench.datasets import load_annotations
-    from wsolbench.datasets.registry import parse_spec
 
-    name, _ = parse_spec(gt)
-    options = {"mask_root": mask_root} if mask_root and name in ("wsoleval", "openimages") else {}
+    options = dict(options or {})
+    if mask_root:
+        options["mask_root"] = mask_root
     return load_annotations(gt, split=split, **options)
 
 
@@ -37,17 +38,17 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None):
               help="Also write a verified leaderboard row (CSV) here; needs --method and --backbone.")
 @click.option("--method", default=None, help="Method name for --submission.")
 @click.option("--backbone", default=None, help="Backbone name for --submission.")
+@option_flag
 def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
-             submission, method, backbone):
+             submission, method, backbone, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
-    from wsolbench.errors import WsolbenchError
     from wsolbench.pipeline import evaluate_maps
     from wsolbench.protocol import get_protocol
 
     if submission and not (method and backbone):
         raise click.UsageError("--submission needs --method NAME and --backbone NAME")
     protocol = get_protocol(protocol_name, cam_step=cam_step, threshold=threshold)
-    annotations = load_gt(gt, split=split, mask_root=mask_root)
+    annotations = load_gt(gt, split=split, mask_root=mask_root, options=parse_options(options))
     if annotations.resolution is not None:
         protocol = protocol.with_(resolution=tuple(annotations.resolution))
     err = stderr_console()
@@ -64,10 +65,7 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
     if submission:
         from wsolbench.leaderboard.submission import row_from_result, write_submission
 
-        try:
-            write_submission(submission, [row_from_result(data, method=method, backbone=backbone)])
-        except WsolbenchError:
-            raise
+        write_submission(submission, [row_from_result(data, method=method, backbone=backbone)])
         err.print(f"leaderboard row written to {submission}")
     if as_json:
         click.echo(json.dumps(data))

@@ -24,7 +24,7 @@ import numpy as np
 from wsolbench.datasets.cards import SplitCounts, card_for
 from wsolbench.datasets.images import ImageFileError, header_size
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
-from wsolbench.datasets.registry import get_loader, parse_spec
+from wsolbench.datasets.registry import check_options, get_loader, parse_spec
 from wsolbench.errors import WsolbenchError, where
 
 PROBLEM_KINDS = ("load", "annotation", "missing-image", "unreadable-image", "size-mismatch", "mask", "count")
@@ -118,27 +118,15 @@ def _load(name: str, path: str, split: str | None, options: dict, report: CheckR
         kwargs["problems"] = collected
     if "check_images" in params:
         kwargs["check_images"] = False       # the image scan below reads every file itself
+    check_options(name, loader, options)
     try:
         annotations = loader(path, split=split, **kwargs)
     except WsolbenchError as e:
         report.problems.extend(_classify(c) for c in collected)
         report.problems.append(Problem("load", str(e)))
         return None
-    except TypeError as e:  # an option the adapter does not take
-        raise_unknown_option(name, e, options)
-        raise
     report.problems.extend(_classify(c) for c in collected)
     return annotations
-
-
-def raise_unknown_option(name: str, error: TypeError, options: dict) -> None:
-    """Turn a loader's ``unexpected keyword argument`` into a DatasetError naming the option."""
-    from wsolbench.errors import DatasetError
-
-    for key in options:
-        if f"'{key}'" in str(error):
-            raise DatasetError(f"adapter {name!r} has no option {key!r}; see `wsolbench datasets list` and the "
-                               f"adapter's documentation (wsolbench.datasets.{name})") from None
 
 
 def _layout(name: str, path: str, split: str | None, options: dict) -> str:

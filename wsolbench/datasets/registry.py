@@ -8,6 +8,7 @@ listing adapters costs nothing.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -71,6 +72,18 @@ def get_loader(name: str) -> Callable[..., AnnotationSet]:
     return _LOADERS[name]
 
 
+def check_options(name: str, loader: Callable[..., AnnotationSet], options: dict) -> None:
+    """Raise a DatasetError naming any option the adapter does not take."""
+    params = inspect.signature(loader).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [k for k in options if k not in params or k in ("path", "split")]
+    if unknown:
+        accepted = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "problems"]
+        raise DatasetError(f"adapter {name!r} has no option {unknown[0]!r}; it accepts: "
+                           f"{', '.join(accepted) or 'no options'} (see `wsolbench datasets list`)")
+
+
 def load_annotations(spec: str, *, split: str | None = None, **options) -> AnnotationSet:
     """Load the annotations named by a ``NAME:PATH`` spec.
 
@@ -80,4 +93,6 @@ def load_annotations(spec: str, *, split: str | None = None, **options) -> Annot
         **options: adapter options (e.g. ``mask_root`` for ``wsoleval``).
     """
     name, path = parse_spec(spec)
-    return get_loader(name)(path, split=split, **options)
+    loader = get_loader(name)
+    check_options(name, loader, options)
+    return loader(path, split=split, **options)
