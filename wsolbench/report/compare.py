@@ -83,10 +83,60 @@ def _labelled(results, labels, getter):
 def _plot_box(ax, entries, iou: str, curves) -> None:
     for i, (label, series) in enumerate(entries):
         if iou in series["curves"]:
-            b = series["best"][iou]
-            t = series["thresholds"]
-            ax.plot(t, series["curves"][iou], color=curves.series_color(i), lw=1.8,
-                    marker=curves.marker_for(len(t)), label=f"{label}: {b['value']:.1f}% at τ={b['threshold']:.3g}")
+            b, t = series["best"][iou], series["thresholds"]
+            ax.plot(t, series["curves"][iou], color=curves.series_color(i), lw=1.8, marker=curves.marker_for(len(t)),
+                    label=f"{label}: {b['value']:.1f}% at τ={b['threshold']:.3g}")
+
+
+def _plot_largest(entries, iou: str, out_path, curves) -> dict:
+    fig, (ax,) = curves.new_figure(curves.SINGLE)
+    _plot_box(ax, entries, iou, curves)
+    curves.style_axes(ax, title=f"MaxBoxAcc: box accuracy at IoU {iou}, largest region",
+                      xlabel="CAM threshold τ", ylabel="box accuracy (%)")
+    ax.legend(loc="best", fontsize=8)
+    return curves.save_figure(fig, out_path)
+
+
+def _plot_all_regions(entries, out_path, curves) -> dict:
+    ious = list(dict.fromkeys(d for _, s in entries for d in s["curves"]))
+    fig, axes = curves.new_figure((4.0 * len(ious), 4.2), len(ious))
+    for ax, iou in zip(axes, ious):
+        _plot_box(ax, entries, iou, curves)
+        curves.style_axes(ax, title=f"all regions, IoU {iou}", xlabel="CAM threshold τ", ylabel="box accuracy (%)")
+        ax.legend(loc="best", fontsize=7)
+    fig.suptitle("MaxBoxAccV2: box accuracy per IoU threshold (all regions)", fontsize=12)
+    return curves.save_figure(fig, out_path)
+
+
+def _plot_top1(entries, out_path, curves) -> dict:
+    fig, (ax,) = curves.new_figure(curves.SINGLE)
+    for i, (label, s) in enumerate(entries):
+        ax.plot(s["thresholds"], s["top1"], color=curves.series_color(i), lw=1.8,
+                marker=curves.marker_for(len(s["thresholds"])), label=f"{label}: {s['top1_at_best']:.1f}%")
+    curves.style_axes(ax, title="Top-1 loc vs CAM threshold", xlabel="CAM threshold τ", ylabel="top-1 loc (%)")
+    ax.legend(loc="best", fontsize=8)
+    return curves.save_figure(fig, out_path)
+
+
+def _plot_pr(entries, out_path, curves) -> dict:
+    fig, (ax,) = curves.new_figure(curves.SINGLE)
+    for i, (label, s) in enumerate(entries):
+        ax.plot(s["recall"], s["precision"], drawstyle="steps-pre", lw=1.8, color=curves.series_color(i),
+                label=f"{label}: PxAP {s['pxap']:.2f}%" if s["pxap"] is not None else label)
+    curves.style_axes(ax, title="Pixel precision-recall (PxAP)", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    ax.legend(loc="best", fontsize=8)
+    return curves.save_figure(fig, out_path)
+
+
+def _plot_piou(entries, out_path, curves) -> dict:
+    fig, (ax,) = curves.new_figure(curves.SINGLE)
+    for i, (label, s) in enumerate(entries):
+        ax.plot(s["thresholds"], s["iou"], lw=1.8, color=curves.series_color(i),
+                label=f"{label}: PIoU {s['piou']:.2f}%" if s.get("piou") is not None else label)
+    curves.style_axes(ax, title="Mask IoU vs score threshold (PIoU)", xlabel="score threshold τ",
+                      ylabel="mask IoU", ylim=(0, 1.02))
+    ax.legend(loc="best", fontsize=8)
+    return curves.save_figure(fig, out_path)
 
 
 def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str, dict]:
@@ -95,6 +145,11 @@ def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str
     Files (in ``out_dir``): ``compare_maxboxacc.png`` (largest region, MaxBoxAcc IoU),
     ``compare_maxboxacc_v2.png`` (all regions, one panel per IoU), ``compare_top1_loc.png``,
     ``compare_pxap.png`` (precision-recall) and ``compare_piou.png`` (mask IoU vs threshold).
+
+    Args:
+        results: result dicts.
+        labels: their display names (distinct).
+        out_dir: the folder to write.
 
     Returns:
         ``{metric key: plotted data}`` (see :mod:`wsolbench.report.curves`).
@@ -105,60 +160,16 @@ def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str
     from wsolbench.report import curves
 
     curves.require_matplotlib()
-    out_dir = pathlib.Path(out_dir)
-    drawn = {}
-    largest = _labelled(results, labels, lambda r: sections.box_series(r, "largest"))
-    if largest:
-        iou = str(results[0].get("protocol", {}).get("maxboxacc_iou", 50))
-        fig, (ax,) = curves.new_figure(curves.SINGLE)
-        _plot_box(ax, largest, iou, curves)
-        curves.style_axes(ax, title=f"MaxBoxAcc: box accuracy at IoU {iou}, largest region",
-                      xlabel="CAM threshold τ", ylabel="box accuracy (%)")
-        ax.legend(loc="best", fontsize=8)
-        drawn["maxboxacc"] = curves.save_figure(fig, out_dir / COMPARE_FILES["maxboxacc"])
-    every = _labelled(results, labels, lambda r: sections.box_series(r, "all"))
-    if every:
-        ious = list(dict.fromkeys(d for _, s in every for d in s["curves"]))
-        fig, axes = curves.new_figure((4.0 * len(ious), 4.2), len(ious))
-        for ax, iou in zip(axes, ious):
-            _plot_box(ax, every, iou, curves)
-            curves.style_axes(ax, title=f"all regions, IoU {iou}", xlabel="CAM threshold τ", ylabel="box accuracy (%)")
-            ax.legend(loc="best", fontsize=7)
-        fig.suptitle("MaxBoxAccV2: box accuracy per IoU threshold (all regions)", fontsize=12)
-        drawn["maxboxacc_v2"] = curves.save_figure(fig, out_dir / COMPARE_FILES["maxboxacc_v2"])
-    top1 = [(label, s) for label, s in _labelled(results, labels, sections.top1_series) if s["top1"] is not None]
-    if top1:
-        fig, (ax,) = curves.new_figure(curves.SINGLE)
-        for i, (label, s) in enumerate(top1):
-            ax.plot(s["thresholds"], s["top1"], color=curves.series_color(i), lw=1.8,
-                    marker=curves.marker_for(len(s["thresholds"])), label=f"{label}: {s['top1_at_best']:.1f}%")
-        curves.style_axes(ax, title="Top-1 loc vs CAM threshold", xlabel="CAM threshold τ", ylabel="top-1 loc (%)")
-        ax.legend(loc="best", fontsize=8)
-        drawn["top1_loc"] = curves.save_figure(fig, out_dir / COMPARE_FILES["top1_loc"])
-    drawn.update(_plot_mask_comparison(results, labels, out_dir, curves))
-    return drawn
-
-
-def _plot_mask_comparison(results, labels, out_dir, curves) -> dict[str, dict]:
-    drawn = {}
-    pr = _labelled(results, labels, sections.pr_series)
-    if pr:
-        fig, (ax,) = curves.new_figure(curves.SINGLE)
-        for i, (label, s) in enumerate(pr):
-            ax.plot(s["recall"], s["precision"], drawstyle="steps-pre", lw=1.8,
-                    color=curves.series_color(i),
-                    label=f"{label}: PxAP {s['pxap']:.2f}%" if s["pxap"] is not None else label)
-        curves.style_axes(ax, title="Pixel precision-recall (PxAP)", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
-        ax.legend(loc="best", fontsize=8)
-        drawn["pxap"] = curves.save_figure(fig, out_dir / COMPARE_FILES["pxap"])
-    piou = _labelled(results, labels, sections.piou_series)
-    if piou:
-        fig, (ax,) = curves.new_figure(curves.SINGLE)
-        for i, (label, s) in enumerate(piou):
-            ax.plot(s["thresholds"], s["iou"], lw=1.8, color=curves.series_color(i),
-                    label=f"{label}: PIoU {s['piou']:.2f}%" if s.get("piou") is not None else label)
-        curves.style_axes(ax, title="Mask IoU vs score threshold (PIoU)", xlabel="score threshold τ",
-                      ylabel="mask IoU", ylim=(0, 1.02))
-        ax.legend(loc="best", fontsize=8)
-        drawn["piou"] = curves.save_figure(fig, out_dir / COMPARE_FILES["piou"])
-    return drawn
+    out = pathlib.Path(out_dir)
+    iou = str(results[0].get("protocol", {}).get("maxboxacc_iou", 50)) if results else "50"
+    top1 = [(lb, s) for lb, s in _labelled(results, labels, sections.top1_series) if s["top1"] is not None]
+    plots = {
+        "maxboxacc": (_labelled(results, labels, lambda r: sections.box_series(r, "largest")),
+                      lambda e, path: _plot_largest(e, iou, path, curves)),
+        "maxboxacc_v2": (_labelled(results, labels, lambda r: sections.box_series(r, "all")),
+                         lambda e, path: _plot_all_regions(e, path, curves)),
+        "top1_loc": (top1, lambda e, path: _plot_top1(e, path, curves)),
+        "pxap": (_labelled(results, labels, sections.pr_series), lambda e, path: _plot_pr(e, path, curves)),
+        "piou": (_labelled(results, labels, sections.piou_series), lambda e, path: _plot_piou(e, path, curves)),
+    }
+    return {key: plot(entries, out / COMPARE_FILES[key]) for key, (entries, plot) in plots.items() if entries}
