@@ -50,7 +50,8 @@ def test_compare_table_shows_signed_differences(two_results):
     res = CliRunner().invoke(cli, ["compare", pa, pb, "--label", "base", "--label", "new"])
     assert res.exit_code == 0, res.output
     out = res.stdout
-    assert "Δ new" in out and "base" in out
+    header = next(ln for ln in out.splitlines() if ln.startswith("┃"))
+    assert [c.strip() for c in header.split("┃")[1:-1]] == ["metric", "base", "new", "Δ"]
     line = next(ln for ln in out.splitlines() if "MaxBoxAcc " in ln)   # not the MaxBoxAccV2 row
     assert "70.00" in line and "72.50" in line and "+2.50" in line
     pxap = next(ln for ln in out.splitlines() if "PxAP" in ln)

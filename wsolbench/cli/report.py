@@ -83,7 +83,8 @@ def _diff_cell(value) -> str:
 
 
 def comparison_table(comparison: dict):
-    """A rich table of metrics side by side with differences against the first result."""
+    """A rich table of metrics side by side; after each result but the first, a ``Δ`` column holds
+    its difference against the first."""
     from rich.table import Table
 
     reference = comparison["reference"]
@@ -94,11 +95,11 @@ def comparison_table(comparison: dict):
         caption = "[yellow]protocols differ, numbers are not comparable:[/] " + ", ".join(
             f"{r['label']} {r['protocol_name']} ({r['protocol_hash']})" for r in comparison["results"])
     table = Table(title=f"metrics (%) vs {reference}", caption=caption, title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     for i, r in enumerate(comparison["results"]):
         table.add_column(r["label"], justify="right")
         if i:
-            table.add_column(f"Δ {r['label']}", justify="right")
+            table.add_column("Δ", justify="right", no_wrap=True)
     for row in comparison["metrics"]:
         cells = [row["name"]]
         for i, (v, d) in enumerate(zip(row["values"], row["differences"])):

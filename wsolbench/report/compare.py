@@ -23,7 +23,8 @@ def result_label(result: dict, path=None) -> str:
     """A short name for a result: its method (and backbone) attribute, else the file name."""
     attrs = (result.get("maps") or {}).get("attrs") or {}
     if attrs.get("method"):
-        return f"{attrs['method']} ({attrs['backbone']})" if attrs.get("backbone") else str(attrs["method"])
+        backbone = attrs.get("backbone")
+        return f"{attrs['method']} ({backbone})" if backbone and str(backbone).lower() != "none" else str(attrs["method"])
     if path is not None:
         return pathlib.Path(path).stem
     maps_path = (result.get("maps") or {}).get("path")
