@@ -63,7 +63,7 @@ def test_noise_lies_exactly_on_the_interval():
 
 
 def test_records_boxes_and_masks(tiny_root):
-    ann = load_annotations(f"synthetic1d:{tiny_root}", split="test")
+    ann = load_annotations(f"synthetic1d:{tiny_root}?localized_only=0", split="test")
     assert ann.ndim == 1 and ann.name == "synthetic1d" and ann.num_classes == 2
     assert ann.resolution == (120, 1)
     assert list(ann.class_names) == ["clean", "noisy"] and len(ann) == 8
@@ -84,12 +84,17 @@ def test_records_boxes_and_masks(tiny_root):
             assert np.flatnonzero(mask[0]).tolist() == list(range(x0, x1 + 1))
 
 
-def test_localized_only_keeps_the_noisy_signals(tiny_root):
-    for spec, options in ((f"synthetic1d:{tiny_root}?localized_only=1", {}),
-                          (f"synthetic1d:{tiny_root}", {"localized_only": True})):
-        ann = load_annotations(spec, split="test", **options)
-        assert len(ann) == 4 and all(r.labels == (1,) and len(r.boxes) == 1 for r in ann)
-    assert len(load_annotations(f"synthetic1d:{tiny_root}?localized_only=0")) == 8
+def test_evaluation_splits_hold_the_noisy_signals(tiny_root):
+    for split in ("val", "test"):
+        ann = load_annotations(f"synthetic1d:{tiny_root}", split=split)
+        assert len(ann) == (1 if split == "val" else 4)
+        assert all(r.labels == (1,) and len(r.boxes) == 1 for r in ann)
+    train = load_annotations(f"synthetic1d:{tiny_root}", split="train")
+    assert sorted(r.labels[0] for r in train) == [0, 0, 1, 1]
+    for spec, options in ((f"synthetic1d:{tiny_root}?localized_only=0", {}),
+                          (f"synthetic1d:{tiny_root}", {"localized_only": False})):
+        assert len(load_annotations(spec, split="test", **options)) == 8
+    assert len(load_annotations(f"synthetic1d:{tiny_root}?localized_only=1", split="train")) == 2
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -109,11 +114,11 @@ def test_cache_and_knobs(tmp_path, monkeypatch):
     a = load_annotations("synthetic1d:?length=100&train=1&val=1&test=1&freq=1-3", split="val")
     b = load_annotations("synthetic1d:", split="val", length=100, train=1, val=1, test=1, freq="1-3")
     assert a.root == b.root and Path(a.root).parent.name.startswith("synthetic1d-")
-    assert a.records[1].image_size == (100, 1)
+    assert a.records[0].image_size == (100, 1) and len(a) == 1
 
 
 def test_wsoleval_reads_the_boxes(tiny_root):
-    native = load_annotations(f"synthetic1d:{tiny_root}", split="test")
+    native = load_annotations(f"synthetic1d:{tiny_root}?localized_only=0", split="test")
     meta = load_annotations(f"wsoleval:{tiny_root / 'metadata'}", split="test")
     for a, b in zip(native, meta):
         np.testing.assert_array_equal(a.boxes, b.boxes)
@@ -125,9 +130,9 @@ def test_perfect_interval_maps_score_100(tiny_root, tmp_path):
     from wsolbench.protocol import get_protocol
     from wsolbench.scoremaps import write_scoremaps
 
-    ann = load_annotations(f"synthetic1d:{tiny_root}?localized_only=1", split="test")
+    ann = load_annotations(f"synthetic1d:{tiny_root}", split="test")
     maps = np.stack([r.masks.load().instances[0].astype(np.float32) for r in ann])     # (N, 1, L)
     path = write_scoremaps(tmp_path / "perfect.h5", ann.image_ids, maps)
-    result = evaluate_maps(path, ann, get_protocol("wsoleval", resolution=(120, 1)))
+    result = evaluate_maps(path, ann, get_protocol("wsoleval", resolution=ann.resolution))
     assert result.metrics["maxboxacc_v2"] == 100.0
     assert result.metrics["pxap"] == 100.0

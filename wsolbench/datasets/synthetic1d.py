@@ -13,15 +13,18 @@ Specs work like ``synthetic:`` (cache folder ``synthetic1d-<hash>`` or an explic
     synthetic1d:                          defaults
     synthetic1d:?length=512&noise=0.3     knobs
     synthetic1d:/some/root?seed=2         in a folder
-    synthetic1d:?localized_only=1         only the signals with something to localize (class 1)
+    synthetic1d:?localized_only=0         every signal of the split, clean ones included
 
 Knobs: ``length``, ``train``, ``val``, ``test`` (signals per class per split), ``interval``
 (``MIN-MAX`` fraction of L), ``noise`` (noise std relative to the amplitude), ``freq`` (``MIN-MAX``
 cycles per signal), ``seed``. ``localized_only`` selects records, it does not change the data.
 
-Class-0 signals have no GT box and an all-background mask: box accuracy counts them as misses
-(nothing can be localised), so box metrics should be computed with ``localized_only=1``; PxAP is
-meaningful either way (clean signals only add background pixels).
+Which signals a split holds: as in the field's WSOL datasets, the evaluation splits (``val``,
+``test``) hold the images that contain an object, i.e. the noisy (class 1) signals; ``train`` holds
+both classes (a classifier needs them). ``localized_only=0`` gives every signal of an evaluation
+split (to measure classification, or PxAP with clean signals as extra background): clean signals
+then have no GT box and an all-background mask, and box accuracy counts them as misses, since
+nothing can be localised in them. ``localized_only=1`` on ``train`` keeps only its noisy signals.
 
 Layout::
 
@@ -181,10 +184,11 @@ def _flag(value) -> bool:
     raise DatasetError(f"synthetic1d dataset: localized_only={value!r} must be 1/0 (or true/false)")
 
 
-def _split_flag(path: str, options: dict) -> tuple[str, dict, bool]:
-    """Take ``localized_only`` out of the query and the options (it selects records, it is no knob)."""
+def _split_flag(path: str, options: dict) -> tuple[str, dict, bool | None]:
+    """Take ``localized_only`` out of the query and the options (it selects records, it is no knob);
+    ``None`` when not given."""
     location, _, query = path.partition("?")
-    kept, flag = [], False
+    kept, flag = [], None
     for item in filter(None, query.split("&")):
         key, _, value = item.partition("=")
         if key.strip() == "localized_only":
@@ -221,17 +225,20 @@ def load_synthetic1d(path: str = "", *, split: str | None = None, **options) -> 
     Args:
         path: the spec's path part: ``""`` (cache), a folder, and/or ``?knob=value&...``.
         split: ``train``, ``val`` or ``test`` (default ``test``).
-        **options: knobs as in the query, and ``localized_only`` (keep only class-1 signals).
+        **options: knobs as in the query, and ``localized_only`` (keep only class-1 signals; default:
+            yes for ``val``/``test``, no for ``train``).
 
     Returns:
         Records with ``image_size (L, 1)``; class-1 records have the box ``[[x0, 0, x1, 0]]`` and
-        a (1, L) interval mask; class-0 records have no box and an all-background mask.
+        a (1, L) interval mask; class-0 records (if selected) have no box and an all-background mask.
         ``root`` is the ``signals`` folder; ``ndim`` is 1; ``resolution`` is the frame ``(L, 1)``.
     """
     from wsolbench.datasets.wsoleval import load_wsoleval
 
     split = check_split("synthetic1d", split)
     path, options, localized_only = _split_flag(path, options)
+    if localized_only is None:
+        localized_only = split != "train"
     root, config = resolve_synthetic1d(path, **options)
     meta = root / "metadata" / split
     if not meta.is_dir():
