@@ -590,3 +590,17 @@ def test_a_rejected_batch_leaves_the_writer_usable(tmp_path):
         assert w.n_written == 3
     ids, maps, preds, _ = read_all(path)
     assert ids == ["a", "b", "c"] and preds.tolist() == [1, 4, 5] and maps[0].dtype == np.float32
+
+
+def test_corrupted_chunk_is_reported_when_read(tmp_path):
+    maps = np.random.default_rng(10).random((40, 16, 16)).astype(np.float32)
+    path = write_scoremaps(tmp_path / "m.h5", ids_of(40), maps, chunk_rows=10)
+    with h5py.File(path, "r") as f:
+        info = f["maps"].id.get_chunk_info(2)                   # rows 20..29
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * min(info.size, 64))
+    with ScoreMapFile(path) as f:
+        assert np.array_equal(f.read(5), maps[5])
+        with pytest.raises(FormatError, match=rf"^{re.escape(str(path))}: row 16, .*cannot read rows 16\.\.31"):
+            list(f.iter_batches(batch_size=16))

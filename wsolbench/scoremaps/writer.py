@@ -28,6 +28,7 @@ from wsolbench.scoremaps import format as fmt
 
 LAYOUTS = ("auto", fmt.LAYOUT_FIXED, fmt.LAYOUT_BY_ROW)
 _TARGET_CHUNK_BYTES = 1 << 20
+_MIN_COMPRESSED_ROW_BYTES = 16 << 10
 
 
 def default_chunk_rows(map_shape: tuple[int, ...], itemsize: int) -> int:
@@ -318,7 +319,8 @@ class ScoreMapWriter:
 
     def _write_row(self, row: int, m: np.ndarray) -> None:
         group = self._h5.require_group(fmt.MAPS_BY_ROW)
-        filters = {} if self._compression is None or m.size < 64 else {
+        # A chunked dataset costs ~3 KB of index per map: below 16 KiB contiguous storage is smaller.
+        filters = {} if self._compression is None or m.nbytes < _MIN_COMPRESSED_ROW_BYTES else {
             "compression": self._compression, "compression_opts": self._compression_opts, "chunks": m.shape}
         group.create_dataset(fmt.row_name(row), data=m, **filters)
 
