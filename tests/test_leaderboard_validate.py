@@ -230,3 +230,18 @@ def test_schema_md_documents_every_column_and_protocol_hash():
         assert f"| `{name}` |" in text and f"`{schema.expected_hash(name, {})}`" in text, name
     for dataset in schema.DATASETS:
         assert f"`{dataset}`" in text, dataset
+
+
+def test_line_numbers_survive_crlf_and_quoted_line_breaks(tmp_path):
+    lines = (DATA / "valid.csv").read_text().splitlines()
+    assert '"Choe et al. CVPR 2020, Table 5"' in lines[1]
+    lines[1] = lines[1].replace("Choe et al. CVPR 2020", "Choe et al.\nCVPR 2020")
+    lines[3] = lines[3].replace("91.2500", '"91,25"')
+    path = tmp_path / "windows.csv"
+    path.write_bytes("\r\n".join(lines + [""]).encode())
+    _, problems = validate_file(path)
+    found = [str(p) for p in problems]
+    # the quoted line break is a problem of row 2; the bad number is on physical line 5
+    assert found[0].startswith(f"{path}:2:22: reference contains a line break")
+    assert found[1].startswith(f"{path}:5:8: top1_cls: '91,25' uses a decimal comma; write '91.25'")
+    assert len(found) == 2

@@ -15,11 +15,14 @@ Protocols come in two kinds:
   can never equal the hash of a real protocol.
 
 Example:
-    >>> from wsolbench.leaderboard.schema import expected_hash, pseudo_hash
-    >>> expected_hash("wsoleval", {}) == __import__("wsolbench").get_protocol("wsoleval").hash()
+    >>> from wsolbench.protocol import get_protocol
+    >>> from wsolbench.leaderboard.schema import expected_hash, parse_options, pseudo_hash
+    >>> expected_hash("wsoleval", {}) == get_protocol("wsoleval").hash()
     True
-    >>> pseudo_hash("paper-own-threshold")[0]
-    'p'
+    >>> expected_hash("cam2016", parse_options("threshold=0.3")) == get_protocol("cam2016", threshold=0.3).hash()
+    True
+    >>> pseudo_hash("paper-own-threshold")
+    'pf7b193a9d52'
 """
 
 from __future__ import annotations

@@ -124,7 +124,8 @@ def rows_from_table(table: Table) -> tuple[list[Row], list[Problem]]:
 
 
 def _ragged_message(found: int, expected: int) -> str:
-    hint = ("a field with a comma inside (often 'reference' or 'notes') must be enclosed in double quotes"
+    hint = ("a field with a comma inside (often 'reference' or 'notes') must be enclosed in double quotes, and "
+            "numbers take a decimal point (63.7, not 63,7)"
             if found > expected else "every row needs one field per column, empty ones included (',,')")
     return f"the row has {found} fields but the header has {expected}; {hint}"
 
