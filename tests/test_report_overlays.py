@@ -138,3 +138,13 @@ def test_maps_without_annotations_is_an_error(tmp_path):
 
     with pytest.raises(DatasetError, match="--gt"):
         build_report(make_result(), tmp_path, maps_path=tmp_path / "m.h5", curves=False)
+
+
+def test_maps_with_an_empty_per_image_table(tmp_path, dataset):
+    _, annotations = dataset
+    maps_path = write_scoremaps(tmp_path / "maps.h5", annotations.image_ids, _blob_maps(annotations))
+    result = make_result()
+    result["per_image"] = {}
+    page = build_report(result, tmp_path / "rep", maps_path=maps_path, annotations=annotations, curves=False)
+    html = page.read_text(encoding="utf-8")
+    assert "per-image table lists no images" in html and not (tmp_path / "rep" / "overlays_best.png").exists()

@@ -150,7 +150,8 @@ def build_report(result: dict, out_dir, *, maps_path=None, annotations=None, ima
     if maps_path is not None:
         content.overlays = draw_overlays(result, out_dir, maps_path=maps_path, annotations=annotations,
                                          n=n_examples, seed=seed, image_root=image_root)
-        note = _image_note(annotations, image_root)
+        note = _image_note(annotations, image_root) if content.overlays else (
+            "no overlays: the result's per-image table lists no images")
         if note:
             content.notes["overlays"] = note
     return write_text_atomic(out_dir / PAGE, render_page(content))
