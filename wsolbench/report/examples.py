@@ -195,10 +195,10 @@ def mask_scores(maps_path, annotations, result: dict) -> list[float | None]:
     from wsolbench.scoremaps import ScoreMapFile
 
     frame = result_frame(result)
-    per_image = result["per_image"]
+    per_image = result.get("per_image") or {}
     out = []
     with ScoreMapFile(maps_path) as f:
-        for r, (image_id, label) in enumerate(zip(per_image["image_ids"], per_image["labels"])):
+        for r, (image_id, label) in enumerate(zip(per_image.get("image_ids") or [], per_image.get("labels") or [])):
             ex = Example(r, image_id, label, None, None)
             record = annotations[image_id] if image_id in annotations else None
             if record is None or record.masks is None or frame.mask_threshold is None:
@@ -229,7 +229,7 @@ def example_items(maps_path, annotations, result: dict, *, n: int = 8, seed: int
 
     per_image = result.get("per_image") or {}
     scores = None
-    if not any(_finite(v) for v in per_image.get("iou") or []) and result.get("mask"):
+    if per_image.get("image_ids") and not any(_finite(v) for v in per_image.get("iou") or []) and result.get("mask"):
         scores = mask_scores(maps_path, annotations, result)
     chosen = select_examples(per_image, n=n, seed=seed, scores=scores)
     frame = result_frame(result)
