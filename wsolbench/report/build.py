@@ -78,7 +78,8 @@ def draw_curves(content: ReportContent, out_dir) -> dict[str, dict]:
     if content.top1 is not None:
         plotted["top1_loc"] = curves.plot_top1(content.top1, out_dir / FIGURE_FILES["top1_loc"])
     if content.pr is not None:
-        plotted["mask_curves"] = curves.plot_mask_curves(content.pr, content.piou, out_dir / FIGURE_FILES["mask_curves"])
+        path = out_dir / FIGURE_FILES["mask_curves"]
+        plotted["mask_curves"] = curves.plot_mask_curves(content.pr, content.piou, path)
     if content.worst:
         label = sections.METRIC_NAMES[content.worst_metric]
         plotted["worst_classes"] = curves.plot_worst_classes(content.worst_metric, content.worst,

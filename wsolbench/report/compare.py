@@ -24,7 +24,9 @@ def result_label(result: dict, path=None) -> str:
     attrs = (result.get("maps") or {}).get("attrs") or {}
     if attrs.get("method"):
         backbone = attrs.get("backbone")
-        return f"{attrs['method']} ({backbone})" if backbone and str(backbone).lower() != "none" else str(attrs["method"])
+        if backbone and str(backbone).lower() != "none":
+            return f"{attrs['method']} ({backbone})"
+        return str(attrs["method"])
     if path is not None:
         return pathlib.Path(path).stem
     maps_path = (result.get("maps") or {}).get("path")

@@ -164,7 +164,8 @@ def _table(head: list[str], rows: list[list[str]], *, cls: str = "", left: int =
 def _td(value, *, digits: int = 2, left: bool = False) -> str:
     """A cell; numbers carry their raw value in ``data-v`` so that sorting is numeric."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f'<td data-v="{float(value)!r}">{escape(_num(value, digits) if isinstance(value, float) else str(value))}</td>'
+        shown = _num(value, digits) if isinstance(value, float) else str(value)
+        return f'<td data-v="{float(value)!r}">{escape(shown)}</td>'
     if value is None:
         return '<td data-v="">–</td>'
     return f'<td class="l">{escape(str(value))}</td>' if left else f"<td>{escape(str(value))}</td>"
@@ -279,7 +280,8 @@ def render_page(content: ReportContent) -> str:
                        for sid in SECTION_IDS)
     data = json.dumps(json_safe(content.data()), allow_nan=False).replace("</", "<\\/")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(content.title)}</title>"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{escape(content.title)}</title>"
             f"<style>{CSS}</style></head><body><header><h1>{escape(content.title)}</h1>"
             f"<p>{escape(content.subtitle)}</p></header><nav>{nav}</nav><main>{sections}</main>"
             f'<script type="application/json" id="report-data">{data}</script>'
