@@ -38,9 +38,13 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict 
               help="Also write a verified leaderboard row (CSV) here; needs --method and --backbone.")
 @click.option("--method", default=None, help="Method name for --submission.")
 @click.option("--backbone", default=None, help="Backbone name for --submission.")
+@click.option("--dataset", "dataset_name", default=None,
+              help="Leaderboard dataset name for --submission (default: from the ground truth, e.g. cub).")
+@click.option("--reference", default="", help="Paper or URL of the method, for --submission.")
+@click.option("--notes", default="", help="Free text for --submission.")
 @option_flag
 def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
-             submission, method, backbone, options):
+             submission, method, backbone, dataset_name, reference, notes, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
     from wsolbench.pipeline import evaluate_maps
     from wsolbench.protocol import get_protocol
@@ -65,7 +69,9 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
     if submission:
         from wsolbench.leaderboard.submission import row_from_result, write_submission
 
-        write_submission(submission, [row_from_result(data, method=method, backbone=backbone)])
+        row = row_from_result(data, method=method, backbone=backbone, dataset=dataset_name,
+                              reference=reference, notes=notes)
+        write_submission(submission, [row])
         err.print(f"leaderboard row written to {submission}")
     if as_json:
         click.echo(json.dumps(data))
