@@ -143,3 +143,19 @@ def test_report_command_without_matplotlib(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["report", path, "--out", str(tmp_path / "o"), "--no-curves"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "index.html").is_file()
+
+
+def test_compare_without_matplotlib(tmp_path, two_results, monkeypatch):
+    import sys
+
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    _, _, pa, pb = two_results
+    res = CliRunner().invoke(cli, ["compare", pa, pb, "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["metrics"]      # the table needs no matplotlib
+    res = CliRunner().invoke(cli, ["compare", pa, pb, "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "pip install 'wsolbench[viz]'" in res.stderr
+    assert not (tmp_path / "c").exists()
+    assert "leave out --out" in res.stderr

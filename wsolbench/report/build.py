@@ -144,7 +144,7 @@ def build_report(result: dict, out_dir, *, maps_path=None, annotations=None, ima
     names = getattr(annotations, "class_names", None)
     content = report_content(result, class_names=names)
     if curves:
-        require_matplotlib()
+        require_matplotlib(alternative="or build the report without curves (--no-curves; curves=False)")
         draw_curves(content, out_dir)
     else:
         content.notes["curves"] = f"curves not drawn; install matplotlib to draw them: {INSTALL_HINT}"

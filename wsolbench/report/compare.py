@@ -162,7 +162,7 @@ def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str
     """
     from wsolbench.report import curves
 
-    curves.require_matplotlib()
+    curves.require_matplotlib(alternative="or leave out --out to print the comparison only")
     out = pathlib.Path(out_dir)
     iou = str(results[0].get("protocol", {}).get("maxboxacc_iou", 50)) if results else "50"
     top1 = [(lb, s) for lb, s in _labelled(results, labels, sections.top1_series) if s["top1"] is not None]

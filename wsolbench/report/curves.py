@@ -42,15 +42,18 @@ def matplotlib_available() -> bool:
     return True
 
 
-def require_matplotlib() -> None:
+def require_matplotlib(*, alternative: str = "") -> None:
     """Check that matplotlib is importable.
+
+    Args:
+        alternative: what else the user can do, appended to the message.
 
     Raises:
         MissingDependencyError: with the command that installs it.
     """
     if not matplotlib_available():
         raise MissingDependencyError(f"drawing curves needs matplotlib, which is not installed; install it with: "
-                                     f"{INSTALL_HINT}, or pass --no-curves to build the report without curves")
+                                     f"{INSTALL_HINT}" + (f", {alternative}" if alternative else ""))
 
 
 def new_figure(figsize: tuple[float, float], ncols: int = 1):
