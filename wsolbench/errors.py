@@ -31,6 +31,11 @@ class DatasetError(WsolbenchError):
     """A dataset spec or a dataset folder cannot be used."""
 
 
+class MissingDependencyError(WsolbenchError):
+    """An optional dependency (matplotlib for curves, torch for training) is not installed; the message
+    gives the command that installs it."""
+
+
 def where(path=None, line: int | None = None, image_id: str | None = None) -> str:
     """Format a location prefix ``file:line: image 'id': `` for error messages."""
     parts = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import pathlib
 
-from wsolbench.errors import WsolbenchError
+from wsolbench.errors import MissingDependencyError
 from wsolbench.report.files import write_bytes_atomic
 
 DPI = 100
@@ -27,10 +27,6 @@ IOU_COLORS = {"30": "#1f77b4", "50": "#ff7f0e", "70": "#2ca02c"}
 OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728")
 SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 INSTALL_HINT = "pip install 'wsolbench[viz]' (or: pip install matplotlib)"
-
-
-class MissingDependencyError(WsolbenchError):
-    """An optional dependency (matplotlib, for curves) is not installed."""
 
 
 def matplotlib_available() -> bool:
