@@ -1,0 +1,125 @@
+"""The torch Dataset over an :class:`~wsolbench.datasets.AnnotationSet` (no torchvision).
+
+Transforms are the wsolevaluation ones, in numpy/Pillow: training images are resized to
+``resize x resize`` (bilinear), randomly cropped to ``size x size`` and randomly flipped; evaluation
+images are resized to ``size x size``. Both are normalised with the ImageNet mean and std.
+
+Randomness is a pure function of ``(seed, epoch, index)``: the same sample gets the same crop in an
+interrupted-and-resumed run, with any number of DataLoader workers or processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from wsolbench.datasets.records import AnnotationSet
+from wsolbench.errors import DatasetError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def load_rgb(path, *, size_wh: tuple[int, int], image_id: str) -> np.ndarray:
+    """Read an image as RGB and resize it (bilinear); returns (H, W, 3) uint8."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise DatasetError(f"{path}: image '{image_id}' not found; check the dataset root "
+                           "(--image-root) and the image ids of the annotations")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != tuple(size_wh):
+                im = im.resize(tuple(size_wh), Image.BILINEAR)
+            return np.asarray(im)
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot decode image '{image_id}' ({e})") from e
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 normalised with the ImageNet mean/std."""
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+class WSOLDataset(Dataset):
+    """Images and labels of an annotation set: ``dataset[i] -> (image (3, S, S), label, image_id)``.
+
+    Args:
+        annotations: the split; ``annotations.root`` is the folder image ids resolve against.
+        train: random crop + flip (training) or a plain resize (evaluation).
+        size: crop size S (the network input).
+        resize: training images are first resized to ``resize x resize``.
+        seed: base seed of the augmentation.
+
+    Raises:
+        DatasetError: no image root, or an image that cannot be read (with its id).
+
+    Example:
+        >>> ds = WSOLDataset(annotations, train=False, size=224)   # doctest: +SKIP
+        >>> image, label, image_id = ds[0]                          # doctest: +SKIP
+    """
+
+    def __init__(self, annotations: AnnotationSet, *, train: bool, size: int = 224, resize: int = 256,
+                 seed: int = 0):
+        if not annotations.root:
+            raise DatasetError(f"{annotations.source or annotations.name}: the annotations name no image folder; "
+                               "pass --image-root DIR (the folder the image ids are relative to)")
+        if train and resize < size:
+            raise DatasetError(f"resize ({resize}) must be >= the crop size ({size})")
+        self.annotations = annotations
+        self.train = train
+        self.size = int(size)
+        self.resize = int(resize)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of an epoch (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def __getitem__(self, index: int):
+        record = self.annotations.records[index]
+        path = os.path.join(self.annotations.root, record.image_id)
+        if not self.train:
+            rgb = load_rgb(path, size_wh=(self.size, self.size), image_id=record.image_id)
+            return to_tensor(rgb), record.label, record.image_id
+        rgb = load_rgb(path, size_wh=(self.resize, self.resize), image_id=record.image_id)
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        y, x = rng.integers(0, self.resize - self.size + 1, size=2)
+        rgb = rgb[y:y + self.size, x:x + self.size]
+        if rng.random() < 0.5:
+            rgb = rgb[:, ::-1]
+        return to_tensor(rgb), record.label, record.image_id
+
+
+class EpochSampler(Sampler):
+    """A seeded shuffling sampler (or the identity order) whose order depends only on (seed, epoch).
+
+    The single-process counterpart of ``DistributedSampler``; call :meth:`set_epoch` each epoch.
+    """
+
+    def __init__(self, n: int, *, shuffle: bool, seed: int = 0):
+        self.n, self.shuffle, self.seed, self.epoch = int(n), shuffle, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        if not self.shuffle:
+            return iter(range(self.n))
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n

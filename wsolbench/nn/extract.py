@@ -1,0 +1,79 @@
+"""CAM extraction: stream a model's raw maps into a score-map file.
+
+Maps are written RAW (``normalized=False``) at the feature resolution, with the predicted class
+of every image (for top-1 loc); the protocol resizes (bicubic) and min-max normalises them at
+evaluation time. For multi-label data one map is written per (image, GT class) with
+``map_labels``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from wsolbench.datasets.records import AnnotationSet
+from wsolbench.nn.data import WSOLDataset
+
+
+def _single_label_batches(model, method, loader, *, device):
+    for images, labels, ids in loader:
+        images = images.to(device, non_blocking=True)
+        cams, logits = method.cams_and_logits(model, images, labels.to(device))
+        yield list(ids), cams, logits.argmax(1), None
+
+
+def _multi_label_batches(model, method, loader, annotations: AnnotationSet, *, device):
+    for images, _, ids in loader:
+        images = images.to(device, non_blocking=True)
+        label_sets = [annotations[i].labels for i in ids]
+        for k in range(max(len(s) for s in label_sets)):
+            rows = [j for j, s in enumerate(label_sets) if len(s) > k]
+            labels = torch.tensor([label_sets[j][k] for j in rows], device=device)
+            cams, _ = method.cams_and_logits(model, images[rows], labels)
+            yield [ids[j] for j in rows], cams, None, labels
+
+
+def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_size: int, batch_size: int = 64,
+                 device: str = "cpu", workers: int = 0, attrs: dict | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write the CAM of every image of ``annotations`` to an HDF5 score-map file.
+
+    Args:
+        model: a trained backbone (switched to eval mode here).
+        method: its :class:`~wsolbench.nn.methods.WSOLMethod` (computes the maps).
+        annotations: the evaluation split (its GT classes select the maps).
+        out_path: the ``.h5`` file (written atomically).
+        image_size: network input size (images are resized to it).
+        batch_size: images per forward pass.
+        device: ``cpu`` or ``cuda`` (bf16 autocast + channels_last on CUDA).
+        workers: DataLoader worker processes.
+        attrs: provenance attributes stored in the file.
+        progress: ``progress(done_maps, total_maps)``.
+
+    Returns:
+        The written path.
+    """
+    from wsolbench.scoremaps import ScoreMapWriter
+
+    model.eval()
+    dataset = WSOLDataset(annotations, train=False, size=image_size)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=device == "cuda")
+    amp = device == "cuda"
+    batches = (_multi_label_batches(model, method, loader, annotations, device=device) if annotations.multilabel
+               else _single_label_batches(model, method, loader, device=device))
+    done, total = 0, sum(len(r.labels) for r in annotations) if annotations.multilabel else len(dataset)
+    with ScoreMapWriter(out_path, normalized=False, attrs=attrs or {}) as writer, torch.no_grad(), \
+            torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        for ids, cams, predicted, map_labels in batches:
+            writer.append(ids, cams.float().cpu().numpy().astype(np.float32),
+                          predicted_labels=None if predicted is None else predicted.cpu().numpy(),
+                          map_labels=None if map_labels is None else map_labels.cpu().numpy())
+            done += len(ids)
+            if progress is not None:
+                progress(done, total)
+    return Path(out_path)

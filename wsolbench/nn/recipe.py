@@ -1,0 +1,252 @@
+"""Recipes: the hyper-parameters of a baseline as data (one TOML file per baseline).
+
+This module does not import torch, so ``wsolbench baseline list`` can show recipes anywhere.
+Recipes ship in the package (``wsolbench/nn/recipes/*.toml``; mirrored in the repository's
+``baselines/`` with the results they produced). A TOML file has the sections ``[recipe]``,
+``[model]`` (with an optional ``[model.backbone_options]`` table), ``[method]`` (method options),
+``[data]``, ``[train]`` and ``[eval]``; see :class:`Recipe` for every key.
+
+Example:
+    >>> r = get_recipe("cam-resnet50-cub")
+    >>> r.epochs, r.lr_decay_every, r.batch_size
+    (50, 15, 32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+
+from wsolbench.errors import WsolbenchError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DATASET_FAMILIES = ("cub", "ilsvrc", "openimages", "synthetic")
+# Adapter / metadata-folder names -> the dataset family whose published protocol applies.
+_FAMILY_ALIASES = {"cub": "cub", "cub_200_2011": "cub", "cub200": "cub", "ilsvrc": "ilsvrc", "imagenet": "ilsvrc",
+                   "openimages": "openimages", "openimages30k": "openimages", "synthetic": "synthetic"}
+DEFAULT_BACKBONE = {"synthetic": "smallcnn"}
+
+
+def _f(section: str, default, **kw):
+    return field(default=default, metadata={"section": section}, **kw)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every hyper-parameter of a trained baseline.
+
+    Attributes:
+        name: recipe name (``cam-resnet50-cub``).
+        method: WSOL method (``cam``).
+        backbone: backbone registry name.
+        dataset: the dataset family the defaults come from (cub, ilsvrc, openimages, synthetic).
+        description: one line.
+        source: where the hyper-parameters come from.
+        pool: ``gap`` or ``gmp``.
+        pretrained: ``imagenet`` (the published protocol starts from ImageNet weights: pass
+            ``--pretrained PATH``) or ``none``.
+        backbone_options: extra keyword arguments of the backbone builder.
+        method_options: the method's options.
+        train_split / eval_split: splits to train on and to extract/evaluate maps of.
+        image_size: network input (crop) size; resize_size: training resize before the crop.
+        epochs, batch_size, lr, lr_classifier_ratio, momentum, nesterov, weight_decay: SGD.
+        lr_decay_every, lr_decay_gamma: step decay: the lr of (0-based) epoch e is
+            ``lr * gamma ** ((e + 1) // lr_decay_every)`` (wsolevaluation's schedule).
+        seed: seed of initialisation, data order and augmentation.
+        workers: DataLoader worker processes.
+        eval_batch_size: batch size of CAM extraction.
+        protocol: evaluation protocol preset; cam_step: its CAM-threshold step.
+    """
+
+    name: str = _f("recipe", "custom")
+    method: str = _f("recipe", "cam")
+    backbone: str = _f("recipe", "resnet50")
+    dataset: str = _f("recipe", "ilsvrc")
+    description: str = _f("recipe", "")
+    source: str = _f("recipe", "")
+    pool: str = _f("model", "gap")
+    pretrained: str = _f("model", "imagenet")
+    backbone_options: dict = _f("model", None, compare=False)
+    method_options: dict = _f("method", None, compare=False)
+    train_split: str = _f("data", "train")
+    eval_split: str = _f("data", "test")
+    image_size: int = _f("data", 224)
+    resize_size: int = _f("data", 256)
+    epochs: int = _f("train", 10)
+    batch_size: int = _f("train", 32)
+    lr: float = _f("train", 0.01)
+    lr_classifier_ratio: float = _f("train", 10.0)
+    momentum: float = _f("train", 0.9)
+    nesterov: bool = _f("train", True)
+    weight_decay: float = _f("train", 1e-4)
+    lr_decay_every: int = _f("train", 3)
+    lr_decay_gamma: float = _f("train", 0.1)
+    seed: int = _f("train", 0)
+    workers: int = _f("train", 4)
+    eval_batch_size: int = _f("eval", 64)
+    protocol: str = _f("eval", "wsoleval")
+    cam_step: float = _f("eval", 0.01)
+
+    def __post_init__(self):
+        object.__setattr__(self, "backbone_options", dict(self.backbone_options or {}))
+        object.__setattr__(self, "method_options", dict(self.method_options or {}))
+        problems = _problems(self)
+        if problems:
+            raise WsolbenchError(f"recipe {self.name!r}: " + "; ".join(problems))
+
+    def replace(self, **changes) -> "Recipe":
+        """A validated copy with some fields changed (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        """The recipe as TOML text (the format :func:`load_recipe` reads)."""
+        return _to_toml(self)
+
+
+def _problems(r: Recipe) -> list[str]:
+    out = []
+    positive = ("epochs", "batch_size", "image_size", "resize_size", "lr_decay_every", "eval_batch_size")
+    out += [f"{k} must be a positive integer, got {getattr(r, k)!r}" for k in positive
+            if not isinstance(getattr(r, k), int) or isinstance(getattr(r, k), bool) or getattr(r, k) < 1]
+    out += [f"{k} must be a non-negative number, got {getattr(r, k)!r}"
+            for k in ("lr", "lr_classifier_ratio", "momentum", "weight_decay", "lr_decay_gamma")
+            if not isinstance(getattr(r, k), (int, float)) or getattr(r, k) < 0]
+    if r.pool not in ("gap", "gmp"):
+        out.append(f"pool must be 'gap' or 'gmp', got {r.pool!r}")
+    if r.pretrained not in ("imagenet", "none"):
+        out.append(f"pretrained must be 'imagenet' or 'none', got {r.pretrained!r}")
+    if r.resize_size < r.image_size:
+        out.append(f"resize_size ({r.resize_size}) must be >= image_size ({r.image_size})")
+    if not isinstance(r.workers, int) or r.workers < 0:
+        out.append(f"workers must be an integer >= 0, got {r.workers!r}")
+    return out
+
+
+def _sections() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for f in dataclasses.fields(Recipe):
+        out.setdefault(f.metadata["section"], set()).add(f.name)
+    return out
+
+
+def _flatten(data: dict, where: str) -> dict:
+    sections, flat = _sections(), {}
+    for section, table in data.items():
+        if section not in sections or not isinstance(table, dict):
+            raise WsolbenchError(f"{where}: unknown section [{section}]; sections: {', '.join(sections)}")
+        if section == "method":
+            flat["method_options"] = dict(table)
+            continue
+        for key, value in table.items():
+            if section == "model" and key == "backbone_options":
+                flat[key] = dict(value)
+            elif key not in sections[section] or key in ("backbone_options", "method_options"):
+                raise WsolbenchError(f"{where}: unknown key {key!r} in [{section}]; known: "
+                                     f"{', '.join(sorted(sections[section] - {'backbone_options', 'method_options'}))}")
+            else:
+                flat[key] = value
+    return flat
+
+
+def parse_recipe(text: str, *, where: str = "<recipe>") -> Recipe:
+    """Parse recipe TOML text (see the module docstring)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise WsolbenchError(f"{where}: not valid TOML ({e})") from e
+    try:
+        return Recipe(**_flatten(data, where))
+    except TypeError as e:
+        raise WsolbenchError(f"{where}: {e}") from e
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A packaged recipe by name (``cam-resnet50-cub``) or a TOML file by path."""
+    if os.path.isfile(name_or_path):
+        with open(name_or_path, encoding="utf-8") as f:
+            return parse_recipe(f.read(), where=name_or_path)
+    return get_recipe(name_or_path)
+
+
+def _packaged() -> dict[str, str]:
+    folder = resources.files("wsolbench.nn") / "recipes"
+    return {p.name[:-5]: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def list_recipes() -> list[Recipe]:
+    """The packaged recipes, by name."""
+    texts = _packaged()
+    return [parse_recipe(texts[n], where=f"recipes/{n}.toml") for n in sorted(texts)]
+
+
+def get_recipe(name: str) -> Recipe:
+    texts = _packaged()
+    if name not in texts:
+        raise WsolbenchError(f"no recipe {name!r} (and no such file); packaged recipes: {', '.join(sorted(texts))}")
+    return parse_recipe(texts[name], where=f"recipes/{name}.toml")
+
+
+def dataset_family(name: str) -> str | None:
+    """The dataset family of an annotation set's name (``CUB`` -> ``cub``), or ``None``."""
+    return _FAMILY_ALIASES.get(name.strip().lower().replace("-", "_"))
+
+
+def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = None) -> Recipe:
+    """The recipe for (method, dataset family, backbone), derived from the closest packaged one.
+
+    Exact match first; else the method's recipe for that dataset with the backbone swapped; else
+    the CAM recipe with the method swapped (new methods inherit CAM's schedule); datasets with no
+    recipe use the ILSVRC schedule.
+    """
+    family = dataset if dataset in DATASET_FAMILIES else "ilsvrc"
+    backbone = backbone or DEFAULT_BACKBONE.get(family, "resnet50")
+    recipes = list_recipes()
+    for m in (method, "cam"):
+        same = [r for r in recipes if r.method == m and r.dataset == family]
+        exact = [r for r in same if r.backbone == backbone]
+        fallback = [r for r in same if r.backbone == DEFAULT_BACKBONE.get(family, "resnet50")] or same
+        base = exact[0] if exact else (fallback[0] if fallback else None)
+        if base is not None:
+            if base.backbone == backbone and base.method == method:
+                return base
+            return base.replace(name=f"{method}-{backbone}-{family}", method=method, backbone=backbone,
+                                backbone_options={} if base.backbone != backbone else base.backbone_options,
+                                description=f"derived from {base.name}")
+    raise WsolbenchError(f"no recipe to derive {method}/{backbone}/{family} from")
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _to_toml(r: Recipe) -> str:
+    lines, d = [], r.to_dict()
+    for section in ("recipe", "model", "data", "train", "eval"):
+        keys = [f.name for f in dataclasses.fields(Recipe) if f.metadata["section"] == section
+                and f.name not in ("backbone_options", "method_options")]
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(d[k])}" for k in keys]
+        lines.append("")
+    for title, table in (("model.backbone_options", d["backbone_options"]), ("method", d["method_options"])):
+        lines.append(f"[{title}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+        lines.append("")
+    return "\n".join(lines)

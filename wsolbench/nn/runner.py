@@ -1,0 +1,153 @@
+"""Train -> extract -> evaluate: one trained baseline run, end to end.
+
+Run folder (``out_dir``)::
+
+    recipe.toml            the exact recipe of the run (rerun with --recipe out_dir/recipe.toml)
+    checkpoint_last.pt     the training checkpoint (every epoch; --resume continues from it)
+    train_log.jsonl        one line of statistics per epoch
+    maps.h5                raw CAMs of the evaluation split (score-map format v1)
+    result.json            the evaluation result (docs/result-json.md)
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from wsolbench import __version__
+from wsolbench.datasets import load_annotations, parse_spec
+from wsolbench.datasets.records import AnnotationSet
+from wsolbench.errors import WsolbenchError
+from wsolbench.nn import distributed as dist
+from wsolbench.nn.extract import extract_maps
+from wsolbench.nn.recipe import Recipe, dataset_family, load_recipe, resolve_recipe
+from wsolbench.nn.train import TrainResult, resolve_device, train
+from wsolbench.protocol import get_protocol
+
+MAPS_FILE = "maps.h5"
+RESULT_FILE = "result.json"
+RECIPE_FILE = "recipe.toml"
+
+
+@dataclass
+class RunOutputs:
+    """What a run produced (``result`` is ``None`` on non-main ranks of a distributed run)."""
+
+    out_dir: Path
+    recipe: Recipe
+    train: TrainResult
+    maps_path: Path | None = None
+    result_path: Path | None = None
+    result: object = None
+
+
+@dataclass
+class Callbacks:
+    """Progress reporting hooks (the CLI renders them; library code prints nothing).
+
+    Attributes:
+        stage: ``stage(name)`` when a stage starts (``train``, ``extract``, ``evaluate``).
+        train: ``train(done_steps, total_steps, message)``.
+        extract: ``extract(done, total)``.
+        evaluate: ``evaluate(done, total)``.
+    """
+
+    stage: Callable[[str], None] | None = None
+    train: Callable[[int, int, str], None] | None = None
+    extract: Callable[[int, int], None] | None = None
+    evaluate: Callable[[int, int], None] | None = None
+
+
+def family_of_spec(spec: str) -> str | None:
+    """The dataset family a spec names (adapter name, or a wsoleval folder such as ``metadata/CUB``)."""
+    name, path = parse_spec(spec)
+    family = dataset_family(name)
+    if family or name != "wsoleval":
+        return family
+    parts = [p for p in Path(path.rstrip("/")).parts if p not in ("train", "val", "test")]
+    return dataset_family(parts[-1]) if parts else None
+
+
+def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe: str | None = None) -> Recipe:
+    """``--recipe`` (name or TOML path) if given, else the packaged recipe for method/dataset/backbone."""
+    if recipe:
+        chosen = load_recipe(recipe)
+        if chosen.method != method:
+            raise WsolbenchError(f"recipe {chosen.name!r} is for method {chosen.method!r}, not {method!r}")
+        return chosen.replace(backbone=backbone) if backbone and backbone != chosen.backbone else chosen
+    return resolve_recipe(method, dataset=family_of_spec(spec), backbone=backbone)
+
+
+def load_split(spec: str, split: str, *, image_root: str | None = None, **options) -> AnnotationSet:
+    """Load one split; ``image_root`` overrides the folder images are read from."""
+    annotations = load_annotations(spec, split=split, **options)
+    if image_root:
+        annotations.root = os.fspath(image_root)
+    return annotations
+
+
+def _maps_attrs(recipe: Recipe, annotations: AnnotationSet, spec: str, pretrained) -> dict:
+    return {"method": recipe.method, "backbone": recipe.backbone, "dataset": annotations.name,
+            "split": annotations.split, "recipe": recipe.name, "dataset_spec": spec,
+            "pretrained": os.path.basename(os.fspath(pretrained)) if pretrained else "none",
+            "epochs": recipe.epochs, "seed": recipe.seed, "wsolbench_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", resume: bool = False,
+                pretrained=None, image_root: str | None = None, eval_workers: int = 1,
+                callbacks: Callbacks | None = None, dataset_options: dict | None = None) -> RunOutputs:
+    """Train ``recipe`` on ``spec``'s training split, extract maps of its evaluation split, evaluate.
+
+    Args:
+        recipe: the hyper-parameters (see :func:`choose_recipe`).
+        spec: dataset spec ``NAME:PATH``.
+        out_dir: the run folder (see the module docstring).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        resume: continue an interrupted run from ``out_dir/checkpoint_last.pt``.
+        pretrained: ImageNet weights for the trunk (torchvision names), or ``None``.
+        image_root: folder the image ids are relative to, when the annotations do not name it.
+        eval_workers: processes for the evaluation.
+        callbacks: progress hooks.
+        dataset_options: extra adapter options (e.g. ``mask_root``).
+
+    Returns:
+        :class:`RunOutputs`; ``result`` is the :class:`~wsolbench.metrics.result.EvaluationResult`.
+    """
+    from wsolbench.pipeline import evaluate_maps
+
+    cb = callbacks or Callbacks()
+    device = resolve_device(device)
+    ctx = dist.init_from_env(device=device)
+    out_dir = Path(out_dir)
+    options = dict(dataset_options or {})
+    train_set = load_split(spec, recipe.train_split, image_root=image_root, **options)
+    eval_set = load_split(spec, recipe.eval_split, image_root=image_root, **options)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
+    _stage(cb, "train")
+    trained = train(recipe, train_set, out_dir=out_dir, device=device, resume=resume, pretrained=pretrained,
+                    progress=cb.train, num_classes=eval_set.num_classes or train_set.num_classes)
+    outputs = RunOutputs(out_dir=out_dir, recipe=recipe, train=trained)
+    if ctx.is_main:
+        _stage(cb, "extract")
+        outputs.maps_path = extract_maps(trained.model, trained.method, eval_set, out_dir / MAPS_FILE,
+                                         image_size=recipe.image_size, batch_size=recipe.eval_batch_size,
+                                         device=device, workers=recipe.workers,
+                                         attrs=_maps_attrs(recipe, eval_set, spec, pretrained), progress=cb.extract)
+        _stage(cb, "evaluate")
+        protocol = get_protocol(recipe.protocol, cam_step=recipe.cam_step)
+        outputs.result = evaluate_maps(outputs.maps_path, eval_set, protocol, workers=eval_workers,
+                                       progress=cb.evaluate, spec=spec)
+        outputs.result_path = Path(outputs.result.save(out_dir / RESULT_FILE))
+    dist.barrier(ctx)
+    return outputs
+
+
+def _stage(cb: Callbacks, name: str) -> None:
+    if cb.stage is not None:
+        cb.stage(name)

@@ -1,0 +1,233 @@
+"""Training a WSOL classifier with image labels (SGD, step decay, checkpoints every epoch).
+
+The schedule is the wsolevaluation one: SGD with (Nesterov) momentum and weight decay, the new
+layers at ``lr * lr_classifier_ratio``, the lr multiplied by ``lr_decay_gamma`` every
+``lr_decay_every`` epochs. bf16 autocast and channels_last on CUDA. Deterministic on CPU: the
+initialisation, the data order, the augmentation and the methods' per-step randomness are pure
+functions of the recipe's seed, the epoch and the step, so ``resume`` reproduces an uninterrupted
+run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from wsolbench.datasets.records import AnnotationSet
+from wsolbench.errors import WsolbenchError
+from wsolbench.nn import checkpoint as ckpt
+from wsolbench.nn import distributed as dist
+from wsolbench.nn.backbones import create_backbone
+from wsolbench.nn.data import EpochSampler, WSOLDataset
+from wsolbench.nn.methods import create_method
+from wsolbench.nn.recipe import Recipe
+
+#: progress(done_steps, total_steps, message)
+Progress = Callable[[int, int, str], None]
+TRAIN_LOG = "train_log.jsonl"
+
+
+@dataclass
+class EpochStats:
+    """Statistics of one training epoch (``epoch`` = number of epochs completed, 1-based)."""
+
+    epoch: int
+    loss: float
+    top1: float
+    images: int
+    seconds: float
+    lr: float
+
+
+@dataclass
+class TrainResult:
+    """A trained model (unwrapped, eval mode), its method and what happened."""
+
+    model: torch.nn.Module
+    method: object
+    history: list[EpochStats] = field(default_factory=list)
+    checkpoint: Path | None = None
+    start_epoch: int = 0
+
+
+class StepDecay:
+    """lr factor of 0-based epoch e: ``gamma ** ((e + 1) // every)`` (wsolevaluation decays before
+    the epochs numbered every, 2*every, ... counting from 1). A picklable callable, so the
+    scheduler's state dict holds only numbers."""
+
+    def __init__(self, every: int, gamma: float):
+        self.every, self.gamma = int(every), float(gamma)
+
+    def __call__(self, epoch: int) -> float:
+        return self.gamma ** ((epoch + 1) // self.every)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise WsolbenchError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False); "
+                             "use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise WsolbenchError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return device
+
+
+def num_classes_of(annotations: AnnotationSet) -> int:
+    """``annotations.num_classes``, or 1 + the largest label."""
+    if annotations.num_classes:
+        return int(annotations.num_classes)
+    return 1 + max(max(r.labels) for r in annotations.records)
+
+
+def build_model(recipe: Recipe, num_classes: int, *, pretrained=None):
+    """Seeded backbone (+ ImageNet weights) prepared by the recipe's method; returns ``(model, method)``."""
+    method = create_method(recipe.method, **recipe.method_options)
+    torch.manual_seed(recipe.seed)
+    model = create_backbone(recipe.backbone, num_classes=num_classes, pool=recipe.pool, **recipe.backbone_options)
+    if pretrained:
+        ckpt.load_pretrained(model, pretrained)
+    return method.prepare_model(model), method
+
+
+def make_optimizer(model, recipe: Recipe) -> torch.optim.SGD:
+    """SGD over the backbone's parameter groups (new layers at ``lr * lr_classifier_ratio``)."""
+    groups = model.param_groups(lr=recipe.lr, classifier_ratio=recipe.lr_classifier_ratio)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov and recipe.momentum > 0)
+
+
+def make_scheduler(optimizer, recipe: Recipe):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, StepDecay(recipe.lr_decay_every, recipe.lr_decay_gamma))
+
+
+def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
+    """The CPU generator a method draws its per-step randomness from."""
+    g = torch.Generator()
+    g.manual_seed(((seed * 1_000_003 + epoch) * 1_000_003 + step) % (2**63 - 1))
+    return g
+
+
+def _loader(dataset, recipe: Recipe, ctx: dist.DistContext, *, device: str):
+    if recipe.batch_size % ctx.world_size:
+        raise WsolbenchError(f"batch size {recipe.batch_size} (the global batch) is not divisible by the "
+                             f"{ctx.world_size} processes; choose a multiple")
+    if ctx.enabled:
+        sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                     seed=recipe.seed)
+    else:
+        sampler = EpochSampler(len(dataset), shuffle=True, seed=recipe.seed)
+    loader = DataLoader(dataset, batch_size=recipe.batch_size // ctx.world_size, sampler=sampler,
+                        num_workers=recipe.workers, pin_memory=device == "cuda",
+                        generator=torch.Generator().manual_seed(recipe.seed))
+    return loader, sampler
+
+
+def _check_resume(state: dict, recipe: Recipe, path) -> None:
+    saved = dict(state["recipe"])
+    mine = recipe.to_dict()
+    ignore = {"epochs", "workers", "eval_batch_size", "name", "description", "source"}
+    diff = sorted(k for k in mine if k not in ignore and saved.get(k) != mine[k])
+    if diff:
+        raise ckpt.CheckpointError(f"{path}: the checkpoint was trained with a different recipe ({', '.join(diff)} "
+                                   "differ); resume with the same settings or use another --out")
+
+
+def _restore(out_dir: Path, model, optimizer, scheduler, recipe: Recipe, *, resume: bool) -> int:
+    path = out_dir / ckpt.LAST_CHECKPOINT
+    if not path.exists():
+        return 0
+    if not resume:
+        raise WsolbenchError(f"{path} exists: pass --resume to continue that run, or choose another --out")
+    state = ckpt.load_checkpoint(path)
+    _check_resume(state, recipe, path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    ckpt.set_rng_state(state["rng"])
+    return int(state["epoch"])
+
+
+def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total):
+    model.train()
+    amp = device == "cuda"
+    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    for step, (images, labels, _) in enumerate(loader):
+        images = images.to(device, non_blocking=True)
+        if amp:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            out = method.training_step(model, images, labels, generator=step_generator(seed, epoch, step))
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        loss_sum += float(out.loss.detach()) * len(labels)
+        correct += int((out.logits.detach().argmax(1) == labels).sum())
+        seen += len(labels)
+        if progress is not None:
+            progress(done + step + 1, total, f"epoch {epoch + 1} loss {loss_sum / seen:.3f}")
+    return loss_sum, correct, seen, time.perf_counter() - start
+
+
+def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = "cpu", resume: bool = False,
+          pretrained=None, progress: Progress | None = None, num_classes: int | None = None) -> TrainResult:
+    """Train ``recipe`` on the ``annotations`` split; checkpoint every epoch into ``out_dir``.
+
+    Args:
+        recipe: the hyper-parameters.
+        annotations: the training split (``root`` must name the image folder).
+        out_dir: run folder; ``checkpoint_last.pt`` and ``train_log.jsonl`` are written there.
+        device: ``cpu`` or ``cuda`` (see :func:`resolve_device`).
+        resume: continue from ``out_dir/checkpoint_last.pt`` (an existing checkpoint without
+            ``resume`` is an error, so a run is never overwritten by accident).
+        pretrained: ImageNet weights (path) for the backbone trunk, or ``None``.
+        progress: ``progress(done_steps, total_steps, message)`` or ``None``.
+        num_classes: override the number of classes (default: from the annotations).
+
+    Returns:
+        A :class:`TrainResult` with the trained (unwrapped, eval-mode) model.
+    """
+    out_dir = Path(out_dir)
+    ctx = dist.current()
+    n_classes = num_classes or num_classes_of(annotations)
+    model, method = build_model(recipe, n_classes, pretrained=pretrained)
+    model.to(device)
+    if device == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, recipe)
+    scheduler = make_scheduler(optimizer, recipe)
+    start = _restore(out_dir, model, optimizer, scheduler, recipe, resume=resume)
+    dataset = WSOLDataset(annotations, train=True, size=recipe.image_size, resize=recipe.resize_size,
+                          seed=recipe.seed)
+    loader, sampler = _loader(dataset, recipe, ctx, device=device)
+    wrapped = dist.wrap_model(model, ctx, device=device)
+    result = TrainResult(model=model, method=method, checkpoint=out_dir / ckpt.LAST_CHECKPOINT, start_epoch=start)
+    total = len(loader) * max(recipe.epochs - start, 0)
+    for epoch in range(start, recipe.epochs):
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        sums = _train_epoch(wrapped, method, loader, optimizer, device=device, epoch=epoch, seed=recipe.seed,
+                            progress=progress if ctx.is_main else None, done=(epoch - start) * len(loader),
+                            total=total)
+        loss_sum, correct, seen = dist.all_reduce_sum(list(sums[:3]), ctx, device=device)
+        scheduler.step()
+        stats = EpochStats(epoch=epoch + 1, loss=loss_sum / seen, top1=100.0 * correct / seen, images=int(seen),
+                           seconds=sums[3], lr=lr)
+        result.history.append(stats)
+        if ctx.is_main:
+            ckpt.save_checkpoint(result.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                                 epoch=epoch + 1, recipe=recipe.to_dict())
+            with open(out_dir / TRAIN_LOG, "a", encoding="utf-8") as f:
+                f.write(json.dumps(asdict(stats)) + "\n")
+        dist.barrier(ctx)
+    model.eval()
+    return result
