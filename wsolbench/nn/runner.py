@@ -141,6 +141,8 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
                                          attrs=_maps_attrs(recipe, eval_set, spec, pretrained), progress=cb.extract)
         _stage(cb, "evaluate")
         protocol = get_protocol(recipe.protocol, cam_step=recipe.cam_step)
+        if getattr(eval_set, "resolution", None) is not None:
+            protocol = protocol.with_(resolution=tuple(eval_set.resolution))
         outputs.result = evaluate_maps(outputs.maps_path, eval_set, protocol, workers=eval_workers,
                                        progress=cb.evaluate, spec=spec)
         outputs.result_path = Path(outputs.result.save(out_dir / RESULT_FILE))

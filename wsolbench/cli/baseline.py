@@ -1,0 +1,220 @@
+"""``wsolbench baseline``: reference baselines (``list``, ``run``).
+
+Trained methods (``cam``, ...) import torch lazily; the sanity baselines (center-gaussian,
+random, full-image) need no torch. Results on stdout, progress and messages on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from wsolbench.cli.options import option_flag, parse_options
+from wsolbench.cli.render import result_table, stderr_console, stdout_console
+
+SANITY_KINDS = ("center-gaussian", "random", "full-image")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@click.group()
+def baseline():
+    """Reference baselines: train + extract + evaluate WSOL methods, or write sanity maps."""
+
+
+# -- list ------------------------------------------------------------------------------------
+
+def _recipe_rows() -> list[dict]:
+    from wsolbench.nn.recipe import list_recipes
+
+    keys = ("name", "method", "backbone", "dataset", "epochs", "batch_size", "lr", "lr_decay_every",
+            "weight_decay", "pretrained", "image_size")
+    return [{k: getattr(r, k) for k in keys} for r in list_recipes()]
+
+
+def _backbone_rows() -> list[dict] | None:
+    try:
+        from wsolbench.nn.backbones import list_backbones
+    except ImportError:  # torch not installed
+        return None
+    return [{"name": b.name, "family": b.family, "torchvision": b.torchvision, "summary": b.summary}
+            for b in list_backbones()]
+
+
+def _table(title: str, rows: list[dict], columns: tuple[str, ...]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*("-" if row.get(c) is None else f"{row[c]:g}" if isinstance(row[c], float) else str(row[c])
+                        for c in columns))
+    return table
+
+
+@baseline.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def list_cmd(as_json):
+    """List the recipes (one per baseline), the backbones and the sanity baselines."""
+    recipes, backbones = _recipe_rows(), _backbone_rows()
+    if as_json:
+        click.echo(json.dumps({"recipes": recipes, "backbones": backbones, "sanity": list(SANITY_KINDS)}))
+        return
+    out = stdout_console()
+    out.print(_table("recipes (wsolbench baseline run METHOD --recipe NAME)", recipes,
+                     ("name", "backbone", "dataset", "epochs", "batch_size", "lr", "lr_decay_every",
+                      "weight_decay", "pretrained")))
+    if backbones is None:
+        stderr_console().print("backbones: install torch to list them (pip install torch==2.13.0)")
+    else:
+        out.print(_table("backbones (--backbone NAME; --pretrained loads the named torchvision checkpoint)",
+                         backbones, ("name", "family", "torchvision", "summary")))
+    out.print(_table("sanity baselines (no training)", [{"kind": k} for k in SANITY_KINDS], ("kind",)))
+
+
+# -- run -------------------------------------------------------------------------------------
+
+def _protocol_for(annotations, name: str, cam_step: float | None):
+    from wsolbench.protocol import get_protocol
+
+    protocol = get_protocol(name, cam_step=cam_step)
+    resolution = getattr(annotations, "resolution", None)
+    return protocol.with_(resolution=tuple(resolution)) if resolution is not None else protocol
+
+
+def _sanity_paths(kind: str, out: str | None) -> tuple[Path, Path]:
+    target = Path(out) if out else Path("runs") / f"sanity-{kind}"
+    maps = target if target.suffix in (".h5", ".hdf5") else target / f"sanity-{kind}.h5"
+    return maps, maps.with_name(maps.stem + ".result.json")
+
+
+def _emit(result_dict: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result_dict))
+    else:
+        stdout_console().print(result_table(result_dict))
+
+
+def run_sanity(kind: str, *, spec: str, split: str | None, out: str | None, seed: int, protocol_name: str,
+               cam_step: float | None, workers: int, options: dict, quiet: bool) -> dict:
+    """Write a sanity baseline's maps and evaluate them; returns the result dict."""
+    from wsolbench.cli.render import progress_bar
+    from wsolbench.datasets import load_annotations
+    from wsolbench.pipeline import evaluate_maps
+    from wsolbench.sanity import write_sanity_maps
+
+    annotations = load_annotations(spec, split=split or "test", **options)
+    protocol = _protocol_for(annotations, protocol_name, cam_step)
+    maps_path, result_path = _sanity_paths(kind, out)
+    written = write_sanity_maps(kind, annotations, maps_path, protocol=protocol, seed=seed)
+    with progress_bar(f"evaluating {kind}", disable=quiet) as update:
+        result = evaluate_maps(written, annotations, protocol, workers=workers, progress=update, spec=spec)
+    result.save(result_path)
+    stderr_console().print(f"maps: {written}\nresult: {result_path}")
+    return result.to_dict()
+
+
+@contextmanager
+def _progress(disable: bool):
+    """Rich progress on stderr; yields :class:`~wsolbench.nn.runner.Callbacks`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wsolbench.nn.runner import Callbacks
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr_console(), disable=disable)
+    tasks: dict[str, int] = {}
+
+    def task(name: str) -> int:
+        if name not in tasks:
+            tasks[name] = progress.add_task(name, total=None)
+        return tasks[name]
+
+    def train(done, total, message):
+        progress.update(task("train"), completed=done, total=total, description=f"train: {message}")
+
+    with progress:
+        yield Callbacks(stage=lambda name: task(name), train=train,
+                        extract=lambda d, t: progress.update(task("extract"), completed=d, total=t),
+                        evaluate=lambda d, t: progress.update(task("evaluate"), completed=d, total=t))
+
+
+def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides: dict, device: str, out, resume: bool,
+                    pretrained, image_root, split, workers: int, options: dict, quiet: bool):
+    """The trained-method branch of ``baseline run``; returns the runner's outputs."""
+    from wsolbench.nn import distributed as dist
+    from wsolbench.nn.runner import choose_recipe, run_trained
+
+    recipe = choose_recipe(method, spec=spec, backbone=backbone, recipe=recipe_name)
+    recipe = recipe.replace(eval_split=split, **overrides)
+    err = stderr_console()
+    if recipe.pretrained == "imagenet" and not pretrained:
+        err.print(f"[yellow]note:[/] recipe {recipe.name} starts from ImageNet weights in the published protocol; "
+                  "without --pretrained PATH the backbone trains from scratch and numbers are not comparable")
+    out_dir = Path(out) if out else Path("runs") / recipe.name
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    with _progress(disable=quiet or not is_main) as callbacks:
+        outputs = run_trained(recipe, spec=spec, out_dir=out_dir, device=device, resume=resume, pretrained=pretrained,
+                              image_root=image_root, eval_workers=workers, callbacks=callbacks,
+                              dataset_options=options)
+    dist.shutdown(dist.current())
+    if outputs.result is not None:
+        for h in outputs.train.history:
+            err.print(f"epoch {h.epoch}: loss {h.loss:.4f}, train top-1 {h.top1:.1f}%, {h.seconds:.1f}s")
+        err.print(f"run folder: {out_dir} (recipe.toml, checkpoint_last.pt, maps.h5, result.json)")
+    return outputs
+
+
+@baseline.command("run")
+@click.argument("method")
+@click.option("--dataset", "spec", required=True, metavar="NAME:PATH",
+              help="Dataset spec, e.g. synthetic:, wsoleval:metadata/CUB (with --image-root), cub:/data/CUB_200_2011.")
+@click.option("--backbone", default=None, help="Backbone (default: the recipe's; see `wsolbench baseline list`).")
+@click.option("--recipe", "recipe_name", default=None, help="Recipe name or TOML file (default: by method, dataset "
+              "and backbone).")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epochs.")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Override the (global) batch size.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Override the learning rate.")
+@click.option("--seed", type=click.IntRange(0), default=None, help="Seed (training; the random sanity baseline).")
+@click.option("--workers", "loader_workers", type=click.IntRange(0), default=None, help="DataLoader workers.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--out", default=None, help="Run folder (trained methods; default runs/RECIPE) or, for sanity "
+              "baselines, the maps file or a folder (default runs/sanity-KIND).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from OUT/checkpoint_last.pt.")
+@click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="ImageNet weights of the backbone trunk (a torchvision state dict).")
+@click.option("--image-root", type=click.Path(file_okay=False), default=None,
+              help="Folder the image ids are relative to (needed for wsoleval: metadata).")
+@click.option("--split", default=None, help="Split to extract and evaluate (default: the recipe's, usually test).")
+@click.option("--mask-root", type=click.Path(file_okay=False), default=None, help="Mask folder (wsoleval: masks).")
+@click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default=None,
+              help="Evaluation protocol (default: the recipe's, wsoleval).")
+@click.option("--cam-step", type=float, default=None, help="CAM-threshold step (default 0.01).")
+@click.option("--eval-workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes for the evaluation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
+@option_flag
+def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, seed, loader_workers, device, out, resume,
+            pretrained, image_root, split, mask_root, protocol_name, cam_step, eval_workers, as_json, options):
+    """Run baseline METHOD on a dataset: a trained method (cam) is trained, its maps extracted and
+    evaluated; a sanity baseline (center-gaussian, random, full-image) is written and evaluated."""
+    adapter_options = parse_options(options)
+    if mask_root:
+        adapter_options["mask_root"] = mask_root
+    if method in SANITY_KINDS:
+        data = run_sanity(method, spec=spec, split=split, out=out, seed=seed or 0,
+                          protocol_name=protocol_name or "wsoleval", cam_step=cam_step, workers=eval_workers,
+                          options=adapter_options, quiet=as_json)
+        _emit(data, as_json)
+        return
+    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "workers": loader_workers,
+                 "protocol": protocol_name, "cam_step": cam_step}
+    outputs = run_trained_cli(method, spec=spec, backbone=backbone, recipe_name=recipe_name, overrides=overrides,
+                              device=device, out=out, resume=resume, pretrained=pretrained, image_root=image_root,
+                              split=split, workers=eval_workers, options=adapter_options, quiet=as_json)
+    if outputs.result is not None:
+        _emit(outputs.result.to_dict(), as_json)
