@@ -121,6 +121,19 @@ def test_bodies_do_not_depend_on_the_class():
     assert abs(a - b) / max(a, b) < 0.2
 
 
+def test_bodies_stand_out_from_the_background():
+    from wsolbench.datasets.synthgen import _dilate
+
+    distances = []
+    for label in range(10):
+        for index in range(10):
+            s = render_sample(SyntheticConfig(), "train", label, index)
+            ring = _dilate(s.mask, 4) & ~_dilate(s.mask, 1)          # background just around the object
+            body = s.mask & ~s.part
+            distances.append(np.linalg.norm(s.image[body].mean(0) - s.image[ring].mean(0)) / 255)
+    assert min(distances) > 0.04 and np.median(distances) > 0.25
+
+
 def test_files_hold_the_same_ground_truth(tiny_root):
     test = load_annotations(f"synthetic:{tiny_root}", split="test")
     parts = load_part_boxes(test)

@@ -35,7 +35,7 @@ import numpy as np
 from wsolbench.errors import DatasetError
 
 #: Bumped whenever the pixels a config produces change; part of the cache hash.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS = ("train", "val", "test")
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3}
 SUPERSAMPLE = 4
@@ -78,8 +78,8 @@ class SyntheticConfig:
     test: int = 50
     part: float = 0.12
     clutter: float = 0.5
-    scale_min: float = 0.4
-    scale_max: float = 0.65
+    scale_min: float = 0.3
+    scale_max: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -358,6 +358,24 @@ def _draw_distractor(rng: np.random.Generator, canvas: np.ndarray, size: int) ->
         _blend(canvas, win, _coverage(inside(x, y), win), colour)
 
 
+MIN_BODY_CONTRAST = 0.25
+
+
+def _contrasting_colour(rng: np.random.Generator, region: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A muted body colour at least :data:`MIN_BODY_CONTRAST` (RGB distance) from the mean of the
+    background it covers, so that the whole object stays visible (up to 32 draws, then the farthest)."""
+    backdrop = (region * weight[..., None]).sum(axis=(0, 1)) / max(weight.sum(), 1e-9)
+    best, best_d = None, -1.0
+    for _ in range(32):
+        colour = _muted_colour(rng)
+        d = float(np.linalg.norm(colour - backdrop))
+        if d > best_d:
+            best, best_d = colour, d
+        if d >= MIN_BODY_CONTRAST:
+            break
+    return best
+
+
 def _body_texture(rng: np.random.Generator, win: Window, base: np.ndarray) -> np.ndarray:
     """Colour (h, w, 3) of the body inside ``win``: plain shading, stripes or mottling."""
     h, w = win.r1 - win.r0, win.c1 - win.c0
@@ -458,7 +476,8 @@ def render_sample(config: SyntheticConfig, split: str, label: int, index: int) -
     in_part = part.inside(x - ox, y - oy)
     body_cov, part_cov = _coverage(in_body, win), _coverage(in_part, win)
     object_cov = _coverage(in_body | in_part, win)
-    _blend(canvas, win, body_cov, _body_texture(rng, win, _muted_colour(rng)))
+    base = _contrasting_colour(rng, canvas[win.slices], body_cov)
+    _blend(canvas, win, body_cov, _body_texture(rng, win, base))
     part_colour = np.clip(np.asarray(colours[label % len(colours)]) + rng.normal(0, 0.03, 3), 0, 1)
     _blend(canvas, win, part_cov, part_colour)
     image = _jitter_and_noise(rng, canvas, config.clutter)
