@@ -44,12 +44,15 @@ def _backbone_rows() -> list[dict] | None:
             for b in list_backbones()]
 
 
+_HEADERS = {"epochs": "ep", "batch_size": "batch", "lr_decay_every": "decay", "weight_decay": "wd", "pretrained": "init"}
+
+
 def _table(title: str, rows: list[dict], columns: tuple[str, ...]):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(c)
+        table.add_column(_HEADERS.get(c, c), no_wrap=c in ("name", "kind", "lr", "pretrained"))
     for row in rows:
         table.add_row(*("-" if row.get(c) is None else f"{row[c]:g}" if isinstance(row[c], float) else str(row[c])
                         for c in columns))
@@ -66,8 +69,7 @@ def list_cmd(as_json):
         return
     out = stdout_console()
     out.print(_table("recipes (wsolbench baseline run METHOD --recipe NAME)", recipes,
-                     ("name", "backbone", "dataset", "epochs", "batch_size", "lr", "lr_decay_every",
-                      "weight_decay", "pretrained")))
+                     ("name", "epochs", "lr", "lr_decay_every", "weight_decay", "pretrained")))
     if backbones is None:
         stderr_console().print("backbones: install torch to list them (pip install torch==2.13.0)")
     else:
@@ -77,6 +79,18 @@ def list_cmd(as_json):
 
 
 # -- run -------------------------------------------------------------------------------------
+
+def require_torch() -> None:
+    """Trained baselines need torch; say how to install it instead of a traceback."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        from wsolbench.errors import WsolbenchError
+
+        raise WsolbenchError("trained baselines need PyTorch, which is not installed: pip install torch==2.13.0 "
+                             "(or your CUDA build) then pip install 'wsolbench[torch]'; sanity baselines "
+                             "(center-gaussian, random, full-image) work without it") from e
+
 
 def _protocol_for(annotations, name: str, cam_step: float | None):
     from wsolbench.protocol import get_protocol
@@ -146,6 +160,7 @@ def _progress(disable: bool):
 def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides: dict, device: str, out, resume: bool,
                     pretrained, image_root, split, workers: int, options: dict, quiet: bool):
     """The trained-method branch of ``baseline run``; returns the runner's outputs."""
+    require_torch()
     from wsolbench.nn import distributed as dist
     from wsolbench.nn.runner import choose_recipe, run_trained
 

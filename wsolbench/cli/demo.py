@@ -106,7 +106,9 @@ def _evaluate_gaussian(annotations, out: Path, protocol, spec: str):
 def demo(out, seed, device, as_json, classes, per_class, epochs):
     """Generate the synthetic benchmark, train CAM on a small CNN, evaluate it against the
     center-gaussian baseline and write a report (a few minutes on a laptop CPU, no download)."""
-    from wsolbench.cli.baseline import _progress
+    from wsolbench.cli.baseline import _progress, require_torch
+
+    require_torch()
     from wsolbench.nn.recipe import get_recipe
     from wsolbench.nn.runner import load_split, run_trained
 

@@ -34,7 +34,8 @@ RECIPE_FILE = "recipe.toml"
 
 @dataclass
 class RunOutputs:
-    """What a run produced (``result`` is ``None`` on non-main ranks of a distributed run)."""
+    """What a run produced. In a distributed run only rank 0 extracts and evaluates; the other ranks
+    return after training with ``maps_path``/``result`` ``None``."""
 
     out_dir: Path
     recipe: Recipe
@@ -146,7 +147,6 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
         outputs.result = evaluate_maps(outputs.maps_path, eval_set, protocol, workers=eval_workers,
                                        progress=cb.evaluate, spec=spec)
         outputs.result_path = Path(outputs.result.save(out_dir / RESULT_FILE))
-    dist.barrier(ctx)
     return outputs
 
 
