@@ -28,7 +28,8 @@ def test_demo_tiny_config_writes_results_and_report(tmp_path, monkeypatch):
     gauss = json.loads((out / "center-gaussian.result.json").read_text())
     assert cam["dataset"]["name"] == "synthetic" and cam["counts"]["n_images"] == 12
     assert cam["protocol_hash"] == gauss["protocol_hash"]
-    assert cam["maps"]["attrs"]["backbone"] == "smallcnn" and gauss["maps"]["attrs"]["method"] == "sanity/center-gaussian"
+    assert cam["maps"]["attrs"]["backbone"] == "smallcnn"
+    assert gauss["maps"]["attrs"]["method"] == "sanity/center-gaussian"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cam"] == cam["metrics"] and summary["recipe"]["epochs"] == 1
     assert (out / "report" / "index.html").exists()

@@ -44,7 +44,12 @@ def _backbone_rows() -> list[dict] | None:
             for b in list_backbones()]
 
 
-_HEADERS = {"epochs": "ep", "batch_size": "batch", "lr_decay_every": "decay", "weight_decay": "wd", "pretrained": "init"}
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_HEADERS = {"epochs": "ep", "batch_size": "batch", "lr_decay_every": "decay", "weight_decay": "wd",
+            "pretrained": "init"}
 
 
 def _table(title: str, rows: list[dict], columns: tuple[str, ...]):
@@ -54,8 +59,7 @@ def _table(title: str, rows: list[dict], columns: tuple[str, ...]):
     for c in columns:
         table.add_column(_HEADERS.get(c, c), no_wrap=c in ("name", "kind", "lr", "pretrained"))
     for row in rows:
-        table.add_row(*("-" if row.get(c) is None else f"{row[c]:g}" if isinstance(row[c], float) else str(row[c])
-                        for c in columns))
+        table.add_row(*(_cell(row.get(c)) for c in columns))
     return table
 
 
@@ -80,16 +84,19 @@ def list_cmd(as_json):
 
 # -- run -------------------------------------------------------------------------------------
 
-def require_torch() -> None:
-    """Trained baselines need torch; say how to install it instead of a traceback."""
+def require_torch(threads: int | None = None) -> None:
+    """Trained baselines need torch; say how to install it instead of a traceback. ``threads`` sets
+    torch's intra-op CPU threads (``None`` keeps torch's default)."""
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError as e:
         from wsolbench.errors import WsolbenchError
 
         raise WsolbenchError("trained baselines need PyTorch, which is not installed: pip install torch==2.13.0 "
                              "(or your CUDA build) then pip install 'wsolbench[torch]'; sanity baselines "
                              "(center-gaussian, random, full-image) work without it") from e
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def _protocol_for(annotations, name: str, cam_step: float | None):
@@ -157,10 +164,11 @@ def _progress(disable: bool):
                         evaluate=lambda d, t: progress.update(task("evaluate"), completed=d, total=t))
 
 
-def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides: dict, device: str, out, resume: bool,
-                    pretrained, image_root, split, workers: int, options: dict, quiet: bool):
+def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides: dict, device: str, out,
+                    resume: bool, pretrained, image_root, split, workers: int, options: dict, quiet: bool,
+                    threads: int | None = None):
     """The trained-method branch of ``baseline run``; returns the runner's outputs."""
-    require_torch()
+    require_torch(threads)
     from wsolbench.nn import distributed as dist
     from wsolbench.nn.runner import choose_recipe, run_trained
 
@@ -197,6 +205,8 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 @click.option("--seed", type=click.IntRange(0), default=None, help="Seed (training; the random sanity baseline).")
 @click.option("--workers", "loader_workers", type=click.IntRange(0), default=None, help="DataLoader workers.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads of torch (default: torch's; 1 is faster on a machine shared with other jobs).")
 @click.option("--out", default=None, help="Run folder (trained methods; default runs/RECIPE) or, for sanity "
               "baselines, the maps file or a folder (default runs/sanity-KIND).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from OUT/checkpoint_last.pt.")
@@ -213,8 +223,8 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
               help="Processes for the evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @option_flag
-def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, seed, loader_workers, device, out, resume,
-            pretrained, image_root, split, mask_root, protocol_name, cam_step, eval_workers, as_json, options):
+def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, seed, loader_workers, device, threads, out,
+            resume, pretrained, image_root, split, mask_root, protocol_name, cam_step, eval_workers, as_json, options):
     """Run baseline METHOD on a dataset: a trained method (cam) is trained, its maps extracted and
     evaluated; a sanity baseline (center-gaussian, random, full-image) is written and evaluated."""
     adapter_options = parse_options(options)
@@ -230,6 +240,7 @@ def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, seed, l
                  "protocol": protocol_name, "cam_step": cam_step}
     outputs = run_trained_cli(method, spec=spec, backbone=backbone, recipe_name=recipe_name, overrides=overrides,
                               device=device, out=out, resume=resume, pretrained=pretrained, image_root=image_root,
-                              split=split, workers=eval_workers, options=adapter_options, quiet=as_json)
+                              split=split, workers=eval_workers, options=adapter_options, quiet=as_json,
+                              threads=threads)
     if outputs.result is not None:
         _emit(outputs.result.to_dict(), as_json)

@@ -99,16 +99,18 @@ def _evaluate_gaussian(annotations, out: Path, protocol, spec: str):
               help="Folder for the run, the maps, the results and the report.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the data and training.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads of torch (default: torch's; 1 is faster on a machine shared with other jobs).")
 @click.option("--json", "as_json", is_flag=True, help="Print both results as JSON instead of tables.")
 @click.option("--classes", type=click.IntRange(2, 25), default=None, hidden=True)
 @click.option("--per-class", type=click.IntRange(2), default=None, hidden=True)
 @click.option("--epochs", type=click.IntRange(1), default=None, hidden=True)
-def demo(out, seed, device, as_json, classes, per_class, epochs):
+def demo(out, seed, device, threads, as_json, classes, per_class, epochs):
     """Generate the synthetic benchmark, train CAM on a small CNN, evaluate it against the
     center-gaussian baseline and write a report (a few minutes on a laptop CPU, no download)."""
     from wsolbench.cli.baseline import _progress, require_torch
 
-    require_torch()
+    require_torch(threads)
     from wsolbench.nn.recipe import get_recipe
     from wsolbench.nn.runner import load_split, run_trained
 

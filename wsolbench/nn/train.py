@@ -31,6 +31,7 @@ from wsolbench.nn.recipe import Recipe
 #: progress(done_steps, total_steps, message)
 Progress = Callable[[int, int, str], None]
 TRAIN_LOG = "train_log.jsonl"
+PROGRESS_EVERY = 10  # steps between progress messages that read the running loss
 
 
 @dataclass
@@ -158,7 +159,10 @@ def _restore(out_dir: Path, model, optimizer, scheduler, recipe: Recipe, *, resu
 def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total):
     model.train()
     amp = device == "cuda"
-    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    # Running sums stay on the device: no host synchronisation per step (only for progress messages).
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen, start, message = 0, time.perf_counter(), f"epoch {epoch + 1}"
     for step, (images, labels, _) in enumerate(loader):
         images = images.to(device, non_blocking=True)
         if amp:
@@ -169,12 +173,14 @@ def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progr
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
-        loss_sum += float(out.loss.detach()) * len(labels)
-        correct += int((out.logits.detach().argmax(1) == labels).sum())
+        loss_sum += out.loss.detach().double() * len(labels)
+        correct += (out.logits.detach().argmax(1) == labels).sum()
         seen += len(labels)
         if progress is not None:
-            progress(done + step + 1, total, f"epoch {epoch + 1} loss {loss_sum / seen:.3f}")
-    return loss_sum, correct, seen, time.perf_counter() - start
+            if step % PROGRESS_EVERY == 0:
+                message = f"epoch {epoch + 1} loss {float(loss_sum) / seen:.3f}"
+            progress(done + step + 1, total, message)
+    return float(loss_sum), int(correct), seen, time.perf_counter() - start
 
 
 def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = "cpu", resume: bool = False,
