@@ -87,9 +87,10 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     return RowPlan(np.asarray(rows, np.int64), np.asarray(recs, np.int64), np.asarray(labels, np.int64))
 
 
-def _is_constant(raw: np.ndarray) -> bool:
-    """A raw map the reference turns into zeros or into resize noise: NaN, or min == max."""
-    return bool(np.isnan(raw).any() or raw.min() == raw.max())
+def _is_constant(raw: np.ndarray, normalized: bool) -> bool:
+    """A raw CAM the reference turns into zeros or into resize noise (NaN, or min == max). Maps stored
+    as final scores (``normalized``) are evaluated as given, so a constant one is no accident."""
+    return not normalized and bool(np.isnan(raw).any() or raw.min() == raw.max())
 
 
 def _image_input(record, raw, protocol, normalized, pred, map_label, path) -> ImageInput:
@@ -106,7 +107,7 @@ def _image_input(record, raw, protocol, normalized, pred, map_label, path) -> Im
         mask = gt_mask(record.masks.load(), protocol.resolution, class_index=cls, image_id=image_id)
     return ImageInput(image_id=image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes,
                       gt_mask=mask, pred_label=None if pred is None else int(pred),
-                      map_label=None if map_label < 0 else int(map_label), constant=_is_constant(raw))
+                      map_label=None if map_label < 0 else int(map_label), constant=_is_constant(raw, normalized))
 
 
 def _evaluate_chunk(path, plan: RowPlan, chunk: slice, annotations, evaluator: Evaluator) -> EvalState:
