@@ -136,3 +136,17 @@ def test_perfect_interval_maps_score_100(tiny_root, tmp_path):
     result = evaluate_maps(path, ann, get_protocol("wsoleval", resolution=ann.resolution))
     assert result.metrics["maxboxacc_v2"] == 100.0
     assert result.metrics["pxap"] == 100.0
+
+
+def test_datasets_check_reads_signals_not_images(tmp_path):
+    from click.testing import CliRunner
+
+    from wsolbench.cli.main import cli
+
+    spec = f"synthetic1d:{tmp_path}"
+    ok = CliRunner().invoke(cli, ["datasets", "check", spec, "--no-counts", "--json"])
+    assert ok.exit_code == 0, ok.output
+    first = sorted(p for p in tmp_path.rglob("*.npy") if "test" in p.parts)[0]
+    first.write_bytes(b"garbage")
+    bad = CliRunner().invoke(cli, ["datasets", "check", spec, "--no-counts"])
+    assert bad.exit_code == 1 and first.name in bad.output

@@ -163,7 +163,30 @@ def _check_counts(report: CheckReport, annotations: AnnotationSet, *, counts: bo
         report.problems.extend(_count_problems(report, report.expected, label))
 
 
-def _read_image(path: str, record: ImageRecord, *, decode: bool) -> Problem | None:
+def _signal_size(path: str, image_id: str, *, decode: bool) -> tuple[int, int]:
+    """``(L, 1)`` of a 1-D signal stored as ``.npy`` (header only unless ``decode``)."""
+    try:
+        shape = np.load(path, allow_pickle=False, mmap_mode=None if decode else "r").shape
+    except (OSError, ValueError) as e:
+        raise ImageFileError(f"{where(path, None, image_id)}cannot read the signal ({e}); the file is truncated "
+                             "or not a .npy array: generate or download it again", path=path, image_id=image_id) from e
+    if len(shape) != 1 and not (len(shape) == 2 and 1 in shape):
+        raise ImageFileError(f"{where(path, None, image_id)}a signal must be 1-D, found shape {shape}",
+                             path=path, image_id=image_id)
+    return (int(max(shape)), 1)
+
+
+def _read_image(path: str, record: ImageRecord, *, decode: bool, ndim: int = 2) -> Problem | None:
+    if ndim == 1:
+        try:
+            size = _signal_size(path, record.image_id, decode=decode)
+        except ImageFileError as e:
+            return _classify(e)
+        if record.image_size is not None and tuple(record.image_size) != size:
+            return Problem("size-mismatch", f"{where(path, None, record.image_id)}the annotations say length "
+                                            f"{record.image_size[0]} but the signal has {size[0]} samples",
+                           record.image_id)
+        return None
     try:
         size = header_size(path, image_id=record.image_id)
         if decode:
@@ -211,7 +234,8 @@ def _scan(report: CheckReport, annotations: AnnotationSet, *, images: bool, mask
     for done, record in enumerate(todo, 1):
         if scan_images and record.image_id not in flagged:
             report.n_images_checked += 1
-            found = _read_image(os.path.join(annotations.root, record.image_id), record, decode=decode)
+            found = _read_image(os.path.join(annotations.root, record.image_id), record, decode=decode,
+                                ndim=annotations.ndim)
             if found:
                 report.problems.append(found)
         if masks and record.masks is not None:
