@@ -146,7 +146,12 @@ def test_datasets_check_reads_signals_not_images(tmp_path):
     spec = f"synthetic1d:{tmp_path}"
     ok = CliRunner().invoke(cli, ["datasets", "check", spec, "--no-counts", "--json"])
     assert ok.exit_code == 0, ok.output
-    first = sorted(p for p in tmp_path.rglob("*.npy") if "test" in p.parts)[0]
+    from pathlib import Path
+
+    from wsolbench.datasets import load_annotations
+
+    annotations = load_annotations(spec, split="test")
+    first = Path(annotations.root) / annotations.records[0].image_id
     first.write_bytes(b"garbage")
     bad = CliRunner().invoke(cli, ["datasets", "check", spec, "--no-counts"])
     assert bad.exit_code == 1 and first.name in bad.output
