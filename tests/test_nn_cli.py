@@ -62,6 +62,13 @@ def test_run_cam_trains_extracts_evaluates_and_resumes(spec, tmp_path):
     assert resumed.exit_code == 0 and json.loads(resumed.stdout)["metrics"] == data["metrics"]
 
 
+def test_run_with_gmp_head(spec, tmp_path):
+    result = _run("baseline", "run", "cam", "--dataset", spec, "--epochs", "1", "--pool", "gmp", "--device", "cpu",
+                  "--out", str(tmp_path / "gmp"), "--json")
+    assert result.exit_code == 0, result.output
+    assert 'pool = "gmp"' in (tmp_path / "gmp" / "recipe.toml").read_text()
+
+
 def test_run_reads_wsoleval_metadata_with_an_image_root(spec, tmp_path):
     root = spec.split(":", 1)[1].split("?")[0]
     result = _run("baseline", "run", "cam", "--dataset", f"wsoleval:{root}/metadata", "--image-root",

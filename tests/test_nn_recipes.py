@@ -66,3 +66,29 @@ def test_resolve_by_method_dataset_backbone():
     assert resolve_recipe("cam", dataset=None).epochs == 10
     has = resolve_recipe("has", dataset="cub")
     assert (has.method, has.lr_decay_every) == ("has", 15)
+
+
+def test_baseline_commands_work_without_torch(tmp_path):
+    """`import wsolbench`, `baseline list` and the sanity baselines never need torch."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+sys.modules["torch"] = None          # any `import torch` now raises ImportError
+from click.testing import CliRunner
+from wsolbench.cli.main import cli
+r = CliRunner().invoke(cli, ["baseline", "list", "--json"])
+assert r.exit_code == 0, r.output
+import json
+data = json.loads(r.stdout)
+assert data["backbones"] is None and data["recipes"]
+r = CliRunner().invoke(cli, ["baseline", "run", "center-gaussian", "--dataset",
+                             "synthetic:{tmp_path / 'syn'}?classes=2&train=1&val=1&test=2", "--out", "{tmp_path / 'g.h5'}"])
+assert r.exit_code == 0, r.output
+r = CliRunner().invoke(cli, ["baseline", "run", "cam", "--dataset", "synthetic:{tmp_path / 'syn'}"])
+assert r.exit_code == 2 and "pip install torch" in r.output, r.output
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr

@@ -202,6 +202,8 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epochs.")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Override the (global) batch size.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Override the learning rate.")
+@click.option("--pool", type=click.Choice(["gap", "gmp"]), default=None,
+              help="Global pooling of the head: gap (CAM) or gmp (max pooling); default: the recipe's.")
 @click.option("--seed", type=click.IntRange(0), default=None, help="Seed (training; the random sanity baseline).")
 @click.option("--workers", "loader_workers", type=click.IntRange(0), default=None, help="DataLoader workers.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
@@ -223,7 +225,7 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
               help="Processes for the evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @option_flag
-def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, seed, loader_workers, device, threads, out,
+def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, seed, loader_workers, device, threads, out,
             resume, pretrained, image_root, split, mask_root, protocol_name, cam_step, eval_workers, as_json, options):
     """Run baseline METHOD on a dataset: a trained method (cam) is trained, its maps extracted and
     evaluated; a sanity baseline (center-gaussian, random, full-image) is written and evaluated."""
@@ -236,7 +238,8 @@ def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, seed, l
                           options=adapter_options, quiet=as_json)
         _emit(data, as_json)
         return
-    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "workers": loader_workers,
+    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "pool": pool, "seed": seed,
+                 "workers": loader_workers,
                  "protocol": protocol_name, "cam_step": cam_step}
     outputs = run_trained_cli(method, spec=spec, backbone=backbone, recipe_name=recipe_name, overrides=overrides,
                               device=device, out=out, resume=resume, pretrained=pretrained, image_root=image_root,

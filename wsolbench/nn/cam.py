@@ -28,5 +28,6 @@ def class_activation_maps(feature_maps: torch.Tensor, weight: torch.Tensor,
         >>> class_activation_maps(f, w, torch.tensor([0]))[0, 0, 0].item()
         3.0
     """
-    rows = weight[labels].to(torch.float32)  # (B, K)
-    return torch.einsum("bkhw,bk->bhw", feature_maps.to(torch.float32), rows)
+    with torch.autocast(feature_maps.device.type, enabled=False):  # full precision even under bf16 autocast
+        rows = weight[labels].to(torch.float32)  # (B, K)
+        return torch.einsum("bkhw,bk->bhw", feature_maps.to(torch.float32), rows)

@@ -24,7 +24,7 @@ from wsolbench.errors import WsolbenchError
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.extract import extract_maps
 from wsolbench.nn.recipe import Recipe, dataset_family, load_recipe, resolve_recipe
-from wsolbench.nn.train import TrainResult, resolve_device, train
+from wsolbench.nn.train import TrainResult, num_classes_of, resolve_device, train
 from wsolbench.protocol import get_protocol
 
 MAPS_FILE = "maps.h5"
@@ -132,7 +132,7 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
         (out_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
     _stage(cb, "train")
     trained = train(recipe, train_set, out_dir=out_dir, device=device, resume=resume, pretrained=pretrained,
-                    progress=cb.train, num_classes=eval_set.num_classes or train_set.num_classes)
+                    progress=cb.train, num_classes=max(num_classes_of(train_set), num_classes_of(eval_set)))
     outputs = RunOutputs(out_dir=out_dir, recipe=recipe, train=trained)
     if ctx.is_main:
         _stage(cb, "extract")
