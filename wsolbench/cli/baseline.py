@@ -140,7 +140,7 @@ def run_sanity(kind: str, *, spec: str, split: str | None, out: str | None, seed
 
 
 @contextmanager
-def _progress(disable: bool):
+def run_progress(disable: bool):
     """Rich progress on stderr; yields :class:`~wsolbench.nn.runner.Callbacks`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -180,11 +180,13 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
                   "without --pretrained PATH the backbone trains from scratch and numbers are not comparable")
     out_dir = Path(out) if out else Path("runs") / recipe.name
     is_main = int(os.environ.get("RANK", "0")) == 0
-    with _progress(disable=quiet or not is_main) as callbacks:
-        outputs = run_trained(recipe, spec=spec, out_dir=out_dir, device=device, resume=resume, pretrained=pretrained,
-                              image_root=image_root, eval_workers=workers, callbacks=callbacks,
-                              dataset_options=options)
-    dist.shutdown(dist.current())
+    try:
+        with run_progress(disable=quiet or not is_main) as callbacks:
+            outputs = run_trained(recipe, spec=spec, out_dir=out_dir, device=device, resume=resume,
+                                  pretrained=pretrained, image_root=image_root, eval_workers=workers,
+                                  callbacks=callbacks, dataset_options=options)
+    finally:
+        dist.shutdown(dist.current())
     if outputs.result is not None:
         for h in outputs.train.history:
             err.print(f"epoch {h.epoch}: loss {h.loss:.4f}, train top-1 {h.top1:.1f}%, {h.seconds:.1f}s")

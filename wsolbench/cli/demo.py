@@ -108,7 +108,7 @@ def _evaluate_gaussian(annotations, out: Path, protocol, spec: str):
 def demo(out, seed, device, threads, as_json, classes, per_class, epochs):
     """Generate the synthetic benchmark, train CAM on a small CNN, evaluate it against the
     center-gaussian baseline and write a report (a few minutes on a laptop CPU, no download)."""
-    from wsolbench.cli.baseline import _progress, require_torch
+    from wsolbench.cli.baseline import require_torch, run_progress
 
     require_torch(threads)
     from wsolbench.nn.recipe import get_recipe
@@ -121,7 +121,7 @@ def demo(out, seed, device, threads, as_json, classes, per_class, epochs):
     err.print(f"dataset {spec} (generated once into the wsolbench cache)")
     test_set = load_split(spec, "test")
     recipe = get_recipe(RECIPE).replace(seed=seed, epochs=epochs)
-    with _progress(disable=as_json) as callbacks:
+    with run_progress(disable=as_json) as callbacks:
         outputs = run_trained(recipe, spec=spec, out_dir=out / "cam", device=device, resume=True,
                               callbacks=callbacks)
     cam = outputs.result.to_dict()

@@ -22,6 +22,7 @@ from wsolbench.datasets import load_annotations, parse_spec
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import WsolbenchError
 from wsolbench.nn import distributed as dist
+from wsolbench.nn.checkpoint import LAST_CHECKPOINT
 from wsolbench.nn.extract import extract_maps
 from wsolbench.nn.recipe import Recipe, dataset_family, load_recipe, resolve_recipe
 from wsolbench.nn.train import TrainResult, num_classes_of, resolve_device, train
@@ -78,7 +79,9 @@ def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe
         chosen = load_recipe(recipe)
         if chosen.method != method:
             raise WsolbenchError(f"recipe {chosen.name!r} is for method {chosen.method!r}, not {method!r}")
-        return chosen.replace(backbone=backbone) if backbone and backbone != chosen.backbone else chosen
+        if backbone and backbone != chosen.backbone:  # another backbone: its own defaults, not the recipe's options
+            return chosen.replace(backbone=backbone, backbone_options={}, name=f"{chosen.name}-{backbone}")
+        return chosen
     return resolve_recipe(method, dataset=family_of_spec(spec), backbone=backbone)
 
 
@@ -127,14 +130,15 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
     options = dict(dataset_options or {})
     train_set = load_split(spec, recipe.train_split, image_root=image_root, **options)
     eval_set = load_split(spec, recipe.eval_split, image_root=image_root, **options)
-    if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
+    fresh = not (out_dir / LAST_CHECKPOINT).exists()
+    if ctx.is_main and fresh:  # a resumed run's recipe is checked against its checkpoint first
+        _write_recipe(out_dir, recipe)
     _stage(cb, "train")
     trained = train(recipe, train_set, out_dir=out_dir, device=device, resume=resume, pretrained=pretrained,
                     progress=cb.train, num_classes=max(num_classes_of(train_set), num_classes_of(eval_set)))
     outputs = RunOutputs(out_dir=out_dir, recipe=recipe, train=trained)
     if ctx.is_main:
+        _write_recipe(out_dir, recipe)
         _stage(cb, "extract")
         outputs.maps_path = extract_maps(trained.model, trained.method, eval_set, out_dir / MAPS_FILE,
                                          image_size=recipe.image_size, batch_size=recipe.eval_batch_size,
@@ -148,6 +152,11 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
                                        progress=cb.evaluate, spec=spec)
         outputs.result_path = Path(outputs.result.save(out_dir / RESULT_FILE))
     return outputs
+
+
+def _write_recipe(out_dir: Path, recipe: Recipe) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
 
 
 def _stage(cb: Callbacks, name: str) -> None:
