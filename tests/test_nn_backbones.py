@@ -204,7 +204,7 @@ def _fake_torchvision_state(model, name, *, drop=(), extra=None, prefix=""):
     return state
 
 
-@pytest.mark.parametrize("name", ["vgg16", "alexnet", "googlenet"])
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_torchvision_state_dict_loads_strictly(name, tmp_path):
     model = _model(name)
     old_new = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(model.new_prefixes)}
