@@ -35,8 +35,8 @@ def _evaluate(tmp_path, native, metadata):
     preds = [r.label if k % 3 else (r.label + 1) % native.num_classes for k, r in enumerate(native)]
     path = scoremaps.write_scoremaps(tmp_path / "maps.h5", native.image_ids, maps, predicted_labels=preds)
     out = []
-    for annotations in (native, metadata):
-        result = pipeline.evaluate_maps(path, annotations, get_protocol("wsoleval"))
+    for gt in (native, metadata):
+        result = pipeline.evaluate_maps(path, gt, get_protocol("wsoleval"))
         out.append(result.to_dict())
     return out
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import Callable
 
 import numpy as np
 
+from wsolbench.atomic import write_text_atomic
 from wsolbench.errors import AnnotationError, where
 
 
@@ -119,17 +119,9 @@ def _save_cache(path: str | None, root, kind: str, entries: dict) -> None:
     data = {"format": "wsolbench.filefacts", "version": 1, "kind": kind, "root": os.path.abspath(root),
             "entries": entries}
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".filefacts-", suffix=".tmp")
+        write_text_atomic(path, json.dumps(data))
     except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except OSError:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        pass
 
 
 def cached_file_facts(root, names, compute: Callable[[str], object], *, kind: str,

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from wsolbench.atomic import atomic_path
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.errors import DatasetError, WsolbenchError
 
@@ -144,16 +144,8 @@ def draw_tile(annotations: AnnotationSet, record: ImageRecord, *, tile: int = 19
 
 
 def _save_png(image, out_path: pathlib.Path) -> pathlib.Path:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out_path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return out_path
 
 

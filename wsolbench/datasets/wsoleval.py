@@ -9,7 +9,6 @@ Mask PNG paths are relative to ``mask_root``.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 
 import numpy as np
 

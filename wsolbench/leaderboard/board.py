@@ -18,7 +18,7 @@ from pathlib import Path
 
 from wsolbench.errors import SubmissionError
 from wsolbench.leaderboard import schema
-from wsolbench.leaderboard.csvio import write_text_atomic
+from wsolbench.atomic import write_text_atomic
 from wsolbench.leaderboard.problems import Problem
 from wsolbench.leaderboard.validate import Row, find_duplicates, validate_file, validate_files
 

@@ -29,6 +29,7 @@ import time
 import urllib.request
 from urllib.parse import urlparse
 
+from wsolbench.atomic import write_bytes_atomic
 from wsolbench.errors import WsolbenchError
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -327,10 +328,5 @@ def screenshot_page(html_path, out_path, *, filters: dict | None = None, width: 
         png = page.screenshot()
         errors = list(page.errors)
     out_path = os.fspath(out_path)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".screenshot-", suffix=".png", dir=os.path.dirname(os.path.abspath(out_path)))
-    os.fchmod(fd, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(png)
-    os.replace(tmp, out_path)
+    write_bytes_atomic(out_path, png)
     return out_path, errors

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsolbench.leaderboard.board import SubmissionRejected, load_board, rank_groups
-from wsolbench.leaderboard.csvio import write_text_atomic
+from wsolbench.atomic import write_text_atomic
 from wsolbench.leaderboard.render_html import render_html
 from wsolbench.leaderboard.render_md import render_markdown
 

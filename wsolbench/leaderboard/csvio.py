@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 
+from wsolbench.atomic import write_text_atomic
 from wsolbench.leaderboard.problems import Problem
 
 _BOM_UTF8 = b"\xef\xbb\xbf"
@@ -146,25 +146,7 @@ def write_csv_atomic(path, columns, rows) -> str:
     writer.writeheader()
     for row in rows:
         writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
-    return write_text_atomic(path, buffer.getvalue())
-
-
-def write_text_atomic(path, text: str) -> str:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, mode)  # mkstemp creates 0600; keep the old file's mode, or the usual 0644
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, buffer.getvalue())
     return path
+
+

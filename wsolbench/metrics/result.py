@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from wsolbench import __version__
+from wsolbench.atomic import write_text_atomic
 from wsolbench.errors import FormatError
 
 RESULT_VERSION = 1
@@ -81,19 +81,8 @@ class EvaluationResult:
 
     def save(self, path) -> str:
         """Write the JSON atomically (temporary file + rename); returns the path."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".result-", suffix=".json.tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json(indent=1))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        write_text_atomic(path, self.to_json(indent=1))
+        return os.fspath(path)
 
     @classmethod
     def from_dict(cls, d: dict) -> "EvaluationResult":

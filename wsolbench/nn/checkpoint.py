@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from wsolbench import __version__
+from wsolbench.atomic import atomic_path
 from wsolbench.errors import WsolbenchError
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "rng", "recipe", "wsolbench_version")
@@ -30,18 +30,9 @@ class CheckpointError(WsolbenchError):
 
 def atomic_torch_save(obj, path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename (never a half file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def load_file(path, *, what: str = "checkpoint"):

@@ -16,7 +16,8 @@ import pathlib
 from wsolbench.errors import DatasetError
 from wsolbench.report import sections
 from wsolbench.report.curves import INSTALL_HINT, require_matplotlib
-from wsolbench.report.files import check_result, write_text_atomic
+from wsolbench.atomic import write_text_atomic
+from wsolbench.report.files import check_result
 from wsolbench.report.html import ReportContent, render_page
 
 PAGE = "index.html"

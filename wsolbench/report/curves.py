@@ -18,7 +18,7 @@ import io
 import pathlib
 
 from wsolbench.errors import MissingDependencyError
-from wsolbench.report.files import write_bytes_atomic
+from wsolbench.atomic import write_bytes_atomic
 
 DPI = 100
 WIDE = (11.0, 4.2)     # two panels side by side: 1100 x 420 px

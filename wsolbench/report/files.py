@@ -3,42 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 
 from wsolbench.errors import FormatError
 
 RESULT_VERSION = 1
-
-
-def write_bytes_atomic(path, data: bytes) -> pathlib.Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    Args:
-        path: destination file; its folder is created if missing.
-        data: the bytes to write.
-
-    Returns:
-        The destination as a :class:`pathlib.Path`.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_text_atomic(path, text: str) -> pathlib.Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`)."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def load_result(path) -> dict:

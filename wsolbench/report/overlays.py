@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsolbench.report.files import write_bytes_atomic
+from wsolbench.atomic import write_bytes_atomic
 
 GT_COLOR = (40, 220, 40)
 PRED_COLOR = (235, 30, 30)
