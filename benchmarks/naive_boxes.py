@@ -81,7 +81,10 @@ def _boxes(u8: np.ndarray, thr: int) -> tuple[np.ndarray, np.ndarray]:
     comps, holes = _label_regions(u8, thr)
     boxes = [(x0, y0, min(x1 + 1, W - 1), min(y1 + 1, H - 1)) for x0, y0, x1, y1, _ in comps]
     boxes += [(x0 - 1, y0 - 1, min(x1 + 2, W - 1), min(y1 + 2, H - 1)) for x0, y0, x1, y1 in holes]
-    areas = [c[4] for c in comps]
+    if H == 1 or W == 1:                                          # 1-D signal: the longest interval
+        areas = [(x1 - x0) + (y1 - y0) for x0, y0, x1, y1, _ in comps]
+    else:
+        areas = [c[4] for c in comps]
     best = len(areas) - 1 - int(np.argmax(areas[::-1]))          # the last of the maxima
     every = np.array(boxes, dtype=np.int64).reshape(-1, 4)
     return every[best:best + 1], every

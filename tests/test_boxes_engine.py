@@ -210,9 +210,10 @@ def test_empty_foreground_gives_the_origin_pixel_box():
 def test_one_dimensional_maps_give_intervals():
     signal = np.array([[0.0, 0.9, 1.0, 0.1, 0.0, 0.8, 0.95, 0.9, 0.0, 0.7]])
     assert extract_boxes(signal, 0.5, regions="all").tolist() == [[1, 0, 3, 0], [5, 0, 8, 0], [9, 0, 9, 0]]
-    assert extract_boxes(signal, 0.5).tolist() == [[9, 0, 9, 0]]     # all areas 0: the last one
+    assert extract_boxes(signal, 0.5).tolist() == [[5, 0, 8, 0]]     # 1-D: the longest interval
     column = signal.T
     assert extract_boxes(column, 0.5, regions="all").tolist() == [[0, 1, 0, 3], [0, 5, 0, 8], [0, 9, 0, 9]]
+    assert extract_boxes(column, 0.5).tolist() == [[0, 5, 0, 8]]
     best = best_ious(signal, np.array([[5, 0, 7, 0]]), np.arange(0, 1, 0.1))
     assert best.all.max() == 0.75 and best.largest.shape == (10,)
     assert best_ious(np.array([[0.7]]), np.array([[0, 0, 0, 0]]), np.array([0.2])).largest.tolist() == [1.0]
@@ -316,8 +317,11 @@ def test_random_maps_equal_opencv():
         m = random_map(rng)
         gt = random_gt(rng, *m.shape)
         best = best_ious(m, gt, grid)
+        one_d = 1 in m.shape          # 1-D signals: wsolbench's longest-interval rule, not OpenCV's order
         for k, tau in enumerate(grid):
             ref_largest = _cv2_boxes(cv2, m, tau, multi=False)
+            if one_d:
+                ref_largest = naive.naive_extract_boxes(m, tau)
             ref_all = _cv2_boxes(cv2, m, tau, multi=True)
             assert extract_boxes(m, tau).tolist() == ref_largest.tolist(), (m.shape, tau)
             assert _multiset(extract_boxes(m, tau, regions="all")) == _multiset(ref_all), (m.shape, tau)
@@ -346,3 +350,17 @@ def test_contour_areas_match_opencv():
         order, starts = boxkernel.bucket_by_value(flat)
         _, area2, _ = boxkernel.components_at(flat, u8.shape[1], u8.shape[0], order, starts, 127)
         assert sorted(area2.tolist()) == expected
+
+
+def test_one_dimensional_largest_region_is_the_longest_interval():
+    # A 1 x L map (a signal): every region encloses zero area, so the 2-D rule would pick the last
+    # interval; for signals the largest region is the longest one.
+    from wsolbench.metrics.boxes import best_ious, extract_boxes
+
+    signal = np.zeros((1, 60))
+    signal[0, 5:25] = 0.9        # long interval first
+    signal[0, 40:44] = 1.0       # short one last
+    assert extract_boxes(signal, 0.5, regions="largest").tolist() == [[5, 0, 25, 0]]
+    assert sorted(extract_boxes(signal, 0.5, regions="all").tolist()) == [[5, 0, 25, 0], [40, 0, 44, 0]]
+    best = best_ious(signal, np.array([[5, 0, 24, 0]]), np.array([0.5]))
+    assert best.largest[0] == pytest.approx(20 / 21)

@@ -172,11 +172,29 @@ def _root_area2(rt, area2, r, u8, W, H, thr):
 
 
 @numba.njit(cache=True)
+def _longest_interval(live, nlive, rt):
+    best = live[0]
+    for i in range(1, nlive):
+        r = live[i]
+        w = rt[r, X1] - rt[r, X0] + rt[r, Y1] - rt[r, Y0]        # one of the two terms is 0
+        bw = rt[best, X1] - rt[best, X0] + rt[best, Y1] - rt[best, Y0]
+        if w > bw or (w == bw and rt[r, FIRST] > rt[best, FIRST]):
+            best = r
+    return best
+
+
+@numba.njit(cache=True)
 def largest_root(live, nlive, rt, area2, u8, W, H, thr):
     """The live root (nlive >= 1) with the largest contour area at level ``thr``; ties go to the
     largest first raster index. Twice ``(w-1)(h-1)`` of the extent bounds twice the area from above
     (the pixel-centre polygon lies in the extent), so only roots whose bound reaches the best area
-    found so far are traced."""
+    found so far are traced.
+
+    A 1-pixel-high (or -wide) map, a 1-D signal, has no enclosed areas at all; there the longest
+    interval is the largest region (ties again to the last): what "largest region" means for signals.
+    """
+    if H == 1 or W == 1:
+        return _longest_interval(live, nlive, rt)
     best = live[0]
     best_b = 2 * (rt[best, X1] - rt[best, X0]) * (rt[best, Y1] - rt[best, Y0])
     for i in range(1, nlive):
