@@ -164,9 +164,41 @@ def run_progress(disable: bool):
                         evaluate=lambda d, t: progress.update(task("evaluate"), completed=d, total=t))
 
 
+def parse_method_options(pairs: tuple[str, ...]) -> dict:
+    """``("key=value", ...)`` -> method options; values are read as TOML values (``16``, ``[0, 16, 32]``,
+    ``true``, ``1e-4``, ``"mean"``), else kept as text (``mean``)."""
+    import tomllib
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r} (e.g. -m patch_sizes=32, "
+                                     "-m 'patch_sizes=[0,16,32]')", param_hint="-m/--method-option")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def evaluation_options(multicrop: float | None, explainer: str | None):
+    """The runner's :class:`~wsolbench.nn.runner.EvalOptions` from ``--multicrop`` / ``--explainer``."""
+    from wsolbench.errors import WsolbenchError
+    from wsolbench.nn.multicrop import MultiCrop
+    from wsolbench.nn.runner import EvalOptions
+
+    try:
+        crops = MultiCrop(ratio=multicrop) if multicrop is not None else None
+    except ValueError as e:
+        raise WsolbenchError(f"--multicrop: {e}") from e
+    return EvalOptions(multicrop=crops, explainer=explainer)
+
+
 def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides: dict, device: str, out,
                     resume: bool, pretrained, image_root, split, workers: int, options: dict, quiet: bool,
-                    threads: int | None = None):
+                    threads: int | None = None, method_options: dict | None = None,
+                    multicrop: float | None = None, explainer: str | None = None):
     """The trained-method branch of ``baseline run``; returns the runner's outputs."""
     require_torch(threads)
     from wsolbench.nn import distributed as dist
@@ -174,6 +206,9 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 
     recipe = choose_recipe(method, spec=spec, backbone=backbone, recipe=recipe_name)
     recipe = recipe.replace(eval_split=split, **overrides)
+    if method_options:
+        recipe = recipe.replace(method_options={**recipe.method_options, **method_options})
+    evaluation = evaluation_options(multicrop, explainer)
     err = stderr_console()
     if recipe.pretrained == "imagenet" and not pretrained:
         err.print(f"[yellow]note:[/] recipe {recipe.name} starts from ImageNet weights in the published protocol; "
@@ -184,13 +219,14 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
         with run_progress(disable=quiet or not is_main) as callbacks:
             outputs = run_trained(recipe, spec=spec, out_dir=out_dir, device=device, resume=resume,
                                   pretrained=pretrained, image_root=image_root, eval_workers=workers,
-                                  callbacks=callbacks, dataset_options=options)
+                                  callbacks=callbacks, dataset_options=options, evaluation=evaluation)
     finally:
         dist.shutdown(dist.current())
     if outputs.result is not None:
         for h in outputs.train.history:
             err.print(f"epoch {h.epoch}: loss {h.loss:.4f}, train top-1 {h.top1:.1f}%, {h.seconds:.1f}s")
-        err.print(f"run folder: {out_dir} (recipe.toml, checkpoint_last.pt, maps.h5, result.json)")
+        maps_name, result_name = evaluation.file_names()
+        err.print(f"run folder: {out_dir} (recipe.toml, checkpoint_last.pt, {maps_name}, {result_name})")
     return outputs
 
 
@@ -206,6 +242,17 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Override the learning rate.")
 @click.option("--pool", type=click.Choice(["gap", "gmp"]), default=None,
               help="Global pooling of the head: gap (CAM) or gmp (max pooling); default: the recipe's.")
+@click.option("-m", "--method-option", "method_option", multiple=True, metavar="KEY=VALUE",
+              help="Method option, repeatable, overriding the recipe's [method] table (TOML values: "
+                   "-m patch_sizes=32, -m 'patch_sizes=[0,16,32]', -m lambda=1e-3).")
+@click.option("--multicrop", type=float, is_flag=False, flag_value=0.875, default=None, metavar="[RATIO]",
+              help="Evaluate with the 10-crop test (4 corners + centre and their flips; crop = RATIO of the "
+                   "image side, default 0.875): maps and scores averaged in the full image. Writes "
+                   "maps.multicrop10-RATIO.h5 / result.multicrop10-RATIO.json; with --resume on a finished "
+                   "run, no retraining.")
+@click.option("--explainer", default=None, metavar="torchcam:NAME",
+              help="Map source instead of the method's CAM: a torchcam explainer (GradCAM, GradCAMpp, "
+                   "SmoothGradCAMpp, XGradCAM, LayerCAM, ScoreCAM, SSCAM, ISCAM); needs pip install torchcam.")
 @click.option("--seed", type=click.IntRange(0), default=None, help="Seed (training; the random sanity baseline).")
 @click.option("--workers", "loader_workers", type=click.IntRange(0), default=None, help="DataLoader workers.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
@@ -227,10 +274,12 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
               help="Processes for the evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @option_flag
-def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, seed, loader_workers, device, threads, out,
-            resume, pretrained, image_root, split, mask_root, protocol_name, cam_step, eval_workers, as_json, options):
-    """Run baseline METHOD on a dataset: a trained method (cam) is trained, its maps extracted and
-    evaluated; a sanity baseline (center-gaussian, random, full-image) is written and evaluated."""
+def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, method_option, multicrop, explainer,
+            seed, loader_workers, device, threads, out, resume, pretrained, image_root, split, mask_root,
+            protocol_name, cam_step, eval_workers, as_json, options):
+    """Run baseline METHOD on a dataset: a trained method (cam, has, cutmix, adl, er, input-dropout,
+    augment) is trained, its maps extracted and evaluated; a sanity baseline (center-gaussian, random,
+    full-image) is written and evaluated."""
     adapter_options = parse_options(options)
     if mask_root:
         adapter_options["mask_root"] = mask_root
@@ -246,6 +295,7 @@ def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, s
     outputs = run_trained_cli(method, spec=spec, backbone=backbone, recipe_name=recipe_name, overrides=overrides,
                               device=device, out=out, resume=resume, pretrained=pretrained, image_root=image_root,
                               split=split, workers=eval_workers, options=adapter_options, quiet=as_json,
-                              threads=threads)
+                              threads=threads, method_options=parse_method_options(method_option),
+                              multicrop=multicrop, explainer=explainer)
     if outputs.result is not None:
         _emit(outputs.result.to_dict(), as_json)

@@ -10,7 +10,8 @@ dataset. Specs::
     synthetic:/some/root?classes=5          ... with knobs (must match a dataset already there)
 
 Knobs: ``classes``, ``size``, ``train``, ``val``, ``test`` (images per class per split), ``part``,
-``clutter``, ``scale`` (``MIN-MAX``, or ``scale_min``/``scale_max``), ``seed``. They may also be given
+``clutter``, ``scale`` (``MIN-MAX``, or ``scale_min``/``scale_max``), ``seed``, ``body_cue`` (0..1:
+share of bodies in their class's style, see :mod:`wsolbench.datasets.synthgen`). They may also be given
 as keyword options of :func:`wsolbench.datasets.load_annotations`. The cache folder is
 ``$WSOLBENCH_CACHE``, else ``$XDG_CACHE_HOME/wsolbench``, else ``~/.cache/wsolbench``; each config
 gets its own sub-folder ``synthetic-<hash of the config>``.
@@ -152,8 +153,10 @@ def _make_config(kind: str, config_cls, values: dict):
         raise DatasetError(f"{kind} dataset: config does not match this version of wsolbench ({e})") from e
 
 
-def _check_matches(kind: str, root: Path, stored: dict, knobs: dict) -> None:
-    diff = {k: (stored.get(k), v) for k, v in knobs.items() if stored.get(k) != v}
+def _check_matches(kind: str, root: Path, stored: dict, knobs: dict, config_cls) -> None:
+    # a knob newer than the folder's config.json is absent there: it had its default value
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
+    diff = {k: (stored.get(k, defaults.get(k)), v) for k, v in knobs.items() if stored.get(k, defaults.get(k)) != v}
     if diff:
         shown = ", ".join(f"{k}: folder has {a!r}, spec asks {b!r}" for k, (a, b) in diff.items())
         raise DatasetError(f"{root}: the {kind} dataset there was generated with another config ({shown}); "
@@ -205,7 +208,7 @@ def materialize(kind: str, location: str, knobs: dict, config_cls,
             raise DatasetError(f"{root}: is a file; {kind}:PATH names a folder (the dataset's root)")
         if (root / CONFIG_FILE).is_file():
             stored = read_config_json(root, kind)["config"]
-            _check_matches(kind, root, stored, knobs)
+            _check_matches(kind, root, stored, knobs, config_cls)
             return root, _make_config(kind, config_cls, stored)
         if root.is_dir() and any(root.iterdir()):
             raise DatasetError(f"{root}: exists and is not empty, but has no {CONFIG_FILE}, so it is not a generated "

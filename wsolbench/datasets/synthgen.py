@@ -8,6 +8,13 @@ shape and its saturated colour. A classifier can therefore reach high accuracy b
 the part, which is the situation WSOL methods exist for: a class activation map concentrates on
 the part (about 12% of the object by default) and covers too little of the object.
 
+``body_cue`` (default 0: the body carries no class signal) makes the body a weaker but real cue,
+as a bird's body is bird-like: with probability ``body_cue`` a body takes its class's *style*, a
+muted hue (class ``c``: hue ``(0.618 c) mod 1``, jittered) and one of the three textures
+(``c mod 3``); other bodies stay random. The style is drawn from a separate random stream, so
+the layout, background, clutter, part and noise of an image are the same for every ``body_cue``
+(only the global colour jitter, which follows the image's mean, shifts the other pixels a little).
+
 Each sample is drawn from its own random stream keyed by ``(seed, split, class, index)``, so a
 sample does not depend on how many others are generated, and the same config always gives the
 same pixels.
@@ -69,6 +76,9 @@ class SyntheticConfig:
         clutter: background clutter level in [0, 1]: distractor count, texture, pixel noise.
         scale_min, scale_max: range of the body's longest extent relative to the image side.
         seed: the random seed.
+        body_cue: probability in [0, 1] that a body has its class's style (hue and texture); 0
+            (default) = bodies independent of the class. Part of the hash only when not 0, so the
+            configs (and cached folders) that existed before the knob keep their hash.
     """
 
     classes: int = 10
@@ -81,6 +91,7 @@ class SyntheticConfig:
     scale_min: float = 0.3
     scale_max: float = 0.5
     seed: int = 0
+    body_cue: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -93,13 +104,18 @@ class SyntheticConfig:
             (0.1 <= self.scale_min <= self.scale_max <= 0.8,
              f"scale must satisfy 0.1 <= scale_min <= scale_max <= 0.8, got {self.scale_min}-{self.scale_max}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+            (0.0 <= self.body_cue <= 1.0, f"body_cue must be a probability in [0, 1], got {self.body_cue}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise DatasetError(f"synthetic dataset: {message}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every knob; knobs added later (``body_cue``) only when they differ from their default."""
+        d = dataclasses.asdict(self)
+        if d["body_cue"] == 0.0:
+            del d["body_cue"]
+        return d
 
     def hash(self) -> str:
         """12 hex digits of SHA-256 over the config and :data:`GENERATOR_VERSION`."""
@@ -361,13 +377,23 @@ def _draw_distractor(rng: np.random.Generator, canvas: np.ndarray, size: int) ->
 MIN_BODY_CONTRAST = 0.25
 
 
-def _contrasting_colour(rng: np.random.Generator, region: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _class_hue(label: int, rng: np.random.Generator) -> float:
+    """Hue of class ``label``'s body style (golden-ratio spacing), jittered by +-0.03."""
+    return float((0.618034 * label + rng.uniform(-0.03, 0.03)) % 1.0)
+
+
+def _contrasting_colour(rng: np.random.Generator, region: np.ndarray, weight: np.ndarray,
+                        hue: float | None = None) -> np.ndarray:
     """A muted body colour at least :data:`MIN_BODY_CONTRAST` (RGB distance) from the mean of the
-    background it covers, so that the whole object stays visible (up to 32 draws, then the farthest)."""
+    background it covers, so that the whole object stays visible (up to 32 draws, then the farthest).
+    ``hue`` fixes the hue (a class-styled body); saturation and value are drawn."""
     backdrop = (region * weight[..., None]).sum(axis=(0, 1)) / max(weight.sum(), 1e-9)
     best, best_d = None, -1.0
     for _ in range(32):
-        colour = _muted_colour(rng)
+        if hue is None:
+            colour = _muted_colour(rng)
+        else:
+            colour = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.25, 0.45), rng.uniform(0.3, 0.85)))
         d = float(np.linalg.norm(colour - backdrop))
         if d > best_d:
             best, best_d = colour, d
@@ -376,11 +402,13 @@ def _contrasting_colour(rng: np.random.Generator, region: np.ndarray, weight: np
     return best
 
 
-def _body_texture(rng: np.random.Generator, win: Window, base: np.ndarray) -> np.ndarray:
-    """Colour (h, w, 3) of the body inside ``win``: plain shading, stripes or mottling."""
+def _body_texture(rng: np.random.Generator, win: Window, base: np.ndarray, kind: int | None = None) -> np.ndarray:
+    """Colour (h, w, 3) of the body inside ``win``: plain shading, stripes or mottling (``kind``
+    0, 1, 2; drawn when ``None``)."""
     h, w = win.r1 - win.r0, win.c1 - win.c0
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    kind = rng.integers(3)
+    drawn = rng.integers(3)
+    kind = drawn if kind is None else kind
     angle = rng.uniform(0, np.pi)
     along = (np.cos(angle) * xx + np.sin(angle) * yy) / max(h, w, 1)
     if kind == 0:
@@ -446,6 +474,17 @@ def _place(rng: np.random.Generator, body: Body, part: Part, size: int) -> tuple
     return body, part, (float(cx), float(cy))
 
 
+def _styled_body(config: SyntheticConfig, split: str, label: int, index: int, region: np.ndarray,
+                 body_cov: np.ndarray, win: Window, texture: np.ndarray) -> np.ndarray:
+    """With probability ``body_cue``, the body texture in the class's style (hue, texture kind), from
+    a random stream of its own (the main stream, and so the rest of the image, is unchanged)."""
+    rng = np.random.default_rng([config.seed, 3, _SPLIT_CODE[split], label, index])
+    if rng.random() >= config.body_cue:
+        return texture
+    base = _contrasting_colour(rng, region, body_cov, hue=_class_hue(label, rng))
+    return _body_texture(rng, win, base, kind=label % 3)
+
+
 def render_sample(config: SyntheticConfig, split: str, label: int, index: int) -> Sample:
     """Render sample ``index`` of class ``label`` in ``split``, deterministically.
 
@@ -477,7 +516,10 @@ def render_sample(config: SyntheticConfig, split: str, label: int, index: int) -
     body_cov, part_cov = _coverage(in_body, win), _coverage(in_part, win)
     object_cov = _coverage(in_body | in_part, win)
     base = _contrasting_colour(rng, canvas[win.slices], body_cov)
-    _blend(canvas, win, body_cov, _body_texture(rng, win, base))
+    texture = _body_texture(rng, win, base)
+    if config.body_cue > 0:
+        texture = _styled_body(config, split, label, index, canvas[win.slices], body_cov, win, texture)
+    _blend(canvas, win, body_cov, texture)
     part_colour = np.clip(np.asarray(colours[label % len(colours)]) + rng.normal(0, 0.03, 3), 0, 1)
     _blend(canvas, win, part_cov, part_colour)
     image = _jitter_and_noise(rng, canvas, config.clutter)

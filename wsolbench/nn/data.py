@@ -57,6 +57,8 @@ class WSOLDataset(Dataset):
         size: crop size S (the network input).
         resize: training images are first resized to ``resize x resize``.
         seed: base seed of the augmentation.
+        num_classes: when given, labels are returned as multi-hot float vectors (C,) over the
+            image's label set (multi-label training with BCE); else the (first) class index.
 
     Raises:
         DatasetError: no image root, or an image that cannot be read (with its id).
@@ -67,7 +69,7 @@ class WSOLDataset(Dataset):
     """
 
     def __init__(self, annotations: AnnotationSet, *, train: bool, size: int = 224, resize: int = 256,
-                 seed: int = 0):
+                 seed: int = 0, num_classes: int | None = None):
         if not annotations.root:
             raise DatasetError(f"{annotations.source or annotations.name}: the annotations name no image folder; "
                                "pass --image-root DIR (the folder the image ids are relative to)")
@@ -78,6 +80,7 @@ class WSOLDataset(Dataset):
         self.size = int(size)
         self.resize = int(resize)
         self.seed = int(seed)
+        self.num_classes = None if num_classes is None else int(num_classes)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -87,19 +90,26 @@ class WSOLDataset(Dataset):
     def __len__(self) -> int:
         return len(self.annotations)
 
+    def _target(self, record):
+        if self.num_classes is None:
+            return record.label
+        target = torch.zeros(self.num_classes)
+        target[list(record.labels)] = 1.0
+        return target
+
     def __getitem__(self, index: int):
         record = self.annotations.records[index]
         path = os.path.join(self.annotations.root, record.image_id)
         if not self.train:
             rgb = load_rgb(path, size_wh=(self.size, self.size), image_id=record.image_id)
-            return to_tensor(rgb), record.label, record.image_id
+            return to_tensor(rgb), self._target(record), record.image_id
         rgb = load_rgb(path, size_wh=(self.resize, self.resize), image_id=record.image_id)
         rng = np.random.default_rng((self.seed, self.epoch, index))
         y, x = rng.integers(0, self.resize - self.size + 1, size=2)
         rgb = rgb[y:y + self.size, x:x + self.size]
         if rng.random() < 0.5:
             rgb = rgb[:, ::-1]
-        return to_tensor(rgb), record.label, record.image_id
+        return to_tensor(rgb), self._target(record), record.image_id
 
 
 class EpochSampler(Sampler):

@@ -4,6 +4,11 @@ Maps are written RAW (``normalized=False``) at the feature resolution, with the 
 of every image (for top-1 loc); the protocol resizes (bicubic) and min-max normalises them at
 evaluation time. For multi-label data one map is written per (image, GT class) with
 ``map_labels``.
+
+The maps come from a *map source*, ``source(images, labels) -> (maps, logits)``: the method's
+own CAM by default, or an explainer (:mod:`wsolbench.nn.explainers`); with ``multicrop`` the
+source sees the crops of each image and the maps are averaged in the full image's frame
+(:mod:`wsolbench.nn.multicrop`).
 """
 
 from __future__ import annotations
@@ -17,29 +22,37 @@ from torch.utils.data import DataLoader
 
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.nn.data import WSOLDataset
+from wsolbench.nn.multicrop import MapSource, MultiCrop
 
 
-def _single_label_batches(model, method, loader, *, device):
+def _single_label_batches(source: MapSource, loader, *, device):
     for images, labels, ids in loader:
         images = images.to(device, non_blocking=True)
-        cams, logits = method.cams_and_logits(model, images, labels.to(device))
+        cams, logits = source(images, labels.to(device))
         yield list(ids), cams, logits.argmax(1), None
 
 
-def _multi_label_batches(model, method, loader, annotations: AnnotationSet, *, device):
+def _multi_label_batches(source: MapSource, loader, annotations: AnnotationSet, *, device):
     for images, _, ids in loader:
         images = images.to(device, non_blocking=True)
         label_sets = [annotations[i].labels for i in ids]
         for k in range(max(len(s) for s in label_sets)):
             rows = [j for j, s in enumerate(label_sets) if len(s) > k]
             labels = torch.tensor([label_sets[j][k] for j in rows], device=device)
-            cams, _ = method.cams_and_logits(model, images[rows], labels)
+            cams, _ = source(images[rows], labels)
             yield [ids[j] for j in rows], cams, None, labels
+
+
+def _with_multicrop(source: MapSource, multicrop: MultiCrop, crop: int) -> MapSource:
+    def crops_source(images, labels):
+        return multicrop.cams_and_logits(source, images, labels, crop=crop)
+    return crops_source
 
 
 def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_size: int, batch_size: int = 64,
                  device: str = "cpu", workers: int = 0, attrs: dict | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> Path:
+                 progress: Callable[[int, int], None] | None = None, source: MapSource | None = None,
+                 multicrop: MultiCrop | None = None) -> Path:
     """Write the CAM of every image of ``annotations`` to an HDF5 score-map file.
 
     Args:
@@ -53,6 +66,9 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
         workers: DataLoader worker processes.
         attrs: provenance attributes stored in the file.
         progress: ``progress(done_maps, total_maps)``.
+        source: the map source (default: ``method.cams_and_logits`` on ``model``).
+        multicrop: average maps and scores over crops (images are loaded at
+            ``multicrop.full_size(image_size)``); ``None`` = one pass per image.
 
     Returns:
         The written path.
@@ -60,12 +76,18 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
     from wsolbench.scoremaps import ScoreMapWriter
 
     model.eval()
-    dataset = WSOLDataset(annotations, train=False, size=image_size)
+    if source is None:
+        def source(images, labels):
+            return method.cams_and_logits(model, images, labels)
+    if multicrop is not None:
+        source = _with_multicrop(source, multicrop, image_size)
+    load_size = multicrop.full_size(image_size) if multicrop is not None else image_size
+    dataset = WSOLDataset(annotations, train=False, size=load_size)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device == "cuda")
     amp = device == "cuda"
-    batches = (_multi_label_batches(model, method, loader, annotations, device=device) if annotations.multilabel
-               else _single_label_batches(model, method, loader, device=device))
+    batches = (_multi_label_batches(source, loader, annotations, device=device) if annotations.multilabel
+               else _single_label_batches(source, loader, device=device))
     done, total = 0, sum(len(r.labels) for r in annotations) if annotations.multilabel else len(dataset)
     with ScoreMapWriter(out_path, normalized=False, attrs=attrs or {}) as writer, torch.no_grad(), \
             torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):

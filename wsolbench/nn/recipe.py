@@ -32,6 +32,7 @@ DATASET_FAMILIES = ("cub", "ilsvrc", "openimages", "synthetic")
 _FAMILY_ALIASES = {"cub": "cub", "cub_200_2011": "cub", "cub200": "cub", "ilsvrc": "ilsvrc", "imagenet": "ilsvrc",
                    "openimages": "openimages", "openimages30k": "openimages", "synthetic": "synthetic"}
 DEFAULT_BACKBONE = {"synthetic": "smallcnn"}
+LOSSES = ("auto", "ce", "bce")
 
 
 def _f(section: str, default, **kw):
@@ -60,6 +61,9 @@ class Recipe:
         lr_decay_every, lr_decay_gamma: step decay: the lr of (0-based) epoch e is
             ``lr * gamma ** ((e + 1) // lr_decay_every)`` (wsolevaluation's schedule).
         seed: seed of initialisation, data order and augmentation.
+        loss: ``auto`` (binary cross-entropy over the label set when the training split is
+            multi-label, e.g. VOC; cross-entropy otherwise), ``ce`` (cross-entropy on the first
+            label of each image) or ``bce`` (BCE-with-logits on multi-hot targets).
         workers: DataLoader worker processes.
         eval_batch_size: batch size of CAM extraction.
         protocol: evaluation protocol preset; cam_step: its CAM-threshold step.
@@ -89,6 +93,7 @@ class Recipe:
     lr_decay_every: int = _f("train", 3)
     lr_decay_gamma: float = _f("train", 0.1)
     seed: int = _f("train", 0)
+    loss: str = _f("train", "auto")
     workers: int = _f("train", 4)
     eval_batch_size: int = _f("eval", 64)
     protocol: str = _f("eval", "wsoleval")
@@ -127,6 +132,8 @@ def _problems(r: Recipe) -> list[str]:
         out.append(f"pretrained must be 'imagenet' or 'none', got {r.pretrained!r}")
     if r.resize_size < r.image_size:
         out.append(f"resize_size ({r.resize_size}) must be >= image_size ({r.image_size})")
+    if r.loss not in LOSSES:
+        out.append(f"loss must be one of {', '.join(LOSSES)}, got {r.loss!r}")
     if not isinstance(r.workers, int) or r.workers < 0:
         out.append(f"workers must be an integer >= 0, got {r.workers!r}")
     return out

@@ -7,6 +7,11 @@ Run folder (``out_dir``)::
     train_log.jsonl        one line of statistics per epoch
     maps.h5                raw CAMs of the evaluation split (score-map format v1)
     result.json            the evaluation result (docs/result-json.md)
+    maps.TAG.h5, result.TAG.json    the same for another evaluation of the trained model
+                           (:class:`EvalOptions`: ``multicrop10-0.875``, ``torchcam-GradCAMpp``, ...)
+
+A finished run is evaluated again in another way (multi-crop, an explainer) without retraining
+by running it again with ``resume=True``: training finds every epoch done and stops at once.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from wsolbench.errors import WsolbenchError
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.checkpoint import LAST_CHECKPOINT
 from wsolbench.nn.extract import extract_maps
+from wsolbench.nn.multicrop import MultiCrop
 from wsolbench.nn.recipe import Recipe, dataset_family, load_recipe, resolve_recipe
 from wsolbench.nn.train import TrainResult, num_classes_of, resolve_device, train
 from wsolbench.protocol import get_protocol
@@ -31,6 +37,44 @@ from wsolbench.protocol import get_protocol
 MAPS_FILE = "maps.h5"
 RESULT_FILE = "result.json"
 RECIPE_FILE = "recipe.toml"
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How maps are made from the trained model (not part of the recipe: no retraining needed).
+
+    Attributes:
+        multicrop: average maps and scores over crops (:class:`~wsolbench.nn.multicrop.MultiCrop`),
+            or ``None`` (one pass per image).
+        explainer: ``torchcam:NAME`` (:mod:`wsolbench.nn.explainers`), or ``None`` (the method's CAM).
+    """
+
+    multicrop: MultiCrop | None = None
+    explainer: str | None = None
+
+    def tag(self) -> str:
+        """``""`` for the default, else e.g. ``torchcam-GradCAMpp+multicrop10-0.875``."""
+        parts = [self.explainer.replace(":", "-")] if self.explainer else []
+        parts += [self.multicrop.tag()] if self.multicrop else []
+        return "+".join(parts)
+
+    def file_names(self) -> tuple[str, str]:
+        """``(maps file, result file)`` in the run folder."""
+        tag = self.tag()
+        return (MAPS_FILE, RESULT_FILE) if not tag else (f"maps.{tag}.h5", f"result.{tag}.json")
+
+    def check(self) -> None:
+        """Fail early (before training) on a bad explainer spec or a missing torchcam."""
+        if self.explainer:
+            from wsolbench.nn.explainers import _torchcam_methods, parse_explainer
+
+            parse_explainer(self.explainer)
+            _torchcam_methods()
+
+    def attrs(self) -> dict:
+        """Provenance attributes stored in the maps file."""
+        return {"map_source": self.explainer or "method",
+                "multicrop": self.multicrop.tag() if self.multicrop else "none"}
 
 
 @dataclass
@@ -103,7 +147,8 @@ def _maps_attrs(recipe: Recipe, annotations: AnnotationSet, spec: str, pretraine
 
 def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", resume: bool = False,
                 pretrained=None, image_root: str | None = None, eval_workers: int = 1,
-                callbacks: Callbacks | None = None, dataset_options: dict | None = None) -> RunOutputs:
+                callbacks: Callbacks | None = None, dataset_options: dict | None = None,
+                evaluation: EvalOptions | None = None) -> RunOutputs:
     """Train ``recipe`` on ``spec``'s training split, extract maps of its evaluation split, evaluate.
 
     Args:
@@ -117,6 +162,8 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
         eval_workers: processes for the evaluation.
         callbacks: progress hooks.
         dataset_options: extra adapter options (e.g. ``mask_root``).
+        evaluation: multi-crop / explainer options; their maps and result go to
+            ``maps.TAG.h5`` / ``result.TAG.json`` (see :class:`EvalOptions`).
 
     Returns:
         :class:`RunOutputs`; ``result`` is the :class:`~wsolbench.metrics.result.EvaluationResult`.
@@ -124,6 +171,8 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
     from wsolbench.pipeline import evaluate_maps
 
     cb = callbacks or Callbacks()
+    if evaluation is not None:
+        evaluation.check()
     device = resolve_device(device)
     ctx = dist.init_from_env(device=device)
     out_dir = Path(out_dir)
@@ -139,19 +188,40 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
     outputs = RunOutputs(out_dir=out_dir, recipe=recipe, train=trained)
     if ctx.is_main:
         _write_recipe(out_dir, recipe)
+        evaluation = evaluation or EvalOptions()
+        maps_name, result_name = evaluation.file_names()
         _stage(cb, "extract")
-        outputs.maps_path = extract_maps(trained.model, trained.method, eval_set, out_dir / MAPS_FILE,
-                                         image_size=recipe.image_size, batch_size=recipe.eval_batch_size,
-                                         device=device, workers=recipe.workers,
-                                         attrs=_maps_attrs(recipe, eval_set, spec, pretrained), progress=cb.extract)
+        outputs.maps_path = extract_evaluation_maps(trained, recipe, eval_set, out_dir / maps_name, evaluation,
+                                                    device=device, progress=cb.extract,
+                                                    attrs=_maps_attrs(recipe, eval_set, spec, pretrained))
         _stage(cb, "evaluate")
         protocol = get_protocol(recipe.protocol, cam_step=recipe.cam_step)
         if getattr(eval_set, "resolution", None) is not None:
             protocol = protocol.with_(resolution=tuple(eval_set.resolution))
         outputs.result = evaluate_maps(outputs.maps_path, eval_set, protocol, workers=eval_workers,
                                        progress=cb.evaluate, spec=spec)
-        outputs.result_path = Path(outputs.result.save(out_dir / RESULT_FILE))
+        outputs.result_path = Path(outputs.result.save(out_dir / result_name))
     return outputs
+
+
+def extract_evaluation_maps(trained: TrainResult, recipe: Recipe, eval_set: AnnotationSet, path: Path,
+                            evaluation: EvalOptions, *, device: str, attrs: dict, progress=None) -> Path:
+    """Write the maps of ``eval_set`` made as ``evaluation`` says (method CAM or explainer, single
+    pass or multi-crop)."""
+    source = None
+    if evaluation.explainer:
+        from wsolbench.nn.explainers import make_map_source
+
+        trained.model.eval()
+        source = make_map_source(evaluation.explainer, trained.model)
+    try:
+        return extract_maps(trained.model, trained.method, eval_set, path, image_size=recipe.image_size,
+                            batch_size=recipe.eval_batch_size, device=device, workers=recipe.workers,
+                            attrs={**attrs, **evaluation.attrs()}, progress=progress, source=source,
+                            multicrop=evaluation.multicrop)
+    finally:
+        if source is not None:
+            source.extractor.remove_hooks()
 
 
 def _write_recipe(out_dir: Path, recipe: Recipe) -> None:

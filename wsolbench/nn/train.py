@@ -134,8 +134,9 @@ def _loader(dataset, recipe: Recipe, ctx: dist.DistContext, *, device: str):
 def _check_resume(state: dict, recipe: Recipe, path) -> None:
     saved = dict(state["recipe"])
     mine = recipe.to_dict()
+    defaults = Recipe().to_dict()  # a key a checkpoint of an older version lacks had its default value
     ignore = {"epochs", "workers", "eval_batch_size", "name", "description", "source"}
-    diff = sorted(k for k in mine if k not in ignore and saved.get(k) != mine[k])
+    diff = sorted(k for k in mine if k not in ignore and saved.get(k, defaults.get(k)) != mine[k])
     if diff:
         raise ckpt.CheckpointError(f"{path}: the checkpoint was trained with a different recipe ({', '.join(diff)} "
                                    "differ); resume with the same settings or use another --out")
@@ -156,6 +157,19 @@ def _restore(out_dir: Path, model, optimizer, scheduler, recipe: Recipe, *, resu
     return int(state["epoch"])
 
 
+def uses_bce(recipe: Recipe, annotations: AnnotationSet) -> bool:
+    """Whether training uses BCE over multi-hot label sets (``loss = bce``, or ``auto`` on multi-label data)."""
+    return recipe.loss == "bce" or (recipe.loss == "auto" and annotations.multilabel)
+
+
+def _num_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Top-1 hits: the predicted class is the label (class indices) or one of the labels (multi-hot)."""
+    predicted = logits.detach().argmax(1)
+    if labels.ndim == 2:
+        return (labels.gather(1, predicted[:, None]) > 0).sum()
+    return (predicted == labels).sum()
+
+
 def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total):
     model.train()
     amp = device == "cuda"
@@ -174,7 +188,7 @@ def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progr
         out.loss.backward()
         optimizer.step()
         loss_sum += out.loss.detach().double() * len(labels)
-        correct += (out.logits.detach().argmax(1) == labels).sum()
+        correct += _num_correct(out.logits, labels)
         seen += len(labels)
         if progress is not None:
             if step % PROGRESS_EVERY == 0:
@@ -212,7 +226,7 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
     scheduler = make_scheduler(optimizer, recipe)
     start = _restore(out_dir, model, optimizer, scheduler, recipe, resume=resume)
     dataset = WSOLDataset(annotations, train=True, size=recipe.image_size, resize=recipe.resize_size,
-                          seed=recipe.seed)
+                          seed=recipe.seed, num_classes=n_classes if uses_bce(recipe, annotations) else None)
     loader, sampler = _loader(dataset, recipe, ctx, device=device)
     wrapped = dist.wrap_model(model, ctx, device=device)
     result = TrainResult(model=model, method=method, checkpoint=out_dir / ckpt.LAST_CHECKPOINT, start_epoch=start)

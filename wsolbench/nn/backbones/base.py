@@ -5,8 +5,9 @@ feature maps (B, K, h, w) -> global pooling (GAP, or GMP) -> linear classifier (
 class c is the classifier row c applied to the feature maps at every position.
 
 Methods (``wsolbench.nn.methods``) may insert parameter-free or parametric modules after any
-named stage (``insert_after``), e.g. an attention-based dropout layer, without changing the
-trunk's parameter names.
+named stage, or after any child of a stage that is an ``nn.Sequential`` (``layer3.0``: the first
+block of ResNet's ``layer3``), with ``insert_after``, e.g. an attention-based dropout layer,
+without changing the trunk's parameter names (inserted modules live in ``inserted``).
 """
 
 from __future__ import annotations
@@ -65,11 +66,21 @@ class WSOLBackbone(nn.Module):
         """(B, 3, H, W) normalised images -> (B, K, h, w) feature maps before pooling."""
         x = images
         for name, module in self.stages():
-            x = module(x)
-            key = _point_key(name)
-            if key in self.inserted:
-                x = self.inserted[key](x)
+            x = self._run_stage(name, module, x)
+            x = self._run_inserted(name, x)
         return x
+
+    def _run_stage(self, name: str, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        prefix = _point_key(name) + "__"
+        if isinstance(module, nn.Sequential) and any(k.startswith(prefix) for k in self.inserted):
+            for i, child in enumerate(module):
+                x = self._run_inserted(f"{name}.{i}", child(x))
+            return x
+        return module(x)
+
+    def _run_inserted(self, point: str, x: torch.Tensor) -> torch.Tensor:
+        key = _point_key(point)
+        return self.inserted[key](x) if key in self.inserted else x
 
     def classify(self, feature_maps: torch.Tensor) -> torch.Tensor:
         """(B, K, h, w) feature maps -> (B, C) logits: pool, then the linear classifier."""
@@ -96,8 +107,14 @@ class WSOLBackbone(nn.Module):
 
     # -- method hooks -------------------------------------------------------------------
     def insertion_points(self) -> list[str]:
-        """Names of the stages a method may insert a module after."""
-        return [name for name, _ in self.stages()]
+        """Where a method may insert a module: every stage name, and ``STAGE.i`` for the children
+        of stages that are ``nn.Sequential`` (e.g. ``layer4.0``, ``stage3.1``)."""
+        points = []
+        for name, module in self.stages():
+            points.append(name)
+            if isinstance(module, nn.Sequential):
+                points += [f"{name}.{i}" for i in range(len(module))]
+        return points
 
     def insert_after(self, point: str, module: nn.Module) -> None:
         """Run ``module`` on the output of stage ``point`` (see :meth:`insertion_points`)."""

@@ -1,7 +1,13 @@
-"""WSOL methods: each a module registering a :class:`WSOLMethod` subclass (CAM is the first)."""
+"""WSOL methods: each a module registering a :class:`WSOLMethod` subclass.
 
-from wsolbench.nn.methods import cam  # noqa: F401
-from wsolbench.nn.methods.base import StepOutput, WSOLMethod
+``cam`` (Zhou et al. 2016), ``has`` (Hide-and-Seek), ``cutmix``, ``adl`` (attention-based
+dropout), ``er`` (entropy regularization), ``input-dropout`` (pixel dropout, Hide-and-Seek's
+comparison) and ``augment`` (flip / rotate / translate / random erasing).
+"""
+
+from wsolbench.nn.methods import adl, augment, cam, cutmix, er, has, input_dropout  # noqa: F401
+from wsolbench.nn.methods.base import MixedTargets, StepOutput, WSOLMethod, classification_loss
 from wsolbench.nn.methods.registry import create_method, method_names, register_method
 
-__all__ = ["StepOutput", "WSOLMethod", "create_method", "method_names", "register_method"]
+__all__ = ["MixedTargets", "StepOutput", "WSOLMethod", "classification_loss", "create_method", "method_names",
+           "register_method"]

@@ -9,6 +9,10 @@ A method may change
 * the loss (``loss``): e.g. add an entropy regulariser;
 * the maps (``cams_and_logits``).
 ``training_step`` chains the first three; a method with several outputs may override it.
+
+Targets: class indices ``(B,)`` (int64) train with cross-entropy; multi-hot ``(B, C)`` float
+targets (multi-label data, see ``Recipe.loss``) with binary cross-entropy over the label set;
+:class:`MixedTargets` (CutMix) with the area-weighted sum of the two.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,6 +31,50 @@ class StepOutput:
 
     loss: torch.Tensor
     logits: torch.Tensor
+
+
+@dataclass
+class MixedTargets:
+    """Targets of mixed images (CutMix): ``weight_a * loss(a) + (1 - weight_a) * loss(b)``.
+
+    Attributes:
+        a: targets of the images that were pasted into, (B,) or (B, C).
+        b: targets of the images the pasted boxes came from, same shape.
+        weight_a: the share of each image that still shows ``a`` (1 - pasted area / image area).
+    """
+
+    a: torch.Tensor
+    b: torch.Tensor
+    weight_a: float
+
+
+def classification_loss(logits: torch.Tensor, targets) -> torch.Tensor:
+    """Cross-entropy for class indices (B,), BCE-with-logits (mean over B x C) for multi-hot (B, C)
+    float targets, and the weighted pair of them for :class:`MixedTargets`."""
+    if isinstance(targets, MixedTargets):
+        return (targets.weight_a * classification_loss(logits, targets.a)
+                + (1.0 - targets.weight_a) * classification_loss(logits, targets.b))
+    if targets.ndim == 2:
+        return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
+    return F.cross_entropy(logits.float(), targets)
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """A numpy generator drawn from a torch generator (for distributions torch cannot seed, e.g. Beta)."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return np.random.default_rng(seed)
+
+
+def option_list(name: str, value, *, kind=int) -> list:
+    """A method option that may be a single value or a list, as a list of ``kind`` (ValueError if not)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        out = [kind(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name} must be a {kind.__name__} or a list of them, got {value!r}") from None
+    if kind is int and any(isinstance(v, float) and v != int(v) for v in values):
+        raise ValueError(f"option {name} must hold whole numbers, got {value!r}")
+    return out
 
 
 class WSOLMethod:
@@ -46,6 +95,10 @@ class WSOLMethod:
             raise ValueError(f"method {self.name!r} has no option(s) {', '.join(unknown)}; "
                              f"known: {', '.join(self.defaults) or 'none'}")
         self.options = {**self.defaults, **options}
+        self.check_options()
+
+    def check_options(self) -> None:
+        """Validate ``self.options`` (raise ValueError with what is wrong); the base has none."""
 
     def prepare_model(self, model):
         """Modify the freshly built backbone (insert layers); returns the model."""
@@ -56,8 +109,8 @@ class WSOLMethod:
         return images, labels
 
     def loss(self, logits: torch.Tensor, targets, *, model=None) -> torch.Tensor:
-        """Training loss (cross-entropy by default)."""
-        return F.cross_entropy(logits.float(), targets)
+        """Training loss (:func:`classification_loss`: cross-entropy, or BCE for multi-hot targets)."""
+        return classification_loss(logits, targets)
 
     def training_step(self, model, images, labels, *, generator: torch.Generator) -> StepOutput:
         """transform -> forward -> loss. ``model`` may be wrapped (DistributedDataParallel)."""
