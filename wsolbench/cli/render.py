@@ -65,14 +65,23 @@ def result_table(result: dict, *, title: str | None = None) -> Table:
 
 @contextmanager
 def progress_bar(description: str, *, disable: bool = False):
-    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    """A rich progress bar on stderr; yields ``update(done, total)``. The bar appears at the first
+    update, so a command that fails while checking its inputs prints its error alone."""
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(),
                         transient=False, disable=disable)
     task = progress.add_task(description, total=None)
+    started = False
 
     def update(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            progress.start()
+            started = True
         progress.update(task, completed=done, total=total)
 
-    with progress:
+    try:
         yield update
+    finally:
+        if started:
+            progress.stop()
