@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from wsolbench.errors import AnnotationError, where
 
 
@@ -23,3 +25,21 @@ def check_box(box, image_size, *, path=None, line: int | None = None, image_id: 
         if x1 > w or y1 > h:
             raise AnnotationError(f"{loc}box {list(box)} lies outside the {w}x{h} image; "
                                   "check the image size or clip the box")
+
+
+def checked_xml_boxes(boxes, image_size, *, xml_path, image_id: str, problems: list | None) -> np.ndarray:
+    """The boxes of one XML annotation that pass :func:`check_box`, as float64 (K, 4).
+
+    A bad box raises, or is reported to ``problems`` and left out when the caller collects problems
+    (``wsolbench datasets check``). Messages name the file and the object's position in it.
+    """
+    from wsolbench.datasets.textfiles import report
+
+    kept = []
+    for k, box in enumerate(boxes):
+        try:
+            check_box(box, image_size, path=f"{xml_path} (object {k + 1})", image_id=image_id)
+            kept.append(box)
+        except AnnotationError as e:
+            report(e, problems)
+    return np.asarray(kept, np.float64).reshape(-1, 4)

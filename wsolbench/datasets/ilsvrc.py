@@ -36,9 +36,8 @@ import glob
 import os
 import xml.etree.ElementTree as ET
 
-import numpy as np
 
-from wsolbench.datasets.boxes import check_box
+from wsolbench.datasets.boxes import checked_xml_boxes
 from wsolbench.datasets.images import ImageFileError, missing_files
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.datasets.registry import register_adapter
@@ -201,15 +200,8 @@ def _record(xml, parsed, index, problems) -> ImageRecord | None:
         report(AnnotationError(f"{xml}: image '{image_id}': expected the objects of one class (ILSVRC val images "
                                f"have one label), found {len(classes)} ({', '.join(sorted(set(wnids)))})"), problems)
         return None
-    kept = []
-    for k, box in enumerate(boxes):
-        try:
-            check_box(box, size, path=f"{xml} (object {k + 1})", image_id=image_id)
-            kept.append(box)
-        except AnnotationError as e:
-            report(e, problems)
     return ImageRecord(image_id=image_id, labels=(classes[0],), image_size=size,
-                       boxes=np.asarray(kept, np.float64).reshape(-1, 4))
+                       boxes=checked_xml_boxes(boxes, size, xml_path=xml, image_id=image_id, problems=problems))
 
 
 def _load_native(path, *, split, annotations, images, classes, check_images, problems) -> AnnotationSet:

@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from wsolbench.datasets.boxes import check_box
+from wsolbench.datasets.boxes import checked_xml_boxes
 from wsolbench.datasets.images import ImageFileError, cached_file_facts, missing_files
 from wsolbench.datasets.records import AnnotationSet, GTMasks, ImageRecord, MaskSource, check_image_id
 from wsolbench.datasets.registry import register_adapter
@@ -163,15 +163,8 @@ def _record(root, name, line, split_path, facts, failures, problems) -> ImageRec
     if size != (mw, mh):
         raise AnnotationError(f"{where(xml_path, None, image_id)}<size> {size[0]}x{size[1]} differs from the mask's "
                               f"{mw}x{mh} ({mask_path})")
-    kept = []
-    for k, box in enumerate(boxes):
-        try:
-            check_box(box, size, path=f"{xml_path} (object {k + 1})", image_id=image_id)
-            kept.append(box)
-        except AnnotationError as e:
-            report(e, problems)
     return ImageRecord(image_id=image_id, labels=labels, image_size=size,
-                       boxes=np.asarray(kept, np.float64).reshape(-1, 4),
+                       boxes=checked_xml_boxes(boxes, size, xml_path=xml_path, image_id=image_id, problems=problems),
                        masks=_mask_loader(mask_path, labels, image_id))
 
 
