@@ -81,7 +81,8 @@ def study(name, out, tables, seeds, jobs, threads, epochs, list_only, as_json):
                                 overrides={"epochs": epochs} if epochs else None)
         command = _command_line(current, seeds, jobs, threads, epochs)
         paths = write_tables(summary, tables or out, command=command)
-        stderr_console().print(f"study {current}: {summary['seconds']:.0f}s; tables: {', '.join(map(str, paths))}")
+        stderr_console().print(f"study {current}: {summary['wall_seconds_this_call']:.0f}s (cells' training time "
+                               f"{summary['train_seconds_total']:.0f}s); tables: {', '.join(map(str, paths))}")
         summaries.append(summary)
     if as_json:
         click.echo(json.dumps(summaries if name == "all" else summaries[0]))
