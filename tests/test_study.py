@@ -82,7 +82,7 @@ def test_study_runs_every_cell_and_aggregates_over_seeds(tiny_study):
     rows = summary["sections"][0]["rows"]
     assert [r["label"] for r in rows] == ["CAM", "CAM + 10-crop", "HaS-mixed"]
     for row in rows:
-        for key, cell in row["cells"].items():
+        for cell in row["cells"].values():
             assert len(cell["values"]) == 2
             assert cell["mean"] == pytest.approx(np.mean(cell["values"]))
             assert cell["std"] == pytest.approx(np.std(cell["values"], ddof=1))
@@ -130,7 +130,8 @@ def test_cli_study_list_and_run(tiny_study, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["study"] == "tiny" and (tmp_path / "study-tiny.md").exists()
-    assert "wsolbench study pooling --seeds 2 --jobs 1 --threads 1 --epochs 1" in (tmp_path / "study-tiny.md").read_text()
+    command = "wsolbench study pooling --seeds 2 --jobs 1 --threads 1 --epochs 1"
+    assert command in (tmp_path / "study-tiny.md").read_text()
 
 
 def test_published_studies_and_their_cell_recipes():

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -38,7 +38,7 @@ def parse_explainer(spec: str) -> tuple[str, str]:
     return library, name
 
 
-def _torchcam_methods():
+def require_torchcam():
     try:
         import torchcam.methods as methods
     except ImportError as e:
@@ -71,7 +71,7 @@ def make_map_source(spec: str, model, *, batch_size: int = 32) -> Callable:
         WsolbenchError: bad spec; MissingDependencyError: torchcam is not installed.
     """
     _, name = parse_explainer(spec)
-    cls = getattr(_torchcam_methods(), name)
+    cls = getattr(require_torchcam(), name)
     kwargs = {"batch_size": batch_size} if name in ("ScoreCAM", "SSCAM", "ISCAM") else {}
     extractor = cls(model, target_layer=feature_layer(model), **kwargs)
 

@@ -20,8 +20,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +57,7 @@ class MultiCrop:
 
     def full_size(self, crop: int) -> int:
         """Side the images are resized to so that a ``crop``-pixel crop covers ``ratio`` of it."""
-        return max(crop, int(round(crop / float(self.ratio))))
+        return max(crop, round(crop / float(self.ratio)))
 
     def offsets(self, full: int, crop: int) -> list[tuple[int, int]]:
         """``(y, x)`` of the top-left corners: 4 corners, then the centre."""
@@ -85,7 +85,7 @@ class MultiCrop:
             labels = _mean_log_prob(logits, b).argmax(1)
         maps, logits = source(crops, labels.repeat(len(boxes)))
         canvas = self._paste(maps.float(), boxes, b, full, crop)
-        out = max(1, int(round(maps.shape[-1] * full / crop)))
+        out = max(1, round(maps.shape[-1] * full / crop))
         return F.adaptive_avg_pool2d(canvas[:, None], out)[:, 0], _mean_log_prob(logits, b)
 
     def _crops(self, images: torch.Tensor, crop: int):

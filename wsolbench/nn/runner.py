@@ -66,10 +66,10 @@ class EvalOptions:
     def check(self) -> None:
         """Fail early (before training) on a bad explainer spec or a missing torchcam."""
         if self.explainer:
-            from wsolbench.nn.explainers import _torchcam_methods, parse_explainer
+            from wsolbench.nn.explainers import require_torchcam, parse_explainer
 
             parse_explainer(self.explainer)
-            _torchcam_methods()
+            require_torchcam()
 
     def attrs(self) -> dict:
         """Provenance attributes stored in the maps file."""

@@ -30,10 +30,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -428,8 +428,8 @@ def to_markdown(summary: dict, *, command: str | None = None) -> str:
     if command:
         lines += [f"Command: `{command}`", ""]
     for section in summary["sections"]:
-        lines += [f"**{section['label']}** (`{section['spec']}`), mean ± std over seeds "
-                  f"{', '.join(str(s) for s in summary['seeds'])}:", ""]
+        seeds = ", ".join(str(s) for s in summary["seeds"])
+        lines += [f"**{section['label']}** (`{section['spec']}`), mean ± std over seeds {seeds}:", ""]
         lines.append("| method | " + " | ".join(c["label"] for c in cols) + " |")
         lines.append("| --- | " + " | ".join("---:" for _ in cols) + " |")
         for row in section["rows"]:

@@ -58,7 +58,7 @@ def _erase_box(h: int, w: int, area: tuple[float, float], ratio: tuple[float, fl
     for _ in range(10):
         target = float(_uniform(1, area[0], area[1], generator)) * h * w
         aspect = math.exp(float(_uniform(1, math.log(ratio[0]), math.log(ratio[1]), generator)))
-        eh, ew = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        eh, ew = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
         if 0 < eh < h and 0 < ew < w:
             y = int(torch.randint(0, h - eh + 1, (1,), generator=generator))
             x = int(torch.randint(0, w - ew + 1, (1,), generator=generator))

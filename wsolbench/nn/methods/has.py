@@ -100,7 +100,8 @@ class HideAndSeek(WSOLMethod):
         if any(s < 0 for s in sizes):
             raise ValueError(f"has: patch_sizes must be >= 0 pixels (0 = no hiding), got {sizes}")
         if any(g < 0 or math.isqrt(g) ** 2 != g for g in grids):
-            raise ValueError(f"has: grids are numbers of patches per image and must be squares (16, 36, 64), got {grids}")
+            raise ValueError(f"has: grids are numbers of patches per image and must be squares (16, 36, 64), "
+                             f"got {grids}")
         if not 0.0 <= float(o["hide_prob"]) <= 1.0:
             raise ValueError(f"has: hide_prob must be in [0, 1], got {o['hide_prob']}")
         if int(o["reference_size"]) < 0:
