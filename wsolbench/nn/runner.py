@@ -66,7 +66,7 @@ class EvalOptions:
     def check(self) -> None:
         """Fail early (before training) on a bad explainer spec or a missing torchcam."""
         if self.explainer:
-            from wsolbench.nn.explainers import require_torchcam, parse_explainer
+            from wsolbench.nn.explainers import parse_explainer, require_torchcam
 
             parse_explainer(self.explainer)
             require_torchcam()
