@@ -7,11 +7,10 @@ import json
 import click
 
 from wsolbench.cli.options import option_flag, parse_options
+from wsolbench.metric_names import METRIC_NAMES
 from wsolbench.cli.render import progress_bar, stderr_console, stdout_console
 
 MAX_SHOWN_PROBLEMS = 10
-SHORT_METRICS = {"maxboxacc": "MaxBoxAcc", "maxboxacc_v2": "MaxBoxAccV2", "gt_known_loc": "GT-known",
-                 "top1_loc": "top-1 loc", "top1_cls": "top-1 cls", "pxap": "PxAP", "piou": "PIoU", "mpxap": "mPxAP"}
 
 
 @click.group()
@@ -54,7 +53,7 @@ def list_command(as_json):
         table.add_column(col)
     for r in rows:
         splits = "\n".join(f"{s} {n:,}" for s, n in r["splits"].items())
-        metrics = ", ".join(SHORT_METRICS[m] for m in r["metrics"] if SHORT_METRICS.get(m))
+        metrics = ", ".join(METRIC_NAMES[m] for m in r["metrics"] if METRIC_NAMES.get(m))
         table.add_row(r["spec"], r["summary"], splits, str(r["num_classes"] or ""), metrics,
                       (r["card"] or "").removeprefix("datasets/"))
     stdout_console().print(table)

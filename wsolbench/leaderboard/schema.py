@@ -31,6 +31,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from wsolbench.metric_names import METRIC_NAMES
+
 SCHEMA_VERSION = 1
 
 #: The metric columns, in display order (percentages 0-100; empty where not applicable).
@@ -47,13 +49,8 @@ KEY_COLUMNS = ("method", "backbone", "dataset", "split", "protocol", "protocol_h
 
 SOURCES = ("verified", "reported")
 
-#: Human-readable metric names (README, page, CLI).
-METRIC_LABELS = {
-    "top1_cls": "Top-1 cls", "gt_known_loc": "GT-known loc", "top1_loc": "Top-1 loc",
-    "maxboxacc": "MaxBoxAcc", "maxboxacc_v2": "MaxBoxAccV2", "maxboxacc_iou30": "BoxAcc@30",
-    "maxboxacc_iou50": "BoxAcc@50", "maxboxacc_iou70": "BoxAcc@70", "pxap": "PxAP", "mpxap": "mPxAP",
-    "piou": "PIoU",
-}
+#: Human-readable metric names (README, page, CLI): the project's one short-name table.
+METRIC_LABELS = METRIC_NAMES
 
 #: Known datasets: leaderboard name -> display name.
 DATASETS = {

@@ -14,12 +14,9 @@ from datetime import datetime, timezone
 from wsolbench import __version__
 from wsolbench.atomic import write_text_atomic
 from wsolbench.errors import FormatError
+from wsolbench.metric_names import METRIC_KEYS
 
 RESULT_VERSION = 1
-
-METRIC_KEYS = ("maxboxacc", "maxboxacc_v2", "maxboxacc_iou30", "maxboxacc_iou50", "maxboxacc_iou70",
-               "gt_known_loc", "top1_loc", "top1_cls", "pxap", "piou", "mpxap")
-
 
 def _clean(obj):
     """JSON-safe copy: numpy scalars/arrays to Python, NaN/inf to None."""
