@@ -196,3 +196,10 @@ def test_adapter_options_pass_through_and_unknown_option_is_clean(case):
     assert ok.exit_code == 0 and json.loads(ok.stdout)["dataset"]["name"] == "mine"
     line = _error_line(run(["evaluate", str(path), "--gt", f"wsoleval:{meta}", "-o", "colour=red"]))
     assert "'colour'" in line and "mask_root" in line
+
+
+def test_submission_needs_method_and_backbone(case):
+    tmp, meta, ids, maps, preds, path = case
+    result = run(["evaluate", str(path), "--gt", f"wsoleval:{meta}", "--submission", str(tmp / "row.csv")])
+    assert result.exit_code == 2 and "--method" in result.output and "--backbone" in result.output
+    assert not (tmp / "row.csv").exists()
