@@ -101,3 +101,36 @@ def test_folders_can_be_given_explicitly(tmp_path):
         load_annotations(f"ilsvrc:{fx.root}")
     data = load_annotations(f"ilsvrc:{fx.root}", annotations=str(xmls), images=str(images))
     assert data.image_ids == fx.ids and data.root == str(images)
+
+
+def _devkit_meta(root: Path, wnids: list[str]) -> None:
+    """An ILSVRC2012_devkit_t12/data/meta.mat with the 1-D struct array ``synsets`` the devkit has:
+    the leaves (num_children 0) in a scrambled order plus one inner node that must be skipped."""
+    scipy_io = pytest.importorskip("scipy.io")
+    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("num_children", "O")]
+    rows = [(k + 1, w, f"thing {w}, more words", 0) for k, w in enumerate(reversed(wnids))]
+    rows.append((len(wnids) + 1, "n00001740", "entity", 3))
+    synsets = np.array(rows, dtype=dtype)
+    path = root / "ILSVRC2012_devkit_t12" / "data" / "meta.mat"
+    path.parent.mkdir(parents=True)
+    scipy_io.savemat(path, {"synsets": synsets.reshape(-1, 1)})
+
+
+def test_class_list_from_the_devkit_meta_mat(tmp_path):
+    fx = make_ilsvrc(tmp_path)
+    (fx.root / "synset_words.txt").unlink()
+    _devkit_meta(fx.root, fx.wnids)
+    data = load_annotations(f"ilsvrc:{fx.root}")
+    assert data.num_classes == len(fx.wnids) and [r.label for r in data] == fx.labels
+    assert list(data.class_names) == [f"thing {w}" for w in fx.wnids]     # sorted leaves, first name
+
+
+def test_devkit_without_scipy_says_what_to_install(tmp_path, monkeypatch):
+    fx = make_ilsvrc(tmp_path)
+    (fx.root / "synset_words.txt").unlink()
+    _devkit_meta(fx.root, fx.wnids)
+    monkeypatch.setitem(__import__("sys").modules, "scipy.io", None)      # as if scipy were not installed
+    from wsolbench.errors import MissingDependencyError
+
+    with pytest.raises(MissingDependencyError, match=r"meta.mat needs scipy.*wsolbench\[ilsvrc\].*classes=FILE"):
+        load_annotations(f"ilsvrc:{fx.root}")

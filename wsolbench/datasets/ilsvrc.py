@@ -36,13 +36,12 @@ import glob
 import os
 import xml.etree.ElementTree as ET
 
-
 from wsolbench.datasets.boxes import checked_xml_boxes
 from wsolbench.datasets.images import ImageFileError, missing_files
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.datasets.registry import register_adapter
 from wsolbench.datasets.textfiles import parse_float, parse_int, read_rows, report
-from wsolbench.errors import AnnotationError, DatasetError
+from wsolbench.errors import AnnotationError, DatasetError, MissingDependencyError
 
 NUM_CLASSES = 1000
 CLASS_FILES = ("LOC_synset_mapping.txt", "synset_words.txt", "synsets.txt", "wnids.txt")
@@ -108,8 +107,13 @@ def _wnids_from_file(path: str) -> tuple[list[str], list[str]]:
 
 
 def _wnids_from_devkit(path: str) -> list[str]:
-    from scipy.io import loadmat
-
+    try:
+        from scipy.io import loadmat
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"{path}: reading the devkit's meta.mat needs scipy, which is not installed ({e}); install it with "
+            "pip install 'wsolbench[ilsvrc]', or put LOC_synset_mapping.txt in the folder, or pass classes=FILE"
+        ) from e
     try:
         synsets = loadmat(path, squeeze_me=True)["synsets"]
     except (OSError, ValueError, KeyError, NotImplementedError) as e:
