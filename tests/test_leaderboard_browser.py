@@ -1,8 +1,9 @@
 """The leaderboard page in a real headless Chromium: it loads from disk without console errors,
 clicking a column header sorts, a filter hides rows (and their bars).
 
-Driven over the DevTools protocol with the standard library only (wsolbench.leaderboard.browser).
-Skipped, with the reason, where no Chromium is installed (Debian: apt-get install -y chromium).
+Driven by Playwright through wsolbench.leaderboard.browser, on the system Chromium. Skipped, with the
+reason, where Playwright or Chromium is not installed (pip install 'wsolbench[browser]'; Debian:
+apt-get install -y chromium).
 """
 
 from pathlib import Path
@@ -10,15 +11,19 @@ from pathlib import Path
 import pytest
 
 from wsolbench.leaderboard import schema
-from wsolbench.leaderboard.browser import Browser, find_chromium
+from wsolbench.leaderboard.browser import Browser, find_chromium, playwright_available
 from wsolbench.leaderboard.build import build
 from wsolbench.leaderboard.submission import write_submission
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium/Chrome found (Debian: apt-get install -y "
-                                                          "chromium, or set WSOLBENCH_CHROMIUM); the page's tests "
-                                                          "need a real headless browser")
+pytestmark = [
+    pytest.mark.skipif(not playwright_available(), reason="Playwright is not installed (pip install "
+                                                          "'wsolbench[browser]'); the page's tests drive a real browser"),
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium/Chrome found (Debian: apt-get install -y "
+                                                "chromium, or set WSOLBENCH_CHROMIUM); the page's tests "
+                                                "need a real headless browser"),
+]
 
 
 def row(method, source, *, v2=None, top1=None, dataset="synthetic", backbone="resnet50"):
@@ -70,11 +75,9 @@ def choose(page, name, value):
     options = page.evaluate(f"Array.from(document.getElementById('filter-{name}').options).map(o => o.value)")
     current = page.evaluate(f"document.getElementById('filter-{name}').selectedIndex")
     target = options.index(value)
-    key = ("ArrowDown", 40) if target > current else ("ArrowUp", 38)
+    key = "ArrowDown" if target > current else "ArrowUp"
     for _ in range(abs(target - current)):
-        for kind in ("rawKeyDown", "keyUp"):
-            page.send("Input.dispatchKeyEvent", {"type": kind, "key": key[0], "code": key[0],
-                                                 "windowsVirtualKeyCode": key[1]})
+        page.keyboard.press(key)
     assert page.evaluate(f"document.getElementById('filter-{name}').value") == value
 
 

@@ -1,7 +1,8 @@
 """The report page in a real headless Chromium: it loads from disk without errors, every figure
 decodes, and clicking a per-class column header sorts the table (empty cells stay last).
 
-Skipped, with the reason, where no Chromium is installed (Debian: apt-get install -y chromium).
+Driven by Playwright on the system Chromium (wsolbench.leaderboard.browser); skipped, with the reason,
+where Playwright or Chromium is not installed.
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from __future__ import annotations
 import pytest
 
 from test_report import make_result
-from wsolbench.leaderboard.browser import Browser, find_chromium
+from wsolbench.leaderboard.browser import Browser, find_chromium, playwright_available
 from wsolbench.report.build import build_report
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium/Chrome found (Debian: apt-get install -y "
-                                                          "chromium, or set WSOLBENCH_CHROMIUM); the report page's "
-                                                          "tests need a real headless browser")
+pytestmark = [
+    pytest.mark.skipif(not playwright_available(), reason="Playwright is not installed (pip install "
+                                                          "'wsolbench[browser]'); the report page's tests drive a "
+                                                          "real browser"),
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium/Chrome found (Debian: apt-get install -y "
+                                                "chromium, or set WSOLBENCH_CHROMIUM); the report page's "
+                                                "tests need a real headless browser"),
+]
 
 COLUMN = """(function(){{
   var rows = document.querySelectorAll('#per-class-table tbody tr');
