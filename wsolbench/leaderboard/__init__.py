@@ -3,7 +3,8 @@
 Modules: :mod:`~.schema` (columns, datasets, protocols, hashes), :mod:`~.validate` (every check,
 located by file:line:column), :mod:`~.submission` (rows from results), :mod:`~.board` (adding and
 ranking), :mod:`~.verify` (recomputing a verified row), :mod:`~.build`, :mod:`~.render_md`,
-:mod:`~.render_html` (the README and the static page), :mod:`~.browser` (headless Chromium through Playwright).
+:mod:`~.render_html` (the README and the static page), :mod:`~.browser` (headless Chromium, through
+Playwright).
 The format is documented in ``leaderboard/SCHEMA.md``.
 """
 
