@@ -1,4 +1,4 @@
-"""``wsolbench datasets``: list the adapters and dataset cards, check a local copy, draw samples."""
+"""``wsolbench datasets``: list the adapters and dataset cards, check a local copy, draw samples, export."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _card_rows(cards_by_adapter: dict) -> list[dict]:
     for name, info in ADAPTERS.items():
         card = cards_by_adapter.get(name)
         rows.append({
-            "adapter": name, "spec": f"{name}:DIR" if name not in ("synthetic", "synthetic1d") else f"{name}:",
+            "adapter": name,
+            "spec": info.spec or (f"{name}:DIR" if name not in ("synthetic", "synthetic1d") else f"{name}:"),
             "summary": info.summary, "card": card.card if card else None,
             "num_classes": card.num_classes if card else None,
             "splits": {s: c.images for s, c in card.splits.items()} if card else {},
@@ -136,4 +137,23 @@ def show_command(spec, split, n, ncols, tile, seed, out, options):
     path = render_samples(annotations, out, n=n, ncols=ncols, tile=tile, seed=seed)
     stderr_console().print(f"{min(n, len(annotations))} samples of {annotations.name} {annotations.split} "
                            f"drawn to {path}")
+    click.echo(str(path))
+
+
+@datasets.command("export")
+@click.argument("spec", metavar="NAME:PATH")
+@click.option("--format", "fmt", type=click.Choice(["coco"]), required=True, help="File format to write.")
+@click.option("--split", default=None, help="Split to export (default: the adapter's evaluation split).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The file to write (e.g. test.json).")
+@option_flag
+def export_command(spec, fmt, split, out, options):
+    """Write a dataset split's ground truth in another format (COCO JSON: read it back with coco:FILE)."""
+    from wsolbench.datasets import load_annotations
+    from wsolbench.datasets.cocoexport import write_coco
+
+    annotations = load_annotations(spec, split=split, **parse_options(options))
+    with progress_bar("exporting", disable=len(annotations) < 200) as update:
+        path = write_coco(annotations, out, progress=update)
+    stderr_console().print(f"{len(annotations)} images of {annotations.name} {annotations.split} written to {path} "
+                           f"(read it with coco:{path})")
     click.echo(str(path))

@@ -21,6 +21,7 @@ class AdapterInfo:
     name: str
     module: str
     summary: str
+    spec: str = ""           # how a spec of this adapter looks, when not NAME:DIR
 
 
 # name -> module that registers it (imported on first use).
@@ -33,6 +34,8 @@ ADAPTERS: dict[str, AdapterInfo] = {
         AdapterInfo("openimages", "wsolbench.datasets.openimages", "OpenImages30k as distributed by wsolevaluation"),
         AdapterInfo("ilsvrc", "wsolbench.datasets.ilsvrc", "ILSVRC 2012 validation (XML boxes) or wsolevaluation metadata"),
         AdapterInfo("voc", "wsolbench.datasets.voc", "PASCAL VOC 2012 segmentation (multi-label masks, mPxAP)"),
+        AdapterInfo("coco", "wsolbench.datasets.coco", "COCO-format JSON (any dataset): boxes, polygon and RLE masks",
+                    spec="coco:FILE.json"),
         AdapterInfo("synthetic", "wsolbench.datasets.synthetic", "the embedded synthetic 2-D benchmark"),
         AdapterInfo("synthetic1d", "wsolbench.datasets.synthetic1d", "the embedded synthetic 1-D (time-series) benchmark"),
     ]
@@ -60,6 +63,23 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if name not in ADAPTERS:
         raise DatasetError(f"unknown dataset adapter {name!r} in {spec!r}; choose one of {', '.join(ADAPTERS)}")
     return name, path
+
+
+def split_query(kind: str, path: str, *, example: str) -> tuple[str, dict[str, str]]:
+    """Split a spec's path part ``LOCATION?key=value&key=value`` into the location and its options.
+
+    Raises:
+        DatasetError: an item without ``=value`` (the message shows ``example``).
+    """
+    location, _, query = path.partition("?")
+    options: dict[str, str] = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise DatasetError(f"{kind} dataset: option {item!r} in {path!r} has no value; write KEY=VALUE, "
+                               f"e.g. {example}")
+        options[key.strip()] = value.strip()
+    return location, options
 
 
 def get_loader(name: str) -> Callable[..., AnnotationSet]:

@@ -47,7 +47,7 @@ import numpy as np
 
 from wsolbench.datasets.images import read_gray
 from wsolbench.datasets.records import AnnotationSet, GTMasks, MaskSource
-from wsolbench.datasets.registry import register_adapter
+from wsolbench.datasets.registry import register_adapter, split_query
 from wsolbench.datasets.synthgen import GENERATOR_VERSION, SPLITS, SyntheticConfig, iter_split
 from wsolbench.datasets.textfiles import parse_int, read_rows
 from wsolbench.errors import DatasetError
@@ -109,14 +109,8 @@ def parse_knobs(kind: str, path: str, options: dict, fields: dict[str, type],
     Returns:
         ``(location, knobs)``: location may be ``""`` (the cache).
     """
-    location, _, query = path.partition("?")
-    raw: dict[str, object] = {}
-    for item in filter(None, query.split("&")):
-        key, sep, value = item.partition("=")
-        if not sep or not value:
-            raise DatasetError(f"{kind} dataset: knob {item!r} in {path!r} has no value; write KEY=VALUE, "
-                               f"e.g. {kind}:?classes=5")
-        raw[key.strip()] = value.strip()
+    location, query = split_query(kind, path, example=f"{kind}:?classes=5")
+    raw: dict[str, object] = dict(query)
     raw.update({k: v for k, v in options.items() if v is not None})
     knobs: dict[str, object] = {}
     for key, value in raw.items():
