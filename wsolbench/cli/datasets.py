@@ -27,7 +27,7 @@ def _card_rows(cards_by_adapter: dict) -> list[dict]:
         rows.append({
             "adapter": name,
             "spec": info.spec or (f"{name}:DIR" if name not in ("synthetic", "synthetic1d") else f"{name}:"),
-            "summary": info.summary, "card": card.card if card else None,
+            "summary": info.summary, "card": card.card if card else (info.card or None),
             "num_classes": card.num_classes if card else None,
             "splits": {s: c.images for s, c in card.splits.items()} if card else {},
             "metrics": list(card.metrics) if card else [],

@@ -21,6 +21,7 @@ pycocotools is imported only when a mask is decoded or encoded (the ``[coco]`` e
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -153,7 +154,10 @@ def decode_segmentation(seg, height: int, width: int) -> np.ndarray:
         rle = mask.frPyObjects(seg, height, width)
     else:
         rle = {"size": [height, width], "counts": seg["counts"].encode("ascii")}
-    return np.ascontiguousarray(mask.decode(rle), dtype=np.uint8)
+    with warnings.catch_warnings():      # pycocotools' compiled decode trips numpy 2's __array__(copy=) notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        decoded = mask.decode(rle)
+    return np.ascontiguousarray(decoded, dtype=np.uint8)
 
 
 def encode_mask(binary: np.ndarray) -> dict:

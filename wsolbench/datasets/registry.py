@@ -22,6 +22,7 @@ class AdapterInfo:
     module: str
     summary: str
     spec: str = ""           # how a spec of this adapter looks, when not NAME:DIR
+    card: str = ""           # its human card, for adapters of a format rather than of one dataset
 
 
 # name -> module that registers it (imported on first use).
@@ -35,7 +36,7 @@ ADAPTERS: dict[str, AdapterInfo] = {
         AdapterInfo("ilsvrc", "wsolbench.datasets.ilsvrc", "ILSVRC 2012 validation (XML boxes) or wsolevaluation metadata"),
         AdapterInfo("voc", "wsolbench.datasets.voc", "PASCAL VOC 2012 segmentation (multi-label masks, mPxAP)"),
         AdapterInfo("coco", "wsolbench.datasets.coco", "COCO-format JSON (any dataset): boxes, polygon and RLE masks",
-                    spec="coco:FILE.json"),
+                    spec="coco:FILE.json", card="datasets/coco.md"),
         AdapterInfo("synthetic", "wsolbench.datasets.synthetic", "the embedded synthetic 2-D benchmark"),
         AdapterInfo("synthetic1d", "wsolbench.datasets.synthetic1d", "the embedded synthetic 1-D (time-series) benchmark"),
     ]
