@@ -90,6 +90,31 @@ class EvaluationResult:
                 "per_image", "counts", "maps", "dataset", "created", "wsolbench_version")
         return cls(**{k: d[k] for k in keys if k in d})
 
+    def to_frame(self):
+        """One-row pandas DataFrame: dataset, maps, protocol and the headline metrics (``[pandas]`` extra;
+        ``pd.concat`` several for a comparison). See :mod:`wsolbench.metrics.frames`."""
+        from wsolbench.metrics.frames import summary_frame
+
+        return summary_frame(self)
+
+    def per_class_frame(self):
+        """Per-class numbers as a pandas DataFrame indexed by class (``[pandas]`` extra)."""
+        from wsolbench.metrics.frames import per_class_frame
+
+        return per_class_frame(self)
+
+    def per_image_frame(self):
+        """Per-image numbers (label, prediction, IoU, constant map) as a pandas DataFrame (``[pandas]`` extra)."""
+        from wsolbench.metrics.frames import per_image_frame
+
+        return per_image_frame(self)
+
+    def curve_frame(self, kind: str = "box"):
+        """The box (per CAM threshold) or mask (per score threshold) curves as a pandas DataFrame."""
+        from wsolbench.metrics.frames import curve_frame
+
+        return curve_frame(self, kind)
+
     @classmethod
     def load(cls, path) -> "EvaluationResult":
         try:
