@@ -220,7 +220,10 @@ def _group_table(group):
 @click.option("--width", type=click.IntRange(320, 4000), default=1360, show_default=True, help="Viewport width.")
 @click.option("--height", type=click.IntRange(240, 8000), default=1000, show_default=True, help="Viewport height.")
 def screenshot(out, board, dataset, protocol, source, width, height):
-    """Save a PNG of BOARD/index.html as headless Chromium shows it (default OUT: docs/img/leaderboard.png)."""
+    """Save a PNG of BOARD/index.html as headless Chromium shows it (default OUT: docs/img/leaderboard.png).
+
+    Needs Playwright (pip install 'wsolbench[browser]') and a system Chromium (apt-get install -y chromium).
+    """
     from pathlib import Path
 
     from wsolbench.cli.render import stderr_console
