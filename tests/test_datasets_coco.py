@@ -158,8 +158,9 @@ def test_masks_false_reads_boxes_only(coco):
 
 
 def test_without_pycocotools_masks_say_what_to_install(coco, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pycocotools", None)
-    with pytest.raises(MissingDependencyError, match=r"need pycocotools.*wsolbench\[coco\].*masks=false"):
+    monkeypatch.setitem(sys.modules, "pycocotools", None)                 # as if it were not installed
+    monkeypatch.setitem(sys.modules, "pycocotools.mask", None)
+    with pytest.raises(MissingDependencyError, match=r"needs pycocotools.*wsolbench\[coco\].*masks=false"):
         load_annotations(coco["spec"])
     assert load_annotations(coco["spec"], masks=False).has_boxes           # boxes need no pycocotools
 

@@ -82,26 +82,28 @@ def test_without_playwright_the_command_says_what_to_install(board, tmp_path, mo
     out = tmp_path / "board.png"
     result = screenshot(out, "--board", board)
     assert result.exit_code == 2
-    assert "needs Playwright" in result.output and "pip install 'wsolbench[browser]'" in result.output
+    assert "driving Chromium needs playwright" in result.output and "pip install 'wsolbench[browser]'" in result.output
     assert not out.exists()
 
 
-@needs_playwright
-def test_without_chromium_the_command_says_what_to_install(board, tmp_path, monkeypatch):
-    monkeypatch.setenv("WSOLBENCH_CHROMIUM", str(tmp_path / "no-such-chromium"))
-    out = tmp_path / "board.png"
-    result = screenshot(out, "--board", board)
-    assert result.exit_code == 2
-    assert "no Chromium or Chrome found" in result.output and "apt-get install -y chromium" in result.output
-    assert not out.exists()
-
-
-@needs_playwright
-def test_a_chromium_that_does_not_start_is_a_clear_error(board, tmp_path, monkeypatch):
+def _fake_chromium(tmp_path):
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 1\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("WSOLBENCH_CHROMIUM", str(fake))
-    result = CliRunner().invoke(cli, ["leaderboard", "screenshot", str(tmp_path / "b.png"), "--board", str(board)])
+    return fake
+
+
+@needs_playwright
+@pytest.mark.parametrize("chromium,message", [
+    (lambda tmp: tmp / "no-such-chromium", "no Chromium or Chrome found; install Chromium (Debian/Ubuntu: apt-get "
+                                           "install -y chromium)"),
+    (_fake_chromium, "{path} did not start"),
+], ids=["missing", "does-not-start"])
+def test_a_chromium_that_is_missing_or_broken_is_a_clear_error(board, tmp_path, monkeypatch, chromium, message):
+    path = chromium(tmp_path)
+    monkeypatch.setenv("WSOLBENCH_CHROMIUM", str(path))
+    out = tmp_path / "board.png"
+    result = screenshot(out, "--board", board)
     assert result.exit_code == 2
-    assert f"{fake} did not start" in result.output
+    assert message.format(path=path) in " ".join(result.output.split())
+    assert not out.exists()

@@ -99,7 +99,7 @@ def test_curve_tables(box_result, mask_result):
 
 def test_without_pandas_the_message_says_what_to_install(box_result, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(MissingDependencyError, match=r"need pandas.*wsolbench\[pandas\]"):
+    with pytest.raises(MissingDependencyError, match=r"needs pandas.*wsolbench\[pandas\]"):
         box_result.to_frame()
 
 

@@ -25,19 +25,14 @@ import warnings
 
 import numpy as np
 
-from wsolbench.errors import AnnotationError, MissingDependencyError
-
-INSTALL_HINT = "pip install 'wsolbench[coco]' (or: pip install pycocotools)"
+from wsolbench.errors import AnnotationError
+from wsolbench.optional import import_optional
 
 
 def mask_utils():
     """``pycocotools.mask``, or a :class:`MissingDependencyError` saying how to install it."""
-    try:
-        from pycocotools import mask
-    except ImportError as e:
-        raise MissingDependencyError(f"COCO masks (polygons, RLE) need pycocotools, which is not installed ({e}); "
-                                     f"install it with: {INSTALL_HINT}, or pass masks=false to read boxes only") from e
-    return mask
+    return import_optional("pycocotools.mask", feature="reading COCO masks (polygons, RLE)", extra="coco",
+                           alternative="or pass masks=false to read boxes only")
 
 
 def has_segmentation(seg) -> bool:

@@ -41,7 +41,8 @@ from wsolbench.datasets.images import ImageFileError, missing_files
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.datasets.registry import register_adapter
 from wsolbench.datasets.textfiles import parse_float, parse_int, read_rows, report
-from wsolbench.errors import AnnotationError, DatasetError, MissingDependencyError
+from wsolbench.errors import AnnotationError, DatasetError
+from wsolbench.optional import import_optional
 
 NUM_CLASSES = 1000
 CLASS_FILES = ("LOC_synset_mapping.txt", "synset_words.txt", "synsets.txt", "wnids.txt")
@@ -107,13 +108,8 @@ def _wnids_from_file(path: str) -> tuple[list[str], list[str]]:
 
 
 def _wnids_from_devkit(path: str) -> list[str]:
-    try:
-        from scipy.io import loadmat
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"{path}: reading the devkit's meta.mat needs scipy, which is not installed ({e}); install it with "
-            "pip install 'wsolbench[ilsvrc]', or put LOC_synset_mapping.txt in the folder, or pass classes=FILE"
-        ) from e
+    loadmat = import_optional("scipy.io", feature=f"{path}: reading the devkit's meta.mat", extra="ilsvrc",
+                              alternative="or put LOC_synset_mapping.txt in the folder, or pass classes=FILE").loadmat
     try:
         synsets = loadmat(path, squeeze_me=True)["synsets"]
     except (OSError, ValueError, KeyError, NotImplementedError) as e:

@@ -24,14 +24,14 @@ import os
 import shutil
 
 from wsolbench.atomic import write_bytes_atomic
-from wsolbench.errors import MissingDependencyError, WsolbenchError
+from wsolbench.errors import WsolbenchError
+from wsolbench.optional import import_optional
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 # Playwright adds --headless, --no-sandbox, --hide-scrollbars, --mute-audio and a fresh --user-data-dir;
 # without the network flags Chromium keeps calling home, which a closed network refuses at every start.
 CHROMIUM_FLAGS = ("--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync")
-INSTALL_PLAYWRIGHT = "pip install 'wsolbench[browser]' (or: pip install playwright)"
 INSTALL_CHROMIUM = ("install Chromium (Debian/Ubuntu: apt-get install -y chromium) or set WSOLBENCH_CHROMIUM to "
                     "a Chromium or Chrome executable")
 
@@ -100,11 +100,8 @@ class Browser:
         self._browser = None
 
     def __enter__(self) -> "Browser":
-        try:
-            from playwright.sync_api import Error, sync_playwright
-        except ImportError as e:
-            raise MissingDependencyError(f"driving Chromium needs Playwright, which is not installed ({e}); "
-                                         f"install it with: {INSTALL_PLAYWRIGHT}") from e
+        api = import_optional("playwright.sync_api", feature="driving Chromium", extra="browser")
+        Error, sync_playwright = api.Error, api.sync_playwright
         if not self.executable:
             raise BrowserError(f"no Chromium or Chrome found; {INSTALL_CHROMIUM}")
         self._playwright = sync_playwright().start()

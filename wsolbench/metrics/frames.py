@@ -20,20 +20,14 @@ Example:
 
 from __future__ import annotations
 
-from wsolbench.errors import MissingDependencyError, WsolbenchError
+from wsolbench.errors import WsolbenchError
 from wsolbench.metric_names import METRIC_KEYS
-
-INSTALL_HINT = "pip install 'wsolbench[pandas]' (or: pip install pandas)"
+from wsolbench.optional import import_optional
 
 
 def pandas():
     """The ``pandas`` module, or a :class:`MissingDependencyError` saying how to install it."""
-    try:
-        import pandas as pd
-    except ImportError as e:
-        raise MissingDependencyError(f"result tables need pandas, which is not installed ({e}); install it with: "
-                                     f"{INSTALL_HINT}, or read result.to_dict()") from e
-    return pd
+    return import_optional("pandas", feature="a result table", extra="pandas", alternative="or read result.to_dict()")
 
 
 def summary_frame(result):
