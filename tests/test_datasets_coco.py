@@ -388,3 +388,38 @@ def test_export_refuses_what_coco_cannot_hold(coco, tmp_path):
     result = run("datasets", "export", coco["spec"] + "?masks=false", "--format", "coco", "--out", out)
     assert result.exit_code == 2
     assert "image 'b.jpg': it has 2 classes and boxes without masks" in result.output and not out.exists()
+
+
+def test_multilabel_coco_evaluates_per_class_with_the_crowd_ignored(coco, tmp_path):
+    """mPxAP end to end: one map per (image, class); class c's pixels are its instances, other classes are
+    background, the crowd is ignored; checked against the reference's np.histogram computation."""
+    from test_pipeline_multilabel import _reference_pxap
+    from wsolbench.metrics.resize import resize_nearest
+    from wsolbench.scoremaps import write_scoremaps
+
+    data = _broken(coco, lambda d: d.update(annotations=[a for a in d["annotations"] if a["id"] != 50]))
+    spec = write(coco["root"], data, "two.json") + f"?images={coco['root'] / 'images'}"
+    truth = {("a.jpg", 0): [rect(30, 40, 5, 4, 24, 13)], ("b.jpg", 1): [coco["dog"]], ("b.jpg", 2): [coco["bird"]]}
+    crowd = {"a.jpg": None, "b.jpg": coco["crowd"]}
+
+    def frame(mask):
+        return resize_nearest(mask.astype(np.float32), (224, 224)) > 0.5
+
+    rng = np.random.default_rng(0)
+    ids, maps, labels, per_class = [], [], [], {}
+    for (image_id, c), instances in truth.items():
+        fg = frame(sum(instances))
+        score = np.clip(0.5 * fg + 0.5 * rng.random((224, 224)), 0, 1).astype(np.float32)
+        gt = np.where(fg, 1, 0)
+        if crowd[image_id] is not None:
+            gt[frame(crowd[image_id]) & ~fg] = 255
+        ids.append(image_id), maps.append(score), labels.append(c)
+        per_class[c] = (score.astype(np.float64), gt)
+    path = write_scoremaps(tmp_path / "maps.h5", ids, np.stack(maps), map_labels=labels, normalized=True)
+    result = run("evaluate", path, "--gt", spec, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    for c, (score, gt) in per_class.items():
+        assert out["mask"]["per_class"][str(c)]["pxap"] == pytest.approx(_reference_pxap([score], [gt]), abs=1e-9)
+    assert out["metrics"]["mpxap"] == pytest.approx(np.mean([out["mask"]["per_class"][str(c)]["pxap"]
+                                                             for c in per_class]), abs=1e-12)
