@@ -157,6 +157,15 @@ def test_masks_false_reads_boxes_only(coco):
     assert not data.has_masks and data.has_boxes and data.image_ids == ["a.jpg", "b.jpg", "e/f.jpg"]
 
 
+def test_a_boxes_only_file_needs_no_segmentation_even_for_crowds(coco, tmp_path):
+    def strip(d):
+        for a in d["annotations"]:
+            a.pop("segmentation")
+    data = load_annotations(write(coco["root"], _broken(coco, strip), "boxes.json") + f"?images={coco['root'] / 'images'}")
+    assert not data.has_masks and data.image_ids == ["a.jpg", "b.jpg", "e/f.jpg"]
+    np.testing.assert_array_equal(data["b.jpg"].boxes, [[2, 3, 20, 30], [30, 5, 45, 15]])
+
+
 def test_without_pycocotools_masks_say_what_to_install(coco, monkeypatch):
     monkeypatch.setitem(sys.modules, "pycocotools", None)                 # as if it were not installed
     monkeypatch.setitem(sys.modules, "pycocotools.mask", None)
@@ -228,7 +237,7 @@ BAD = [
     ("segmentation missing", lambda d: _ann(d, 20).pop("segmentation"),
      r"annotation id 20 .*no 'segmentation', while other annotations have one.*masks=false"),
     ("crowd without region", lambda d: _ann(d, 22).pop("segmentation"),
-     r"annotation id 22 .*a crowd annotation \(iscrowd 1\) needs its 'segmentation'"),
+     r"annotation id 22 .*a crowd annotation \(iscrowd 1\) needs its 'segmentation', the region PxAP ignores"),
     ("image without size", lambda d: d["images"][0].pop("width"),
      r"images\[0\] \(id 1\): 'width' and 'height' must be positive whole numbers"),
     ("absolute file name", lambda d: d["images"][0].update(file_name="/etc/a.jpg"), r"image id 1.*is an absolute path"),

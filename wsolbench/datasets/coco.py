@@ -41,8 +41,9 @@ one instance mask per annotation, labelled with its class. ``iscrowd: 1`` annota
 holding many objects that are not outlined one by one: their pixels are **ignored** for PxAP (for
 every class: a record has one ignore mask, as VOC's void), never foreground or background, and they
 give neither a label nor a box. This is how COCO's own evaluation treats crowd regions (a detection
-on one is neither a true nor a false positive). If any kept annotation has a segmentation, every
-non-crowd one must have one (an object without a mask would count as background).
+on one is neither a true nor a false positive). If any kept object has a segmentation, every object
+and crowd must have one (an object without a mask would count as background); a file without any
+segmentation is read as boxes only.
 
 **Bad input** is reported per annotation id (``annotation id 7 (image 'a.jpg'): ...``) or per image
 id: unknown image or category ids, malformed boxes, broken segmentations (see
@@ -310,8 +311,6 @@ def _attach(path: str, k: int, a, images: dict, cats: Categories, masks: bool) -
             problem = check_segmentation(seg, image.height, image.width, full=False)
             if problem:
                 raise AnnotationError(f"broken segmentation: {problem}")
-        elif crowd and masks:
-            raise AnnotationError("a crowd annotation (iscrowd 1) needs its 'segmentation' (the region to ignore)")
     except AnnotationError as e:
         raise AnnotationError(f"{where_}: {e}") from None
     entry = (ident, cats.index[category], box, seg if has_segmentation(seg) else None)
@@ -332,7 +331,8 @@ def read_annotations(path: str, entries: list, images: dict, cats: Categories, *
 
 
 def _check_complete_masks(path: str, images: dict, problems: list | None) -> bool:
-    """Whether the records carry masks: some kept object has a segmentation; then all must."""
+    """Whether the records carry masks: some kept object has a segmentation; then every object and
+    every crowd region must have one."""
     if not any(seg is not None for im in images.values() for *_, seg in im.objects):
         return False
     for im in images.values():
@@ -342,6 +342,12 @@ def _check_complete_masks(path: str, images: dict, problems: list | None) -> boo
                     f"{path}: annotation id {ident!r} (image '{im.file_name}'): no 'segmentation', while other "
                     "annotations have one; its object would count as background in PxAP: add its segmentation, "
                     "or pass masks=false to evaluate boxes only"), problems)
+                im.broken = True
+        for ident, _, _, seg in im.crowds:
+            if seg is None:
+                report(AnnotationError(
+                    f"{path}: annotation id {ident!r} (image '{im.file_name}'): a crowd annotation (iscrowd 1) "
+                    "needs its 'segmentation', the region PxAP ignores; add it, or pass masks=false"), problems)
                 im.broken = True
     return True
 
