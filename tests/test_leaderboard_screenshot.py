@@ -107,3 +107,13 @@ def test_a_chromium_that_is_missing_or_broken_is_a_clear_error(board, tmp_path, 
     assert result.exit_code == 2
     assert message.format(path=path) in " ".join(result.output.split())
     assert not out.exists()
+
+
+@needs_playwright
+@needs_chromium
+def test_a_page_that_does_not_load_is_a_clear_error(tmp_path):
+    from wsolbench.leaderboard.browser import BrowserError
+
+    with Browser(timeout=20) as browser:
+        with pytest.raises(BrowserError, match=r"missing.html: the page did not load: .*ERR_FILE_NOT_FOUND"):
+            browser.open((tmp_path / "missing.html").as_uri())

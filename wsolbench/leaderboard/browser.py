@@ -63,9 +63,9 @@ def playwright_available() -> bool:
 
 
 class Tab:
-    """A Playwright ``Page`` plus ``errors``: the console errors (failed loads included: Chromium
-    logs them to the console) and uncaught exceptions it reported, as text. Every other attribute is the page's own (``evaluate``, ``click``,
-    ``keyboard``, ``screenshot``, ...)."""
+    """A Playwright ``Page`` plus ``errors``: the console errors (failed loads included: Chromium logs
+    them to the console) and uncaught exceptions it reported, as text. Every other attribute is the
+    page's own (``evaluate``, ``click``, ``keyboard``, ``screenshot``, ...)."""
 
     def __init__(self, page):
         self.page = page
@@ -79,6 +79,11 @@ class Tab:
 
     def __getattr__(self, name):
         return getattr(self.page, name)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Browser:
@@ -98,28 +103,35 @@ class Browser:
         self.timeout = timeout
         self._playwright = None
         self._browser = None
+        self._error = Exception
 
     def __enter__(self) -> "Browser":
         api = import_optional("playwright.sync_api", feature="driving Chromium", extra="browser")
-        Error, sync_playwright = api.Error, api.sync_playwright
         if not self.executable:
             raise BrowserError(f"no Chromium or Chrome found; {INSTALL_CHROMIUM}")
-        self._playwright = sync_playwright().start()
+        self._error = api.Error
+        self._playwright = api.sync_playwright().start()
         try:
             self._browser = self._playwright.chromium.launch(executable_path=self.executable,
                                                              args=list(CHROMIUM_FLAGS), timeout=self.timeout * 1000)
-        except Error as e:
+        except api.Error as e:
             self._playwright.stop()
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BrowserError(f"{self.executable} did not start: {first}; {INSTALL_CHROMIUM}") from None
+            raise BrowserError(f"{self.executable} did not start: {_first_line(e)}; {INSTALL_CHROMIUM}") from None
         return self
 
     def open(self, url: str, *, width: int = 1280, height: int = 900) -> Tab:
-        """A new page showing ``url`` (loaded), with a ``width`` x ``height`` viewport."""
+        """A new page showing ``url`` (loaded), with a ``width`` x ``height`` viewport.
+
+        Raises:
+            BrowserError: the page did not load within the timeout.
+        """
         page = self._browser.new_page(viewport={"width": width, "height": height})
         tab = Tab(page)
         page.set_default_timeout(self.timeout * 1000)
-        page.goto(url, wait_until="load")
+        try:
+            page.goto(url, wait_until="load")
+        except self._error as e:
+            raise BrowserError(f"{url}: the page did not load: {_first_line(e)}") from None
         return tab
 
     def __exit__(self, *exc) -> None:
@@ -165,10 +177,10 @@ def screenshot_page(html_path, out_path, *, filters: dict | None = None, width: 
 
 def _choose(page: Tab, html_path, name: str, value: str) -> None:
     selector = f"select[data-filter='{name}']"
-    options = page.eval_on_selector_all(f"{selector} option", "options => options.map(o => o.value)")
     if not page.query_selector(selector):
         raise WsolbenchError(f"{html_path}: the page has no '{name}' filter; rebuild it with "
                              "'wsolbench leaderboard build'")
+    options = page.eval_on_selector_all(f"{selector} option", "options => options.map(o => o.value)")
     if value not in options:
         shown = ", ".join(repr(o) for o in options if o) or "none"
         raise WsolbenchError(f"{html_path}: the '{name}' filter has no value {value!r}; it offers {shown}")
