@@ -42,6 +42,7 @@ _LAZY = {
     "GTMasks": "wsolbench.datasets",
     "ScoreMapFile": "wsolbench.scoremaps",
     "write_scoremaps": "wsolbench.scoremaps",
+    "read_gray": "wsolbench.datasets.images",
     "box_iou": "wsolbench.metrics.boxes",
     "extract_boxes": "wsolbench.metrics.boxes",
     "best_ious": "wsolbench.metrics.boxes",

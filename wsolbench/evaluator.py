@@ -15,7 +15,7 @@ Example:
     >>> evaluator.update(ids, np.stack([centre] * len(ids)))
     >>> result = evaluator.compute()
     >>> result.counts["n_images"], round(result.metrics["maxboxacc"], 2)
-    (24, 54.17)
+    (24, 33.33)
 
 torch is never imported here: tensors (any device, any float dtype) are recognised by their
 ``detach``/``cpu`` methods, and ``sync`` looks for ``torch.distributed`` only where the caller has
