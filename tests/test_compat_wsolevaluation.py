@@ -15,6 +15,7 @@ reference was written for (numpy >= 1.24 removed these aliases; the test file us
 """
 
 import importlib.util
+import json
 import sys
 import types
 import unittest
@@ -22,7 +23,8 @@ import unittest
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import GOLDEN, SHARED
+from evalfixtures import golden_box_files, golden_mask_files
 from wsolbench.compat import wsolevaluation as shim
 
 REFERENCE = SHARED / "reference" / "wsolevaluation"
@@ -101,3 +103,78 @@ def test_every_test_that_passes_against_the_reference_passes_against_the_shim(re
     assert passed_reference, f"the reference passed none of its tests, the oracle run is broken: {reference_failed}"
     lost = {n: shim_failed[n] for n in passed_reference if n in shim_failed}
     assert not lost, f"pass against the reference but not against the shim: {lost}"
+
+
+# --- the shim's numbers on the golden vectors (the reference's unit tests check few numbers) ---------
+
+@pytest.fixture(scope="module")
+def golden():
+    return np.load(GOLDEN / "golden.npz"), json.loads((GOLDEN / "expected.json").read_text())
+
+
+def _box_evaluator(meta, step, multi):
+    return shim.BoxEvaluator(metadata=shim.configure_metadata(str(meta)), dataset_name="CUB", split="test",
+                             cam_threshold_list=list(np.arange(0, 1, step)), iou_threshold_list=[30, 50, 70],
+                             mask_root=None, multi_contour_eval=multi)
+
+
+@pytest.mark.parametrize("step", [0.01, 0.001])
+@pytest.mark.parametrize("multi", [False, True])
+def test_box_evaluator_gives_the_reference_numbers(golden, tmp_path, step, multi):
+    z, expected = golden
+    meta, _ = golden_box_files(z, tmp_path)
+    evaluator = _box_evaluator(meta, step, multi)
+    for image_id, scoremap in zip(z["box_image_ids"], z["box_scoremaps"]):
+        evaluator.accumulate(scoremap.astype(np.float64), str(image_id))
+    ref = expected["box"][f"interval_{step}"]["maxboxaccv2" if multi else "maxboxacc"]
+    assert evaluator.compute() == [ref["max_box_acc"][d] for d in ("30", "50", "70")]
+    assert evaluator.cnt == ref["cnt"]
+    for iou in (30, 50, 70):
+        assert evaluator.num_correct[iou].tolist() == ref["num_correct"][str(iou)]
+    with pytest.raises(ValueError, match="accumulated twice"):
+        evaluator.accumulate(z["box_scoremaps"][0].astype(np.float64), str(z["box_image_ids"][0]))
+
+
+def test_compute_bboxes_from_scoremaps_gives_the_reference_boxes(golden):
+    z, expected = golden
+    thresholds = np.arange(0, 1, 0.01)
+    for case in expected["box"]["box_extraction"]:
+        scoremap = z["box_scoremaps"][case["image_index"]].astype(np.float64)
+        taus = [thresholds[t["index_in_arange_0p01"]] for t in case["thresholds"]]
+        largest, _ = shim.compute_bboxes_from_scoremaps(scoremap, taus)
+        every, counts = shim.compute_bboxes_from_scoremaps(scoremap, taus, multi_contour_eval=True)
+        for t, one, many, n in zip(case["thresholds"], largest, every, counts):
+            if not t["largest_contour_tie"]:                    # OpenCV's list order decides a tie
+                assert one.tolist() == t["boxes_largest_contour"]
+            assert sorted(many.tolist()) == sorted(t["boxes_all_contours"]) and n == t["n_boxes_all_contours"]
+
+
+@pytest.mark.parametrize("step", [0.01, 0.001])
+def test_mask_evaluator_gives_the_reference_pxap(golden, tmp_path, step):
+    z, expected = golden
+    meta, root, _ = golden_mask_files(z, tmp_path)
+    evaluator = shim.MaskEvaluator(metadata=shim.configure_metadata(str(meta)), dataset_name="OpenImages",
+                                   split="test", cam_threshold_list=list(np.arange(0, 1, step)),
+                                   iou_threshold_list=[30, 50, 70], mask_root=str(root), multi_contour_eval=False)
+    for image_id, scoremap in zip(z["mask_image_ids"], z["mask_scoremaps"]):
+        evaluator.accumulate(scoremap.astype(np.float64), str(image_id))
+    ref = expected["mask"][f"interval_{step}"]
+    assert evaluator.compute() == ref["pxap"]
+    assert evaluator.gt_true_score_hist.tolist() == ref["gt_true_score_hist"]
+    assert evaluator.gt_false_score_hist.tolist() == ref["gt_false_score_hist"]
+
+
+def test_evaluate_wsol_reads_npy_maps_as_the_reference(golden, tmp_path):
+    z, expected = golden
+    meta, _ = golden_box_files(z, tmp_path / "CUB")
+    meta.rename(tmp_path / "CUB" / "test")
+    for image_id, scoremap in zip(z["box_image_ids"], z["box_scoremaps"]):
+        path = tmp_path / "scoremaps" / f"{image_id}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, scoremap.astype(np.float64))
+    kwargs = dict(scoremap_root=str(tmp_path / "scoremaps"), metadata_root=str(tmp_path), mask_root=str(tmp_path),
+                  dataset_name="CUB", split="test", iou_threshold_list=[30, 50, 70], cam_curve_interval=0.01)
+    ref = expected["box"]["interval_0.01"]
+    v2 = shim.evaluate_wsol(multi_contour_eval=True, multi_iou_eval=True, **kwargs)
+    assert v2 == ref["maxboxaccv2"]["mean_max_box_acc"]
+    assert shim.evaluate_wsol(multi_contour_eval=False, multi_iou_eval=False, **kwargs) == ref["maxboxacc"]["MaxBoxAcc"]

@@ -1,6 +1,7 @@
-"""From files to a result: match a score-map file to a dataset's annotations, bring maps and
-ground truth into the protocol's frame, run the evaluator (optionally on several processes) and
-attach provenance.
+"""From files to a result: match a score-map file to a dataset's annotations, feed its maps in
+chunks to :class:`wsolbench.Evaluator` (optionally on several processes, whose states merge
+exactly) and attach the file's provenance. The evaluator brings maps and ground truth into the
+protocol's frame; this module only reads.
 
 Example:
     >>> from wsolbench.datasets import load_annotations      # doctest: +SKIP
