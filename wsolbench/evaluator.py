@@ -116,6 +116,20 @@ def _dataset_identity(annotations: AnnotationSet) -> str:
     return f"{annotations.name} {annotations.split} ({len(annotations)} images, ids {digest})"
 
 
+def _annotations_of(dataset, split: str | None, options: dict) -> AnnotationSet:
+    if isinstance(dataset, AnnotationSet):
+        if split is not None or options:
+            raise DatasetError("split and dataset options apply to a dataset spec, not to an AnnotationSet; "
+                               "pass them to load_annotations")
+        return dataset
+    if not isinstance(dataset, str):
+        raise DatasetError(f"dataset must be a spec such as 'wsoleval:metadata/CUB/test' or an AnnotationSet, "
+                           f"got {type(dataset).__name__}")
+    from wsolbench.datasets import load_annotations
+
+    return load_annotations(dataset, split=split, **options)
+
+
 def _resolve_protocol(protocol, cam_step, threshold, annotations: AnnotationSet) -> Protocol:
     if isinstance(protocol, str):
         protocol = get_protocol(protocol, cam_step=cam_step, threshold=threshold)
@@ -161,19 +175,9 @@ class Evaluator:
     def __init__(self, dataset: str | AnnotationSet, protocol: Protocol | str = "wsoleval", *,
                  split: str | None = None, cam_step: float | None = None, threshold: float | None = None,
                  normalized: bool = False, spec: str | None = None, **dataset_options):
-        if not isinstance(dataset, (str, AnnotationSet)):
-            raise DatasetError(f"dataset must be a spec such as 'wsoleval:metadata/CUB/test' or an AnnotationSet, "
-                               f"got {type(dataset).__name__}")
-        if isinstance(dataset, AnnotationSet):
-            if split is not None or dataset_options:
-                raise ProtocolError("split and dataset options apply to a dataset spec, not to an AnnotationSet; "
-                                    "pass them to load_annotations")
-            annotations = dataset
-        else:
-            from wsolbench.datasets import load_annotations
-
-            annotations = load_annotations(dataset, split=split, **dataset_options)
-            spec = dataset if spec is None else spec
+        annotations = _annotations_of(dataset, split, dataset_options)
+        if isinstance(dataset, str) and spec is None:
+            spec = dataset
         self.annotations = annotations
         self.protocol = _resolve_protocol(protocol, cam_step, threshold, annotations)
         self.normalized = bool(normalized)
