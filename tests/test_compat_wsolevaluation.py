@@ -15,7 +15,6 @@ reference was written for (numpy >= 1.24 removed these aliases; the test file us
 """
 
 import importlib.util
-import json
 import sys
 import types
 import unittest
@@ -23,8 +22,8 @@ import unittest
 import numpy as np
 import pytest
 
-from conftest import GOLDEN, SHARED
-from evalfixtures import golden_box_files, golden_mask_files
+from conftest import SHARED
+from evalfixtures import golden_box_files
 from wsolbench.compat import wsolevaluation as shim
 
 REFERENCE = SHARED / "reference" / "wsolevaluation"
@@ -107,11 +106,6 @@ def test_every_test_that_passes_against_the_reference_passes_against_the_shim(re
 
 # --- the shim's numbers on the golden vectors (the reference's unit tests check few numbers) ---------
 
-@pytest.fixture(scope="module")
-def golden():
-    return np.load(GOLDEN / "golden.npz"), json.loads((GOLDEN / "expected.json").read_text())
-
-
 def _box_evaluator(meta, step, multi):
     return shim.BoxEvaluator(metadata=shim.configure_metadata(str(meta)), dataset_name="CUB", split="test",
                              cam_threshold_list=list(np.arange(0, 1, step)), iou_threshold_list=[30, 50, 70],
@@ -120,9 +114,9 @@ def _box_evaluator(meta, step, multi):
 
 @pytest.mark.parametrize("step", [0.01, 0.001])
 @pytest.mark.parametrize("multi", [False, True])
-def test_box_evaluator_gives_the_reference_numbers(golden, tmp_path, step, multi):
-    z, expected = golden
-    meta, _ = golden_box_files(z, tmp_path)
+def test_box_evaluator_gives_the_reference_numbers(golden_vectors, golden_box_case, step, multi):
+    z, expected = golden_vectors
+    meta, _ = golden_box_case
     evaluator = _box_evaluator(meta, step, multi)
     for image_id, scoremap in zip(z["box_image_ids"], z["box_scoremaps"]):
         evaluator.accumulate(scoremap.astype(np.float64), str(image_id))
@@ -135,8 +129,8 @@ def test_box_evaluator_gives_the_reference_numbers(golden, tmp_path, step, multi
         evaluator.accumulate(z["box_scoremaps"][0].astype(np.float64), str(z["box_image_ids"][0]))
 
 
-def test_compute_bboxes_from_scoremaps_gives_the_reference_boxes(golden):
-    z, expected = golden
+def test_compute_bboxes_from_scoremaps_gives_the_reference_boxes(golden_vectors):
+    z, expected = golden_vectors
     thresholds = np.arange(0, 1, 0.01)
     for case in expected["box"]["box_extraction"]:
         scoremap = z["box_scoremaps"][case["image_index"]].astype(np.float64)
@@ -150,9 +144,9 @@ def test_compute_bboxes_from_scoremaps_gives_the_reference_boxes(golden):
 
 
 @pytest.mark.parametrize("step", [0.01, 0.001])
-def test_mask_evaluator_gives_the_reference_pxap(golden, tmp_path, step):
-    z, expected = golden
-    meta, root, _ = golden_mask_files(z, tmp_path)
+def test_mask_evaluator_gives_the_reference_pxap(golden_vectors, golden_mask_case, step):
+    z, expected = golden_vectors
+    meta, root, _ = golden_mask_case
     evaluator = shim.MaskEvaluator(metadata=shim.configure_metadata(str(meta)), dataset_name="OpenImages",
                                    split="test", cam_threshold_list=list(np.arange(0, 1, step)),
                                    iou_threshold_list=[30, 50, 70], mask_root=str(root), multi_contour_eval=False)
@@ -164,8 +158,8 @@ def test_mask_evaluator_gives_the_reference_pxap(golden, tmp_path, step):
     assert evaluator.gt_false_score_hist.tolist() == ref["gt_false_score_hist"]
 
 
-def test_evaluate_wsol_reads_npy_maps_as_the_reference(golden, tmp_path):
-    z, expected = golden
+def test_evaluate_wsol_reads_npy_maps_as_the_reference(golden_vectors, tmp_path):
+    z, expected = golden_vectors
     meta, _ = golden_box_files(z, tmp_path / "CUB")
     meta.rename(tmp_path / "CUB" / "test")
     for image_id, scoremap in zip(z["box_image_ids"], z["box_scoremaps"]):

@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import wsolbench
-from conftest import GOLDEN
-from evalfixtures import golden_box_files, golden_mask_files, make_box_case, write_maps
+from evalfixtures import make_box_case, write_maps
 from fixtures_datasets import make_voc
 from wsolbench import Evaluator
 from wsolbench.cli.main import cli
@@ -19,21 +18,6 @@ from wsolbench.datasets import load_annotations
 from wsolbench.errors import FormatError, ProtocolError
 
 PROVENANCE = ("created", "maps")
-
-
-@pytest.fixture(scope="module")
-def golden():
-    return np.load(GOLDEN / "golden.npz"), json.loads((GOLDEN / "expected.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def box_files(golden, tmp_path_factory):
-    return golden_box_files(golden[0], tmp_path_factory.mktemp("api_box"))
-
-
-@pytest.fixture(scope="module")
-def mask_files(golden, tmp_path_factory):
-    return golden_mask_files(golden[0], tmp_path_factory.mktemp("api_mask"))
 
 
 def _cli(*args) -> dict:
@@ -58,9 +42,9 @@ def _batches(n, sizes, rng=None):
 
 
 @pytest.mark.parametrize("step", [0.01, 0.001])
-def test_in_memory_equals_cli_on_golden_boxes(golden, box_files, step):
-    z, expected = golden
-    meta, maps = box_files
+def test_in_memory_equals_cli_on_golden_boxes(golden_vectors, golden_box_case, step):
+    z, expected = golden_vectors
+    meta, maps = golden_box_case
     spec = f"wsoleval:{meta}"
     cli_data = _cli(maps, "--gt", spec, "--cam-step", step)
     ev = Evaluator(spec, cam_step=step, normalized=True)
@@ -76,9 +60,9 @@ def test_in_memory_equals_cli_on_golden_boxes(golden, box_files, step):
 
 
 @pytest.mark.parametrize("step", [0.01, 0.001])
-def test_in_memory_equals_cli_on_golden_masks(golden, mask_files, step):
-    z, expected = golden
-    meta, root, maps = mask_files
+def test_in_memory_equals_cli_on_golden_masks(golden_vectors, golden_mask_case, step):
+    z, expected = golden_vectors
+    meta, root, maps = golden_mask_case
     spec = f"wsoleval:{meta}"
     cli_data = _cli(maps, "--gt", spec, "--mask-root", root, "--cam-step", step)
     ev = Evaluator(spec, cam_step=step, normalized=True, mask_root=str(root))
@@ -89,9 +73,9 @@ def test_in_memory_equals_cli_on_golden_masks(golden, mask_files, step):
     assert result.metrics["pxap"] == expected["mask"][f"interval_{step}"]["pxap"]
 
 
-def test_sharded_updates_in_any_order_equal_one_pass(golden, box_files):
-    z, _ = golden
-    meta, _ = box_files
+def test_sharded_updates_in_any_order_equal_one_pass(golden_vectors, golden_box_case):
+    z, _ = golden_vectors
+    meta, _ = golden_box_case
     gt = load_annotations(f"wsoleval:{meta}")
     protocol = wsolbench.get_protocol("wsoleval", cam_step=0.01)
     ids = [str(i) for i in z["box_image_ids"]]

@@ -3,28 +3,10 @@ files (boxes in original pixels, mask PNGs) -> `wsolbench evaluate` -> the refer
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import GOLDEN
-from evalfixtures import golden_box_files, golden_mask_files
 from wsolbench.cli.main import cli
-
-
-@pytest.fixture(scope="module")
-def golden():
-    return np.load(GOLDEN / "golden.npz"), json.loads((GOLDEN / "expected.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def box_files(golden, tmp_path_factory):
-    return golden_box_files(golden[0], tmp_path_factory.mktemp("golden_box"))
-
-
-@pytest.fixture(scope="module")
-def mask_files(golden, tmp_path_factory):
-    return golden_mask_files(golden[0], tmp_path_factory.mktemp("golden_mask"))
 
 
 def _evaluate(*args):
@@ -35,9 +17,9 @@ def _evaluate(*args):
 
 @pytest.mark.parametrize("step", ["0.01", "0.001"])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_box_metrics_equal_reference(golden, box_files, step, workers):
-    _, expected = golden
-    meta, maps = box_files
+def test_box_metrics_equal_reference(golden_vectors, golden_box_case, step, workers):
+    _, expected = golden_vectors
+    meta, maps = golden_box_case
     data = _evaluate(maps, "--gt", f"wsoleval:{meta}", "--cam-step", step, "--workers", workers)
     ref = expected["box"][f"interval_{step}"]
     v1, v2 = ref["maxboxacc"], ref["maxboxaccv2"]
@@ -55,9 +37,9 @@ def test_box_metrics_equal_reference(golden, box_files, step, workers):
 
 
 @pytest.mark.parametrize("step", ["0.01", "0.001"])
-def test_pxap_equals_reference(golden, mask_files, step):
-    _, expected = golden
-    meta, root, maps = mask_files
+def test_pxap_equals_reference(golden_vectors, golden_mask_case, step):
+    _, expected = golden_vectors
+    meta, root, maps = golden_mask_case
     data = _evaluate(maps, "--gt", f"wsoleval:{meta}", "--mask-root", root, "--cam-step", step, "--workers", 2)
     ref = expected["mask"][f"interval_{step}"]
     assert data["metrics"]["pxap"] == ref["pxap"]
