@@ -41,6 +41,7 @@ _LAZY = {
     "ImageRecord": "wsolbench.datasets",
     "GTMasks": "wsolbench.datasets",
     "ScoreMapFile": "wsolbench.scoremaps",
+    "ScoreMapWriter": "wsolbench.scoremaps",
     "write_scoremaps": "wsolbench.scoremaps",
     "read_gray": "wsolbench.datasets.images",
     "box_iou": "wsolbench.metrics.boxes",
