@@ -6,6 +6,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from PIL import Image
 
 
 def write_metadata(folder: Path, ids, labels, sizes, boxes) -> Path:
@@ -59,3 +60,45 @@ def make_box_case(tmp: Path, n: int = 12, seed: int = 0):
     meta = write_metadata(tmp / "meta", ids, labels, sizes, boxes)
     preds = [c if i % 4 else (c + 1) % 3 for i, c in enumerate(labels)]
     return meta, ids, np.stack(maps), preds
+
+
+def _fmt(v):
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def golden_box_files(z, tmp: Path):
+    """The golden box vectors as a user has them: wsolevaluation metadata (original-pixel boxes) and an
+    HDF5 of the final [0, 1] maps with predicted labels. Returns (metadata folder, maps path)."""
+    ids = [str(i) for i in z["box_image_ids"]]
+    boxes = [[] for _ in ids]
+    for img, box in zip(z["box_gt_image_index"], z["box_gt_boxes_orig"]):
+        boxes[img].append([_fmt(v) for v in box])
+    meta = write_metadata(tmp / "meta", ids, z["box_gt_class"].tolist(),
+                          [tuple(s) for s in z["box_image_sizes_wh"]], boxes)
+    maps = write_maps(tmp / "maps.h5", ids, z["box_scoremaps"], predicted=z["box_pred_class"], normalized=True)
+    return meta, maps
+
+
+def golden_mask_files(z, tmp: Path):
+    """The golden mask vectors as wsolevaluation metadata + mask PNGs (at their original sizes) and an
+    HDF5 of the final maps. Returns (metadata folder, mask root, maps path)."""
+    ids = [str(i) for i in z["mask_image_ids"]]
+    root = tmp / "masks"
+    lines = []
+    for i, image_id in enumerate(ids):
+        stem = image_id.rsplit(".", 1)[0]
+        (root / stem).parent.mkdir(parents=True, exist_ok=True)
+        ignore = f"{stem}_ignore.png"
+        Image.fromarray(z[f"mask_ignore_{i:04d}"] * 255).save(root / ignore)
+        for k in range(int(z["mask_num_instances"][i])):
+            inst = f"{stem}_m{k}.png"
+            Image.fromarray(z[f"mask_inst_{i:04d}_{k}"] * 255).save(root / inst)
+            lines.append(f"{image_id},{inst},{ignore if k == 0 else ''}\n")
+    meta = tmp / "meta"
+    meta.mkdir()
+    (meta / "image_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    (meta / "class_labels.txt").write_text("".join(f"{i},{n % 5}\n" for n, i in enumerate(ids)))
+    (meta / "image_sizes.txt").write_text("")
+    (meta / "localization.txt").write_text("".join(lines))
+    maps = write_maps(tmp / "maps.h5", ids, z["mask_scoremaps"], normalized=True)
+    return meta, root, maps

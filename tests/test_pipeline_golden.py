@@ -3,63 +3,10 @@ files (boxes in original pixels, mask PNGs) -> `wsolbench evaluate` -> the refer
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
-from conftest import GOLDEN
-from evalfixtures import write_maps, write_metadata
 from wsolbench.cli.main import cli
-
-
-@pytest.fixture(scope="module")
-def golden():
-    return np.load(GOLDEN / "golden.npz"), json.loads((GOLDEN / "expected.json").read_text())
-
-
-def _fmt(v):
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
-
-
-@pytest.fixture(scope="module")
-def box_files(golden, tmp_path_factory):
-    z, _ = golden
-    tmp = tmp_path_factory.mktemp("golden_box")
-    ids = [str(i) for i in z["box_image_ids"]]
-    boxes = [[] for _ in ids]
-    for img, box in zip(z["box_gt_image_index"], z["box_gt_boxes_orig"]):
-        boxes[img].append([_fmt(v) for v in box])
-    meta = write_metadata(tmp / "meta", ids, z["box_gt_class"].tolist(),
-                          [tuple(s) for s in z["box_image_sizes_wh"]], boxes)
-    maps = write_maps(tmp / "maps.h5", ids, z["box_scoremaps"], predicted=z["box_pred_class"], normalized=True)
-    return meta, maps
-
-
-@pytest.fixture(scope="module")
-def mask_files(golden, tmp_path_factory):
-    z, _ = golden
-    tmp = tmp_path_factory.mktemp("golden_mask")
-    ids = [str(i) for i in z["mask_image_ids"]]
-    root = tmp / "masks"
-    lines = []
-    for i, image_id in enumerate(ids):
-        stem = image_id.rsplit(".", 1)[0]
-        (root / stem).parent.mkdir(parents=True, exist_ok=True)
-        ignore = f"{stem}_ignore.png"
-        Image.fromarray(z[f"mask_ignore_{i:04d}"] * 255).save(root / ignore)
-        for k in range(int(z["mask_num_instances"][i])):
-            inst = f"{stem}_m{k}.png"
-            Image.fromarray(z[f"mask_inst_{i:04d}_{k}"] * 255).save(root / inst)
-            lines.append(f"{image_id},{inst},{ignore if k == 0 else ''}\n")
-    meta = tmp / "meta"
-    meta.mkdir()
-    (meta / "image_ids.txt").write_text("".join(f"{i}\n" for i in ids))
-    (meta / "class_labels.txt").write_text("".join(f"{i},{n % 5}\n" for n, i in enumerate(ids)))
-    (meta / "image_sizes.txt").write_text("")
-    (meta / "localization.txt").write_text("".join(lines))
-    maps = write_maps(tmp / "maps.h5", ids, z["mask_scoremaps"], normalized=True)
-    return meta, root, maps
 
 
 def _evaluate(*args):
@@ -70,9 +17,9 @@ def _evaluate(*args):
 
 @pytest.mark.parametrize("step", ["0.01", "0.001"])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_box_metrics_equal_reference(golden, box_files, step, workers):
-    _, expected = golden
-    meta, maps = box_files
+def test_box_metrics_equal_reference(golden_vectors, golden_box_case, step, workers):
+    _, expected = golden_vectors
+    meta, maps = golden_box_case
     data = _evaluate(maps, "--gt", f"wsoleval:{meta}", "--cam-step", step, "--workers", workers)
     ref = expected["box"][f"interval_{step}"]
     v1, v2 = ref["maxboxacc"], ref["maxboxaccv2"]
@@ -90,9 +37,9 @@ def test_box_metrics_equal_reference(golden, box_files, step, workers):
 
 
 @pytest.mark.parametrize("step", ["0.01", "0.001"])
-def test_pxap_equals_reference(golden, mask_files, step):
-    _, expected = golden
-    meta, root, maps = mask_files
+def test_pxap_equals_reference(golden_vectors, golden_mask_case, step):
+    _, expected = golden_vectors
+    meta, root, maps = golden_mask_case
     data = _evaluate(maps, "--gt", f"wsoleval:{meta}", "--mask-root", root, "--cam-step", step, "--workers", 2)
     ref = expected["mask"][f"interval_{step}"]
     assert data["metrics"]["pxap"] == ref["pxap"]

@@ -1,6 +1,7 @@
-"""From files to a result: match a score-map file to a dataset's annotations, bring maps and
-ground truth into the protocol's frame, run the evaluator (optionally on several processes) and
-attach provenance.
+"""From files to a result: match a score-map file to a dataset's annotations, feed its maps in
+chunks to :class:`wsolbench.Evaluator` (optionally on several processes, whose states merge
+exactly) and attach the file's provenance. The evaluator brings maps and ground truth into the
+protocol's frame; this module only reads.
 
 Example:
     >>> from wsolbench.datasets import load_annotations      # doctest: +SKIP
@@ -22,9 +23,8 @@ import numpy as np
 
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import FormatError
-from wsolbench.metrics.evaluator import EvalState, Evaluator, ImageInput
-from wsolbench.metrics.gt import gt_mask, resize_boxes
-from wsolbench.metrics.resize import postprocess_map
+from wsolbench.evaluator import Evaluator
+from wsolbench.metrics.evaluator import EvalState, ImageInput, listing
 from wsolbench.metrics.result import EvaluationResult
 from wsolbench.protocol import Protocol
 from wsolbench.scoremaps import ScoreMapFile, sha256_file
@@ -41,11 +41,6 @@ class RowPlan:
     map_labels: np.ndarray    # int64 (n,): class of the map (-1 = the GT class)
 
 
-def _listing(ids, limit=5) -> str:
-    shown = ", ".join(repr(i) for i in ids[:limit])
-    return shown + (f" (and {len(ids) - limit} more)" if len(ids) > limit else "")
-
-
 def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotations: AnnotationSet) -> RowPlan:
     """Match the file's rows to the annotation records; every GT image needs its map(s).
 
@@ -59,11 +54,11 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     src = annotations.source or annotations.name
     if missing:
         raise FormatError(f"{path}: {len(missing)} image id(s) of the ground truth ({src}) have no map: "
-                          f"{_listing(missing)}; write a map for every image of the split, or evaluate against "
+                          f"{listing(missing)}; write a map for every image of the split, or evaluate against "
                           "the split the maps were made for")
     if extra:
         raise FormatError(f"{path}: {len(extra)} image id(s) are not in the ground truth ({src}): "
-                          f"{_listing(extra)}; check that --gt names the split the maps were made for")
+                          f"{listing(extra)}; check that --gt names the split the maps were made for")
     rows, recs, labels = [], [], []
     by_id: dict[str, list[int]] = {}
     for row, image_id in enumerate(image_ids):
@@ -87,47 +82,18 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     return RowPlan(np.asarray(rows, np.int64), np.asarray(recs, np.int64), np.asarray(labels, np.int64))
 
 
-def _is_constant(raw: np.ndarray, normalized: bool) -> bool:
-    """A raw CAM the reference turns into zeros or into resize noise (NaN, or min == max). Maps stored
-    as final scores (``normalized``) are evaluated as given, so a constant one is no accident."""
-    return not normalized and bool(np.isnan(raw).any() or raw.min() == raw.max())
-
-
-def _image_input(record, raw, protocol, normalized, pred, map_label, path) -> ImageInput:
-    image_id = record.image_id
-    scoremap, _ = postprocess_map(raw, protocol, normalized=normalized, image_id=image_id)
-    boxes = np.zeros((0, 4), np.int64)
-    if len(record.boxes):
-        if record.image_size is None:
-            raise FormatError(f"{path}: image '{image_id}' has boxes but no image size")
-        boxes = resize_boxes(record.boxes, record.image_size, protocol.resolution, image_id=image_id)
-    mask = None
-    if record.masks is not None:
-        cls = map_label if map_label >= 0 else None
-        mask = gt_mask(record.masks.load(), protocol.resolution, class_index=cls, image_id=image_id)
-    return ImageInput(image_id=image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes,
-                      gt_mask=mask, pred_label=None if pred is None else int(pred),
-                      map_label=None if map_label < 0 else int(map_label), constant=_is_constant(raw, normalized))
-
-
-def _evaluate_chunk(path, plan: RowPlan, chunk: slice, annotations, evaluator: Evaluator) -> EvalState:
-    state = evaluator.new_state()
+def _evaluate_chunk(path, plan: RowPlan, chunk: slice, evaluator: Evaluator) -> EvalState:
+    """Evaluate the planned rows ``chunk`` with a fresh evaluator; returns its state."""
+    part = evaluator._fresh()
     rows = plan.rows[chunk]
-    order = np.argsort(rows, kind="stable")            # read the file in row order, evaluate in plan order
-    items: dict[int, ImageInput] = {}
+    order = np.argsort(rows, kind="stable")            # read the file in row order
+    labels = plan.map_labels[chunk][order]
     with ScoreMapFile(path) as f:
         for batch in f.iter_batches(batch_size=len(rows), rows=rows[order]):
-            preds = batch.predicted_labels
-            for j, (row, raw) in enumerate(zip(batch.rows, batch.maps)):
-                k = int(order[j])
-                i = chunk.start + k
-                record = annotations.records[plan.records[i]]
-                pred = None if preds is None else preds[j]
-                items[k] = _image_input(record, np.asarray(raw), evaluator.protocol, f.normalized, pred,
-                                        int(plan.map_labels[i]), path)
-    for k in range(len(rows)):
-        evaluator.evaluate_image(state, items[k])
-    return state
+            part.update(batch.image_ids, list(batch.maps), batch.predicted_labels,
+                        map_labels=None if (labels < 0).all() else labels[:len(batch)])
+            labels = labels[len(batch):]
+    return part.state
 
 
 # Worker processes inherit the (unpicklable, lazily loading) annotations through fork.
@@ -140,8 +106,8 @@ def _init_worker(args):
 
 
 def _worker_chunk(chunk: slice) -> EvalState:
-    path, plan, annotations, evaluator = _WORKER_ARGS
-    return _evaluate_chunk(path, plan, chunk, annotations, evaluator)
+    path, plan, evaluator = _WORKER_ARGS
+    return _evaluate_chunk(path, plan, chunk, evaluator)
 
 
 def _chunks(n: int, size: int) -> list[slice]:
@@ -150,37 +116,36 @@ def _chunks(n: int, size: int) -> list[slice]:
 
 def _warm_up(evaluator: Evaluator) -> None:
     """Compile the kernels once in the parent so that forked workers inherit them."""
+    frame = evaluator._frame
     h, w = evaluator.protocol.height, evaluator.protocol.width
     probe = ImageInput("warm-up", (0,), np.zeros((h, w)), np.zeros((1, 4), np.int64),
-                       np.zeros((h, w), np.uint8) + 1 if evaluator.with_masks else None)
-    evaluator.evaluate_image(evaluator.new_state(), probe)
+                       np.zeros((h, w), np.uint8) + 1 if frame.with_masks else None)
+    frame.evaluate_image(probe)
 
 
-def run_evaluation(path, plan: RowPlan, annotations: AnnotationSet, evaluator: Evaluator, *,
-                   workers: int = 1, progress: Callable[[int, int], None] | None = None) -> EvalState:
-    """Evaluate the planned rows, on ``workers`` processes; returns the merged state (plan order)."""
+def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 1,
+                   progress: Callable[[int, int], None] | None = None) -> None:
+    """Evaluate the planned rows into ``evaluator``, on ``workers`` processes (their states merge exactly)."""
     chunks = _chunks(len(plan.rows), CHUNK_ROWS)
     total, done = len(plan.rows), 0
-    state = evaluator.new_state()
     if progress:
         progress(0, total)
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
-            state.merge(_evaluate_chunk(path, plan, chunk, annotations, evaluator))
+            evaluator.merge(_evaluate_chunk(path, plan, chunk, evaluator))
             done += chunk.stop - chunk.start
             if progress:
                 progress(done, total)
-        return state
+        return
     _warm_up(evaluator)
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=((path, plan, annotations, evaluator),)) as pool:
+                             initargs=((path, plan, evaluator),)) as pool:
         for chunk, part in zip(chunks, pool.map(_worker_chunk, chunks)):
-            state.merge(part)
+            evaluator.merge(part)
             done += chunk.stop - chunk.start
             if progress:
                 progress(done, total)
-    return state
 
 
 def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, workers: int = 1,
@@ -198,18 +163,11 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
     path = os.fspath(maps_path)
     with ScoreMapFile(path) as f:
         image_ids, map_labels, attrs, n_maps = f.image_ids, f.map_labels, dict(f.attrs), len(f.image_ids)
+        normalized = f.normalized
     plan = plan_rows(path, image_ids, map_labels, annotations)
-    evaluator = Evaluator(protocol, with_boxes=annotations.has_boxes, with_masks=annotations.has_masks,
-                          num_classes=annotations.num_classes, multilabel=annotations.multilabel)
-    if not (evaluator.with_boxes or evaluator.with_masks):
-        raise FormatError(f"{annotations.source or annotations.name}: the ground truth has neither boxes nor masks; "
-                          "nothing to localise against (is this a training split?)")
-    state = run_evaluation(path, plan, annotations, evaluator, workers=workers, progress=progress)
-    sections = evaluator.summarize(state)
-    return EvaluationResult(
-        protocol=protocol.to_dict(), protocol_name=protocol.name, protocol_hash=protocol.hash(),
-        maps={"path": os.path.abspath(path), "sha256": sha256_file(path), "n_maps": n_maps,
-              "attrs": {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool))}},
-        dataset={"spec": spec, "name": annotations.name, "split": annotations.split,
-                 "n_images": len(annotations), "num_classes": annotations.num_classes},
-        **sections)
+    evaluator = Evaluator(annotations, protocol, normalized=normalized, spec=spec)
+    run_evaluation(path, plan, evaluator, workers=workers, progress=progress)
+    result = evaluator.compute()
+    result.maps = {"path": os.path.abspath(path), "sha256": sha256_file(path), "n_maps": n_maps,
+                   "attrs": {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool))}}
+    return result

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wsolbench.errors import ProtocolError
 from wsolbench.metrics.boxes import BestIoU
 
 MODES = ("largest", "all")
@@ -249,6 +250,19 @@ def _compute(state: dict, thresholds: np.ndarray, iou_thresholds: Sequence[int])
         largest=modes["largest"], all=modes.get("all"))
 
 
+def _check_grid(best: BestIoU, thresholds: np.ndarray) -> None:
+    """The best IoUs must be over ``thresholds``: the same length and, when they record their grid, the
+    same values (a grid of the same length with other thresholds would silently mislabel every curve)."""
+    if best.largest.shape != thresholds.shape:
+        raise ProtocolError(f"best IoUs have shape {best.largest.shape}, expected {thresholds.shape} "
+                            "(one value per CAM threshold of this accumulator)")
+    if best.thresholds is not None and not np.array_equal(best.thresholds, thresholds):
+        diff = int(np.flatnonzero(np.asarray(best.thresholds) != thresholds)[0])
+        raise ProtocolError(f"best IoUs were computed on another CAM-threshold grid than this accumulator's "
+                            f"(threshold {diff}: {float(best.thresholds[diff])!r} vs {float(thresholds[diff])!r}); "
+                            "call best_ious with the accumulator's thresholds (Protocol.cam_thresholds())")
+
+
 def _top1_ok(gt_label, pred_label) -> bool | None:
     """Whether the predicted label is right; ``None`` without a prediction. A collection of GT
     labels (multi-label image) is right when it contains the prediction."""
@@ -291,9 +305,7 @@ class BoxAccuracy:
             gt_label: its GT class (or a collection of classes); needed with ``pred_label``.
             pred_label: its top-1 predicted class, or ``None``.
         """
-        if best.largest.shape != self.thresholds.shape:
-            raise ValueError(f"best IoUs have shape {best.largest.shape}, expected {self.thresholds.shape} "
-                             "(one value per CAM threshold of this accumulator)")
+        _check_grid(best, self.thresholds)
         if self.all_regions and best.all is None:
             raise ValueError("this accumulator evaluates all regions (MaxBoxAccV2) but the best IoUs have "
                              "none: call best_ious(..., all_regions=True)")
@@ -340,6 +352,7 @@ def box_accuracy(best_list: Iterable[BestIoU], *, thresholds, iou_thresholds: Se
     thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     state = _empty_state(len(thresholds), len(iou_thresholds), all_regions)
     for best, gt, pred in zip(best_list, gt_labels, pred_labels):
+        _check_grid(best, thresholds)
         if not all_regions:
             best = BestIoU(largest=best.largest, all=None)
         _add_into(state, _update(best, iou_thresholds=iou_thresholds, top1_ok=_top1_ok(gt, pred)))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsolbench.errors import AnnotationError, FormatError, ProtocolError
+from wsolbench.errors import BoxConventionError, FormatError, ProtocolError
 from wsolbench.metrics import boxkernel
 
 REGIONS = ("largest", "all")
@@ -49,10 +49,13 @@ class BestIoU:
         largest: float64 (T,) best IoU per CAM threshold, largest region only (MaxBoxAcc).
         all: float64 (T,) best IoU over all regions, holes included (MaxBoxAccV2); ``None`` if not
             requested.
+        thresholds: float64 (T,) the CAM-threshold grid they were computed on (set by
+            :func:`best_ious`; accumulators refuse IoUs of another grid), or ``None`` if unknown.
     """
 
     largest: np.ndarray
     all: np.ndarray | None
+    thresholds: np.ndarray | None = None
 
 
 def _check_scoremap(scoremap) -> np.ndarray:
@@ -140,14 +143,15 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
         float64 (n, m) ``inter / (area_a + area_b - inter)`` with ``area = (x1-x0+1)(y1-y0+1)``.
 
     Raises:
-        ValueError: a box has a negative coordinate or ``x1 < x0`` / ``y1 < y0``, or a bad shape.
+        BoxConventionError: a box has a negative coordinate or ``x1 < x0`` / ``y1 < y0``, or a bad shape
+            (a ``ValueError`` and, as in wsolevaluation, a ``RuntimeError``).
 
     Example:
         >>> box_iou(np.array([[0, 0, 0, 0]]), np.array([[0, 0, 1, 0]])).tolist()
         [[0.5]]
     """
-    a = _as_int_boxes(boxes_a, "boxes_a", ValueError)[:, None, :]
-    b = _as_int_boxes(boxes_b, "boxes_b", ValueError)[None, :, :]
+    a = _as_int_boxes(boxes_a, "boxes_a", BoxConventionError)[:, None, :]
+    b = _as_int_boxes(boxes_b, "boxes_b", BoxConventionError)[None, :, :]
     iw = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
     ih = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
     inter = iw * ih
@@ -182,10 +186,11 @@ def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
         :class:`BestIoU` with float64 (T,) arrays.
 
     Raises:
-        FormatError: bad map. AnnotationError: bad GT boxes. ProtocolError: bad thresholds.
+        FormatError: bad map. BoxConventionError (an AnnotationError): bad GT boxes. ProtocolError: bad
+            thresholds.
     """
     u8 = quantize(scoremap)
-    gt = _as_int_boxes(gt_boxes, "GT boxes", AnnotationError)
+    gt = _as_int_boxes(gt_boxes, "GT boxes", BoxConventionError)
     t = _check_thresholds(thresholds)
     H, W = u8.shape
     thr = _levels(u8, t)
@@ -198,10 +203,10 @@ def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
     idx = np.where(empty, 0, thr)
     largest = np.where(empty, empty_iou, largest_lv[idx])
     if not all_regions:
-        return BestIoU(largest=largest, all=None)
+        return BestIoU(largest=largest, all=None, thresholds=t)
     holes_lv = boxkernel.sweep_background(flat, W, H, order, starts, gt, need)
     every = np.where(empty, empty_iou, np.maximum(any_lv, holes_lv)[idx])
-    return BestIoU(largest=largest, all=every)
+    return BestIoU(largest=largest, all=every, thresholds=t)
 
 
 def extract_boxes(scoremap: np.ndarray, threshold: float, *, regions: str = "largest") -> np.ndarray:
@@ -266,7 +271,7 @@ def best_boxes(scoremap: np.ndarray, threshold: float, gt_boxes: np.ndarray, *,
         (int64 (4,) box ``x0, y0, x1, y1``, best IoU); the first best box if several tie.
     """
     boxes = extract_boxes(scoremap, threshold, regions=regions)
-    gt = _as_int_boxes(gt_boxes, "GT boxes", AnnotationError)
+    gt = _as_int_boxes(gt_boxes, "GT boxes", BoxConventionError)
     if len(gt) == 0:
         return boxes[0], 0.0
     ious = box_iou(boxes, gt).max(axis=1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsolbench.errors import AnnotationError, where
+from wsolbench.errors import AnnotationError, BoxConventionError, where
 from wsolbench.metrics.resize import resize_nearest
 
 FOREGROUND = 1
@@ -30,12 +30,12 @@ def _check_boxes(boxes, *, image_id: str | None) -> np.ndarray:
     if b.size == 0:
         return b.reshape(0, 4)
     if b.ndim != 2 or b.shape[1] != 4:
-        raise AnnotationError(f"{where(image_id=image_id)}expected boxes of shape (K, 4) as x0, y0, x1, y1, "
-                              f"got shape {b.shape}")
+        raise BoxConventionError(f"{where(image_id=image_id)}expected boxes of shape (K, 4) as x0, y0, x1, y1, "
+                                 f"got shape {b.shape}")
     bad = ~np.isfinite(b).all(axis=1) | (b < 0).any(axis=1) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise AnnotationError(
+        raise BoxConventionError(
             f"{where(image_id=image_id)}box {k} = {b[k].tolist()} is invalid: boxes must be finite, "
             "non-negative x0, y0, x1, y1 with x1 >= x0 and y1 >= y0 (inclusive corners, original pixels); "
             "fix the localization file")
@@ -66,8 +66,8 @@ def resize_boxes(boxes, image_size_wh, resolution_wh, *, image_id: str | None = 
         int64 array (K, 4) of ``x0, y0, x1, y1`` in the evaluation frame.
 
     Raises:
-        AnnotationError: negative or non-finite coordinates, ``x1 < x0`` or ``y1 < y0`` (the
-            reference's ``check_box_convention``), or a non-positive size.
+        BoxConventionError: negative or non-finite coordinates, ``x1 < x0`` or ``y1 < y0`` (the
+            reference's ``check_box_convention``). AnnotationError: a non-positive size.
     """
     b = _check_boxes(boxes, image_id=image_id)
     old_w, old_h = _check_size_wh(image_size_wh, "the image size", image_id=image_id)

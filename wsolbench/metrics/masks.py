@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from wsolbench.errors import AnnotationError, FormatError, ProtocolError, where
+from wsolbench.errors import AnnotationError, FormatError, NoForegroundError, ProtocolError, where
 
 
 def bin_edges(step: float) -> np.ndarray:
@@ -242,7 +242,7 @@ def _pxap_compute(fg_hist: np.ndarray, bg_hist: np.ndarray, edges: np.ndarray, *
     """Turn summed histograms into :class:`MaskResult` (the reference ``MaskEvaluator.compute``)."""
     num_fg = fg_hist.sum()
     if num_fg <= 0:
-        raise AnnotationError(f"PxAP needs at least one foreground pixel, but {what} has none in the evaluation "
+        raise NoForegroundError(f"PxAP needs at least one foreground pixel, but {what} has none in the evaluation "
                               "frame (all GT masks are empty or ignored); check the masks and --mask-root")
     tp = fg_hist[::-1].cumsum()
     fp = bg_hist[::-1].cumsum()
@@ -329,7 +329,7 @@ class PixelAP:
         """PxAP and PIoU of everything added so far.
 
         Raises:
-            AnnotationError: no foreground pixel was added.
+            NoForegroundError: no foreground pixel was added (an AnnotationError and a RuntimeError).
         """
         return _pxap_compute(self.fg_hist, self.bg_hist, self.edges, what=f"the {self.n_images} image(s)")
 
@@ -463,12 +463,12 @@ class PerClassPixelAP:
         """Per-class PxAP and mPxAP.
 
         Raises:
-            AnnotationError: no class has a foreground pixel.
+            NoForegroundError: no class has a foreground pixel.
         """
         pxap = self._class_pxap()
         valid = ~np.isnan(pxap)
         if not valid.any():
-            raise AnnotationError("mPxAP needs at least one class with a foreground pixel, but no class has one; "
+            raise NoForegroundError("mPxAP needs at least one class with a foreground pixel, but no class has one; "
                                   "check the masks and the class labels")
         return PerClassMaskResult(pxap=pxap, n_images=self.n_images.copy(), mpxap=float(pxap[valid].mean()))
 
