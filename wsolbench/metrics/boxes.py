@@ -16,7 +16,8 @@ Conventions (the reference's, quirks included):
   its extracted boxes and its GT boxes.
 
 :func:`best_ious` evaluates every threshold of a grid in two union-find sweeps over the uint8
-levels (:mod:`wsolbench.metrics.boxkernel`), so its cost does not grow with the grid.
+levels (the compiled engine, :mod:`wsolbench.metrics.boxkernel`), so its cost does not grow with
+the grid; ``docs/engine.md`` has its cost model and measured speed.
 
 Example:
     >>> import numpy as np
@@ -172,6 +173,15 @@ def _bucketed(u8: np.ndarray):
     return flat, order, starts
 
 
+def _engine_map(scoremap) -> np.ndarray:
+    """The map as a C-contiguous float32/float64 2-D array for the engine (other dtypes and bad
+    shapes go through :func:`_check_scoremap`, which explains what is wrong)."""
+    arr = np.asarray(scoremap)
+    if arr.dtype not in (np.float32, np.float64) or arr.ndim != 2 or 0 in arr.shape:
+        arr = _check_scoremap(arr).astype(np.float64)
+    return np.ascontiguousarray(arr)
+
+
 def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray, *,
               all_regions: bool = True) -> BestIoU:
     """Best IoU of the extracted boxes with the GT boxes at every CAM threshold.
@@ -189,23 +199,12 @@ def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
         FormatError: bad map. BoxConventionError (an AnnotationError): bad GT boxes. ProtocolError: bad
             thresholds.
     """
-    u8 = quantize(scoremap)
-    gt = _as_int_boxes(gt_boxes, "GT boxes", BoxConventionError)
-    t = _check_thresholds(thresholds)
-    H, W = u8.shape
-    thr = _levels(u8, t)
-    empty = thr >= int(u8.max())
-    need = np.zeros(256, np.bool_)
-    need[thr[~empty]] = True
-    flat, order, starts = _bucketed(u8)
-    largest_lv, any_lv = boxkernel.sweep_foreground(flat, W, H, order, starts, gt, need)
-    empty_iou = boxkernel.box_gt_iou(0, 0, 0, 0, gt)
-    idx = np.where(empty, 0, thr)
-    largest = np.where(empty, empty_iou, largest_lv[idx])
-    if not all_regions:
-        return BestIoU(largest=largest, all=None, thresholds=t)
-    holes_lv = boxkernel.sweep_background(flat, W, H, order, starts, gt, need)
-    every = np.where(empty, empty_iou, np.maximum(any_lv, holes_lv)[idx])
+    arr = _engine_map(scoremap)
+    gt = np.ascontiguousarray(_as_int_boxes(gt_boxes, "GT boxes", BoxConventionError))
+    t = np.ascontiguousarray(_check_thresholds(thresholds))
+    largest, every, n_bad = boxkernel.best_ious_levels(arr, t, gt, all_regions)
+    if n_bad:
+        _check_scoremap(arr)                   # raises the FormatError that names the problem
     return BestIoU(largest=largest, all=every, thresholds=t)
 
 

@@ -1,0 +1,142 @@
+"""Loads wsolbench's compiled metric engine (``engine.c``) and describes its functions for ctypes.
+
+The engine is C (not numba): it is compiled once, at ``pip install`` (``setup.py`` builds it as the
+extension ``wsolbench/metrics/_engine*``), so the first evaluation after an install compiles nothing
+and the CLI never imports a JIT. Where that build is missing (a source checkout that was not
+installed, an install without a compiler), the first use compiles ``engine.c`` with the system C
+compiler (``$CC``, else ``cc``; about a second) into the package folder or the wsolbench cache,
+printing one line on stderr while it does. ctypes releases the GIL around every call.
+
+Example:
+    >>> from wsolbench.metrics.native import engine
+    >>> callable(engine().wsb_best_ious)
+    True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.machinery
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from ctypes import c_double, c_int, c_int64, c_void_p
+from pathlib import Path
+
+from wsolbench.errors import WsolbenchError
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE / "engine.c"
+# -ffp-contract=off: no fused multiply-add, so that sums round exactly as NumPy's (and OpenCV's) do.
+CFLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-ffp-contract=off", "-fno-math-errno"]
+
+# name: (restype, argtypes)
+SIGNATURES = {
+    "wsb_best_ious": (c_int64, [c_void_p, c_int, c_int, c_int, c_void_p, c_int, c_void_p, c_int, c_int,
+                                c_void_p, c_void_p]),
+    "wsb_bucket": (None, [c_void_p, c_int64, c_void_p, c_void_p]),
+    "wsb_regions": (c_int64, [c_int, c_int, c_void_p, c_void_p, c_int, c_int, c_void_p, c_void_p]),
+    "wsb_resize": (None, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p,
+                          c_int, c_void_p, c_void_p]),
+    "wsb_normalize": (c_int, [c_void_p, c_int64]),
+    "wsb_pxap_hist": (c_int64, [c_void_p, c_int, c_void_p, c_int64, c_double, c_int, c_void_p]),
+}
+
+_LIB: ctypes.CDLL | None = None
+
+
+class EngineBuildError(WsolbenchError):
+    """The compiled engine is not built and could not be compiled here."""
+
+
+def _built_extension() -> Path | None:
+    """The extension that ``pip install`` built beside this file, if any."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = HERE / f"_engine{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _source_tag() -> str:
+    """A short hash of the source, the flags and the platform: a fallback build is reused only
+    while all three are unchanged."""
+    h = hashlib.sha256(SOURCE.read_bytes())
+    h.update(" ".join(CFLAGS).encode())
+    h.update(sysconfig.get_platform().encode())
+    return h.hexdigest()[:12]
+
+
+def _candidate_dirs() -> list[Path]:
+    dirs = [HERE / "_engine_build"]
+    env = os.environ.get("WSOLBENCH_CACHE")
+    base = env if env else os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                        "wsolbench")
+    dirs.append(Path(base) / "engine")
+    dirs.append(Path(tempfile.gettempdir()) / f"wsolbench-engine-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    return dirs
+
+
+def _compile(target: Path) -> None:
+    """Compile engine.c into ``target`` (written under a temporary name, then renamed)."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise EngineBuildError("wsolbench's metric engine is not built and no C compiler was found; reinstall "
+                               "with a compiler present (pip install -e .) or set CC to one")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(fd)
+    try:
+        print("wsolbench: compiling the metric engine (once after install, about a second) ...",
+              file=sys.stderr, flush=True)
+        run = subprocess.run([*cc.split(), *CFLAGS, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise EngineBuildError(f"compiling {SOURCE} with {cc} failed: {run.stderr.strip()[:400]}; reinstall "
+                                   "wsolbench (pip install -e .) or set CC to a working C compiler")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fallback_library() -> Path:
+    name = f"engine-{_source_tag()}.so"
+    for folder in _candidate_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    last = None
+    for folder in _candidate_dirs():
+        try:
+            _compile(folder / name)
+            return folder / name
+        except OSError as e:         # folder not writable: try the next one
+            last = e
+    raise EngineBuildError(f"could not write the compiled metric engine anywhere ({last}); set WSOLBENCH_CACHE "
+                           "to a writable folder")
+
+
+def library_path() -> Path:
+    """Path of the shared library in use (building the fallback first if needed)."""
+    return _built_extension() or _fallback_library()
+
+
+def engine() -> ctypes.CDLL:
+    """The loaded engine, with argument and result types set (loaded once per process)."""
+    global _LIB
+    if _LIB is None:
+        lib = ctypes.CDLL(str(library_path()))
+        for name, (restype, argtypes) in SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+        _LIB = lib
+    return _LIB
+
+
+def ptr(array) -> int:
+    """Address of a C-contiguous NumPy array's data, for a ``c_void_p`` argument."""
+    return array.ctypes.data
