@@ -65,6 +65,7 @@ typedef struct {
     int8_t fg_deuler4[256];   /* change of sum(Q1) - sum(Q3) - 2 sum(QD) */
     uint8_t bg_n[256];        /* groups of 4-neighbours that are 4-connected through a corner */
     uint8_t bg_rep[256][4];
+    uint8_t ring_of[512];     /* 3x3 raster pattern (rows top to bottom, bit 3k + j) -> ring pattern */
 } Tables;
 
 static Tables T;
@@ -146,6 +147,11 @@ static void build_tables(void) {
             nb++;
         }
         t.bg_n[pat] = (uint8_t)nb;
+    }
+    for (int idx = 0; idx < 512; idx++) {
+        int pat = 0;
+        for (int d = 0; d < 8; d++) pat |= ((idx >> (3 * (DY8[d] + 1) + DX8[d] + 1)) & 1) << d;
+        t.ring_of[idx] = (uint8_t)pat;
     }
     T = t;
     tables_ready = 1;
@@ -243,7 +249,7 @@ static int sweep_init(Sweep *s, int W, int H, const int64_t *gt, int m, int back
     s->grow = background;
     int cap = s->N + 2;
     s->lab = (int32_t *)malloc(sizeof(int32_t) * (size_t)s->PN);
-    s->in = (uint8_t *)calloc((size_t)s->PN, 1);
+    s->in = (uint8_t *)calloc((size_t)s->PN + 8, 1);
     s->cp = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
     s->c = (Comp *)malloc(sizeof(Comp) * (size_t)cap);
     s->dirty = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
@@ -331,14 +337,26 @@ static int32_t unite(Sweep *s, int32_t a, int32_t b) {
     return a;
 }
 
-/* The 8-bit pattern of the neighbours of p that are in the set (bit d: direction d). */
+/* Bits 0-2: the 0/1 bytes a[0], a[1], a[2] (one 4-byte load; a multiply gathers the low bits). */
+static inline uint32_t row3(const uint8_t *a) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, a, 4);
+    return (((v & 0x010101u) * 0x10204u) >> 16) & 7u;
+#else
+    return (uint32_t)(a[0] | a[1] << 1 | a[2] << 2);
+#endif
+}
+
+/* The 8-bit pattern of the neighbours of p that are in the set (bit d: direction d). `in` has 8
+ * bytes of slack after the padded image, for the 4-byte loads of the last pixel. */
 static inline int ring(const uint8_t *in, int32_t p, int32_t PW) {
-    return in[p + 1] | in[p + 1 - PW] << 1 | in[p - PW] << 2 | in[p - PW - 1] << 3 | in[p - 1] << 4
-           | in[p + PW - 1] << 5 | in[p + PW] << 6 | in[p + PW + 1] << 7;
+    uint32_t idx = row3(in + p - PW - 1) | row3(in + p - 1) << 3 | row3(in + p + PW - 1) << 6;
+    return T.ring_of[idx];
 }
 
 /* Add pixel p (padded index; x, y unpadded) to the foreground (8-connectivity). */
-static void add_fg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
+static inline void add_fg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
     int32_t *lab = s->lab;
     int pat = ring(s->in, p, s->PW);
     int ng = T.fg_n[pat];
@@ -355,14 +373,18 @@ static void add_fg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
     }
     lab[p] = r;
     s->in[p] = 1;
-    s->c[r].area2 += T.fg_darea2[pat];
-    s->c[r].euler4 += T.fg_deuler4[pat];
-    s->c[r].stamp++;           /* invalidates a cached exact area */
-    mark_dirty(s, r);
+    Comp *k = &s->c[r];
+    k->area2 += T.fg_darea2[pat];
+    k->euler4 += T.fg_deuler4[pat];
+    k->stamp++;                /* invalidates a cached exact area */
+    if (!k->dirty) {
+        k->dirty = 1;
+        s->dirty[s->ndirty++] = r;
+    }
 }
 
 /* Add pixel p to the background (4-connectivity; the padding is the outside component 0). */
-static void add_bg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
+static inline void add_bg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
     int32_t *lab = s->lab;
     int pat = ring(s->in, p, s->PW);
     int ng = T.bg_n[pat];
@@ -814,27 +836,39 @@ WSB_API void wsb_resize(const double *src, int h, int w, int out_h, int out_w, c
 }
 
 /* The reference normalize_scoremap in place: any NaN or a constant map -> zeros (returns 1);
- * otherwise x -= min; x /= max (max after the subtraction) (returns 0). */
+ * otherwise x -= min; x /= max, where max is taken after the subtraction (returns 0). Rounding is
+ * monotone, so that max is exactly fl(max(x) - min), and the two NumPy passes fuse into one:
+ * x[i] = fl(fl(x[i] - min) / fl(max - min)). Four independent accumulators let the min/max pass
+ * run without a loop-carried dependency. */
 WSB_API int wsb_normalize(double *x, int64_t n) {
     if (n <= 0) return 1;
-    double lo = x[0], hi = x[0];
+    double lo[4] = {x[0], x[0], x[0], x[0]}, hi[4] = {x[0], x[0], x[0], x[0]};
     int nan = 0;
-    for (int64_t i = 0; i < n; i++) {
+    int64_t n4 = n - n % 4;
+    for (int64_t i = 0; i < n4; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            double v = x[i + k];
+            nan |= v != v;
+            lo[k] = v < lo[k] ? v : lo[k];
+            hi[k] = v > hi[k] ? v : hi[k];
+        }
+    }
+    for (int64_t i = n4; i < n; i++) {
         double v = x[i];
         nan |= v != v;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
+        lo[0] = v < lo[0] ? v : lo[0];
+        hi[0] = v > hi[0] ? v : hi[0];
     }
-    if (nan || lo == hi) {
+    for (int k = 1; k < 4; k++) {
+        lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
+        hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
+    }
+    if (nan || lo[0] == hi[0]) {
         memset(x, 0, sizeof(double) * (size_t)n);
         return 1;
     }
-    double top = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = x[i] - lo;
-        top = x[i] > top ? x[i] : top;
-    }
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / top;
+    double mn = lo[0], top = hi[0] - mn;
+    for (int64_t i = 0; i < n; i++) x[i] = (x[i] - mn) / top;
     return 0;
 }
 
@@ -873,6 +907,14 @@ WSB_API int64_t wsb_pxap_hist(const void *scores, int is_f32, const uint8_t *cat
     free(copies);
     return bad;
 }
+
+#ifndef WSB_SOURCE_HASH
+#define WSB_SOURCE_HASH ""
+#endif
+
+/* The hash of this file that the build was made from (setup.py and native.py define it), so that a
+ * library built from an older source is never used. */
+WSB_API const char *wsb_source_hash(void) { return WSB_SOURCE_HASH; }
 
 #ifdef WSB_PYTHON_MODULE
 /* Built by setuptools as an extension module: an empty module, so that the file is importable

@@ -7,7 +7,7 @@ Semantics are those of wsolevaluation's ``MaskEvaluator`` (commit 96f4b88):
   closed, so a score of exactly 1.0 lands in ``[1, 2)``. This is ``np.histogram``'s rule; here the
   bin is computed arithmetically (``floor(s / step)``), corrected by one comparison with the exact
   float64 edge on each side and counted bincount-style, fused with the foreground / background /
-  ignore split into one pass per map (a small numba kernel; ``np.arange`` edges are exactly
+  ignore split into one pass per map (the compiled engine, ``engine.c``; ``np.arange`` edges are exactly
   ``i * step``, which is checked, with a NumPy ``np.bincount`` path for any other edges). The counts
   equal ``np.histogram``'s exactly.
 * Pixels with mask 1 (foreground) and 0 (background) are histogrammed; any other value (255 =
@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from wsolbench.errors import AnnotationError, FormatError, NoForegroundError, ProtocolError, where
+from wsolbench.metrics.native import engine, ptr
 
 
 def bin_edges(step: float) -> np.ndarray:
@@ -115,46 +115,20 @@ def _raise_out_of_range(s: np.ndarray, n_bad: int, image_id: str | None) -> None
                       f"(e.g. {first!r}); normalise it first (postprocess_map)")
 
 
-@numba.njit(cache=True, nogil=True)
-def _hist_kernel(scores, category, step, t):  # pragma: no cover - compiled
+def _hist_kernel(scores: np.ndarray, category: np.ndarray, step: float, t: int) -> tuple[int, np.ndarray]:
     """Joint histogram of (category, bin) for scores in [0, 1] on arithmetic edges ``i * step``.
 
-    ``category`` (uint8): 0 background, 1 foreground, >= 2 dropped. Returns ``(n_bad, hist)`` with
-    ``hist`` int64 (3 * (t + 2),): background bins, foreground bins, dropped bins. Invalid scores
-    (NaN, outside [0, 1]) are counted in ``n_bad`` and binned as 0 (the caller raises).
+    The compiled engine's ``wsb_pxap_hist`` (one pass per map). ``scores`` is float32 or float64,
+    ``category`` uint8 (0 background, 1 foreground, >= 2 dropped), both flat and C-contiguous.
+    Returns ``(n_bad, hist)`` with ``hist`` int64 (3 * (t + 2),): background bins, foreground bins,
+    dropped bins. Invalid scores (NaN, outside [0, 1]) are counted in ``n_bad`` (the caller raises).
     """
-    nb = t + 2
-    inv = 1.0 / step
-    top = t - 1.0
-    n = scores.shape[0]
-    code = np.empty(n, np.int32)
-    good = 0
-    for p in range(n):
-        s = np.float64(scores[p])
-        ok = (s >= 0.0) & (s <= 1.0)
-        good += ok
-        s = s if ok else 0.0
-        j = np.int32(min(s * inv, top))
-        j = j - np.int32(s < j * step)
-        upper = (j + 1) * step if j + 1 < t else 1.0
-        j = j + np.int32(s >= upper)
-        code[p] = np.int32(min(category[p], np.uint8(2))) * nb + j
-    # Scatter into 4 interleaved copies: neighbouring pixels of a smooth map fall in the same bin, and
-    # one counter would serialise their increments on the store-to-load latency.
-    m = 3 * nb
-    copies = np.zeros(4 * m, np.int32)
-    n4 = n - n % 4
-    for p in range(0, n4, 4):
-        copies[code[p]] += 1
-        copies[m + code[p + 1]] += 1
-        copies[2 * m + code[p + 2]] += 1
-        copies[3 * m + code[p + 3]] += 1
-    for p in range(n4, n):
-        copies[code[p]] += 1
-    hist = np.zeros(m, np.int64)
-    for i in range(m):
-        hist[i] = copies[i] + copies[m + i] + copies[2 * m + i] + copies[3 * m + i]
-    return n - good, hist
+    hist = np.empty(3 * (t + 2), np.int64)
+    n_bad = engine().wsb_pxap_hist(ptr(scores), int(scores.dtype == np.float32), ptr(category), scores.size,
+                                   float(step), int(t), ptr(hist))
+    if n_bad < 0:
+        raise MemoryError("the PxAP histogram could not allocate its buffer")
+    return int(n_bad), hist
 
 
 def _edges_are_arithmetic(edges: np.ndarray) -> bool:

@@ -53,12 +53,29 @@ class EngineBuildError(WsolbenchError):
     """The compiled engine is not built and could not be compiled here."""
 
 
-def _built_extension() -> Path | None:
-    """The extension that ``pip install`` built beside this file, if any."""
+def source_hash() -> str:
+    """The first 16 hex digits of the SHA-256 of ``engine.c`` (what a build records)."""
+    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+
+
+def _load(path: Path) -> ctypes.CDLL | None:
+    """The library at ``path`` if it was built from the current ``engine.c``, else ``None``."""
+    try:
+        lib = ctypes.CDLL(str(path))
+        tag = lib.wsb_source_hash
+    except (OSError, AttributeError):
+        return None
+    tag.restype = ctypes.c_char_p
+    tag.argtypes = []
+    return lib if tag().decode() == source_hash() else None
+
+
+def _built_extension() -> ctypes.CDLL | None:
+    """The extension that ``pip install`` built beside this file, if it is up to date."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = HERE / f"_engine{suffix}"
         if path.is_file():
-            return path
+            return _load(path)
     return None
 
 
@@ -91,9 +108,11 @@ def _compile(target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(fd)
     try:
-        print("wsolbench: compiling the metric engine (once after install, about a second) ...",
+        print("wsolbench: compiling the metric engine (engine.c; once, about a second) ...",
               file=sys.stderr, flush=True)
-        run = subprocess.run([*cc.split(), *CFLAGS, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        define = f'-DWSB_SOURCE_HASH="{source_hash()}"'
+        run = subprocess.run([*cc.split(), *CFLAGS, define, str(SOURCE), "-o", tmp, "-lm"], capture_output=True,
+                             text=True)
         if run.returncode != 0:
             raise EngineBuildError(f"compiling {SOURCE} with {cc} failed: {run.stderr.strip()[:400]}; reinstall "
                                    "wsolbench (pip install -e .) or set CC to a working C compiler")
@@ -103,32 +122,32 @@ def _compile(target: Path) -> None:
             os.unlink(tmp)
 
 
-def _fallback_library() -> Path:
+def _fallback_library() -> ctypes.CDLL:
+    """A build of the current ``engine.c`` made here: found in a candidate folder, or compiled now."""
     name = f"engine-{_source_tag()}.so"
     for folder in _candidate_dirs():
-        if (folder / name).is_file():
-            return folder / name
+        lib = _load(folder / name) if (folder / name).is_file() else None
+        if lib is not None:
+            return lib
     last = None
     for folder in _candidate_dirs():
         try:
             _compile(folder / name)
-            return folder / name
         except OSError as e:         # folder not writable: try the next one
             last = e
-    raise EngineBuildError(f"could not write the compiled metric engine anywhere ({last}); set WSOLBENCH_CACHE "
-                           "to a writable folder")
-
-
-def library_path() -> Path:
-    """Path of the shared library in use (building the fallback first if needed)."""
-    return _built_extension() or _fallback_library()
+            continue
+        lib = _load(folder / name)
+        if lib is not None:
+            return lib
+    raise EngineBuildError(f"could not build and load the metric engine anywhere ({last}); set WSOLBENCH_CACHE "
+                           "to a writable folder, or reinstall wsolbench (pip install -e .)")
 
 
 def engine() -> ctypes.CDLL:
     """The loaded engine, with argument and result types set (loaded once per process)."""
     global _LIB
     if _LIB is None:
-        lib = ctypes.CDLL(str(library_path()))
+        lib = _built_extension() or _fallback_library()
         for name, (restype, argtypes) in SIGNATURES.items():
             fn = getattr(lib, name)
             fn.restype = restype

@@ -2,7 +2,11 @@
 
 The wsolevaluation reference brings every CAM to the evaluation frame with
 ``cv2.resize(float64_cam, (W, H), interpolation=cv2.INTER_CUBIC)`` and then ``normalize_scoremap``
-(min-max; NaN or constant maps become zeros). This module reproduces both **bit for bit** in NumPy:
+(min-max; NaN or constant maps become zeros). This module reproduces both **bit for bit** without
+OpenCV: the taps (source indices and float32-evaluated weights) are computed here in NumPy, the
+weighted sums and the normalisation run in the compiled engine (``engine.c``: ``wsb_resize``,
+``wsb_normalize``), whose arithmetic is the same float64 operations in the same order (no fused
+multiply-add). Hand-written because no library reproduces OpenCV's rounding without OpenCV.
 
 * :func:`resize_bicubic` = ``cv2.resize(float64, INTER_CUBIC)``: half-pixel centres
   ``src = (dst + 0.5) * scale - 0.5`` rounded to float32, Keys kernel (a = -0.75) evaluated in float32
@@ -30,9 +34,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from wsolbench.errors import FormatError, ProtocolError, where
+from wsolbench.metrics.native import engine, ptr
 
 _CUBIC_A = np.float32(-0.75)
 
@@ -102,37 +109,31 @@ def _linear_taps(n_src: int, n_dst: int, *, clamp_coords: bool) -> tuple[np.ndar
     return idx, w
 
 
-def _weighted_rows(arr: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """out[i] = sum_k arr[idx[i, k]] * w[i, k], summed left to right in float64 (rows axis)."""
-    out = arr[idx[:, 0]] * w[:, 0, None]
-    for k in range(1, idx.shape[1]):
-        out = out + arr[idx[:, k]] * w[:, k, None]
-    return out
+@functools.lru_cache(maxsize=64)
+def _taps(kind: str, n_src: int, n_dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """C-contiguous (indices int64, weights float64) of one axis, cached (maps of a file share sizes)."""
+    if kind == "cubic":
+        idx, w = _cubic_taps(n_src, n_dst)
+    else:
+        idx, w = _linear_taps(n_src, n_dst, clamp_coords=kind == "linear-x")
+    return np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(w, dtype=np.float64)
 
 
-def _weighted_cols(arr: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """out[:, j] = sum_k arr[:, idx[j, k]] * w[j, k], summed left to right in float64 (cols axis)."""
-    out = arr[:, idx[:, 0]] * w[:, 0]
-    for k in range(1, idx.shape[1]):
-        out = out + arr[:, idx[:, k]] * w[:, k]
-    return out
-
-
-def _separable(arr: np.ndarray, size_wh, taps_x, taps_y) -> np.ndarray:
-    """Horizontal pass (only on the source rows the vertical pass reads), then the vertical pass."""
+def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str) -> np.ndarray:
+    """Horizontal pass over every source row, then the vertical pass (the compiled engine's
+    ``wsb_resize``: each value the left-to-right float64 sum of the 4 (or 2) products, as OpenCV)."""
     out_w, out_h = _check_size(size_wh)
-    arr = np.asarray(arr, dtype=np.float64)
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
     h, w = arr.shape
-    if h != out_h:
-        iy, wy = taps_y(h, out_h)
-        rows, iy = np.unique(iy, return_inverse=True)
-        arr = arr[rows]
-        iy = iy.reshape(wy.shape)
-    if w != out_w:
-        arr = _weighted_cols(arr, *taps_x(w, out_w))
-    if h != out_h:
-        arr = _weighted_rows(arr, iy, wy)
-    return np.array(arr, dtype=np.float64, copy=True) if (h, w) == (out_h, out_w) else arr
+    none = np.zeros((1, 1), np.int64), np.zeros((1, 1))
+    ix, wx = _taps(kind_x, w, out_w) if w != out_w else none
+    iy, wy = _taps(kind_y, h, out_h) if h != out_h else none
+    kx = ix.shape[1] if w != out_w else 0
+    ky = iy.shape[1] if h != out_h else 0
+    out = np.empty((out_h, out_w))
+    tmp = np.empty((h, out_w)) if kx else out
+    engine().wsb_resize(ptr(arr), h, w, out_h, out_w, ptr(ix), ptr(wx), kx, ptr(iy), ptr(wy), ky, ptr(tmp), ptr(out))
+    return out
 
 
 def resize_bicubic(arr, size_wh) -> np.ndarray:
@@ -150,7 +151,7 @@ def resize_bicubic(arr, size_wh) -> np.ndarray:
         (4, 4)
     """
     arr = _check_2d(arr)
-    return _separable(arr, size_wh, _cubic_taps, _cubic_taps)
+    return _separable(arr, size_wh, "cubic", "cubic")
 
 
 def resize_bilinear(arr, size_wh) -> np.ndarray:
@@ -173,13 +174,7 @@ def resize_bilinear(arr, size_wh) -> np.ndarray:
     if 1.0 / (out_w / w) == 2.0 and 1.0 / (out_h / h) == 2.0:
         return _area_half(np.asarray(arr, dtype=np.float64))
 
-    def taps_x(n, m):
-        return _linear_taps(n, m, clamp_coords=True)
-
-    def taps_y(n, m):
-        return _linear_taps(n, m, clamp_coords=False)
-
-    return _separable(arr, size_wh, taps_x, taps_y)
+    return _separable(arr, size_wh, "linear-x", "linear-y")
 
 
 def _area_half(arr: np.ndarray) -> np.ndarray:
@@ -224,15 +219,12 @@ def resize_nearest(arr, size_wh) -> np.ndarray:
 RESIZERS = {"bicubic": resize_bicubic, "bilinear": resize_bilinear, "nearest": resize_nearest}
 
 
-def _normalize(cam: np.ndarray) -> tuple[np.ndarray, bool]:
-    cam = np.array(cam, dtype=np.float64, copy=True)
-    if np.isnan(cam).any():
-        return np.zeros_like(cam), True
-    if cam.min() == cam.max():
-        return np.zeros_like(cam), True
-    cam -= cam.min()
-    cam /= cam.max()
-    return cam, False
+def _normalize(cam: np.ndarray, *, in_place: bool = False) -> tuple[np.ndarray, bool]:
+    """The reference normalisation (in the compiled engine, one pass for NaN/min/max and two more)."""
+    if not (in_place and cam.dtype == np.float64 and cam.flags.c_contiguous and cam.flags.writeable):
+        cam = np.array(cam, dtype=np.float64, copy=True, order="C")
+    constant = engine().wsb_normalize(ptr(cam), cam.size)
+    return cam, bool(constant)
 
 
 def normalize_minmax(cam) -> np.ndarray:
@@ -309,5 +301,6 @@ def postprocess_map(raw, protocol, *, normalized: bool, image_id: str | None = N
         m = np.array(m, copy=True) if at_size else np.clip(np.asarray(resize(m, size), np.float64), 0.0, 1.0)
         return m, bool(m.min() == m.max())
     _check_finite_range(arr, normalized=False, image_id=image_id)
-    m = np.asarray(arr, dtype=np.float64) if at_size else np.asarray(resize(arr, size), np.float64)
-    return _normalize(m)
+    if at_size:
+        return _normalize(arr)
+    return _normalize(resize(arr, size), in_place=True)     # the resized map is a fresh array
