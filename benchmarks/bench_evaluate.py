@@ -12,8 +12,9 @@ predicted labels, for the real wsolevaluation CUB test (or ILSVRC test) image id
 from ``../shared/wsoleval-metadata-full`` when present (else generated metadata of the same size),
 then runs ``wsolbench evaluate`` in a fresh process per setting, so that import, HDF5 reading,
 GT resizing, bicubic resizing and process start are all counted. Prints maps/s (wall), the
-process's wall time, and the peak RSS of the evaluating process and of its largest worker. The
-machine's load average is printed with the figures.
+process's wall time, its CPU time (with its workers'; maps per CPU-second is the figure that a
+loaded machine does not distort), and the peak RSS of the evaluating process and of its largest
+worker. The machine's load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -85,13 +86,14 @@ def write_maps(path: Path, ids, labels, side: int, seed: int) -> None:
 
 
 # Runs the CLI and, at exit, writes the peak RSS (KiB) of this process and of its largest reaped
-# child (the --workers processes) to the file named by the first argument.
+# child (the --workers processes), and the CPU seconds of both, to the file named by the first argument.
 PROBE = """
 import atexit, resource, sys
 def report(path=sys.argv.pop(1)):
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    open(path, "w").write(f"{own} {kids}")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    open(path, "w").write(f"{own.ru_maxrss} {kids.ru_maxrss} {cpu}")
 atexit.register(report)
 from wsolbench.cli.main import cli
 cli(args=sys.argv[1:], prog_name="wsolbench")
@@ -108,8 +110,8 @@ def run_evaluate(maps: Path, metadata: Path, step: float, workers: int, out: Pat
     wall = time.perf_counter() - t0
     if run.returncode != 0:
         raise SystemExit(f"evaluate failed: {run.stderr[-2000:]}")
-    own, kids = (int(v) for v in rss_file.read_text().split())
-    return {"wall": wall, "rss_main_mib": own / 1024, "rss_worker_mib": kids / 1024}
+    own, kids, cpu = rss_file.read_text().split()
+    return {"wall": wall, "cpu": float(cpu), "rss_main_mib": int(own) / 1024, "rss_worker_mib": int(kids) / 1024}
 
 
 def main(argv=None) -> int:
@@ -135,11 +137,12 @@ def main(argv=None) -> int:
               f"{'the real ' + dataset + ' test metadata' if metadata.parent.parent == SHARED else 'generated metadata'}"
               f", written in {time.perf_counter() - t0:.1f} s; step {step}")
         run_evaluate(maps, metadata, step, 1, tmp / "warm.json")        # warm the page cache and the engine
-        print(f"{'workers':>8} {'wall s':>8} {'maps/s':>8} {'RSS main MiB':>13} {'RSS worker MiB':>15}")
+        print(f"{'workers':>8} {'wall s':>8} {'maps/s':>8} {'CPU s':>8} {'maps/CPU-s':>11} {'RSS main MiB':>13} "
+              f"{'RSS worker MiB':>15}")
         for workers in (int(w) for w in args.workers.split(",")):
             r = run_evaluate(maps, metadata, step, workers, tmp / f"w{workers}.json")
-            print(f"{workers:>8} {r['wall']:>8.2f} {n / r['wall']:>8.0f} {r['rss_main_mib']:>13.0f} "
-                  f"{r['rss_worker_mib']:>15.0f}")
+            print(f"{workers:>8} {r['wall']:>8.2f} {n / r['wall']:>8.0f} {r['cpu']:>8.2f} {n / r['cpu']:>11.0f} "
+                  f"{r['rss_main_mib']:>13.0f} {r['rss_worker_mib']:>15.0f}")
     print("load average:", " ".join(f"{v:.2f}" for v in os.getloadavg()), f"({os.cpu_count()} CPUs)")
     return 0
 

@@ -2,8 +2,9 @@
 
 The public Python API lives here, in one place (``docs/api.md``): the in-memory
 :class:`Evaluator`, the result, the protocol, the dataset readers and the box/mask primitives.
-Names other than the errors and the protocol are imported on first use, so ``import wsolbench``
-stays light (no numba, no h5py) and never imports torch; only :mod:`wsolbench.nn` does.
+Names other than the errors are imported on first use, so ``import wsolbench`` stays light (no
+NumPy, no h5py: ``wsolbench --help`` imports neither) and never imports torch; only
+:mod:`wsolbench.nn` does.
 
 Example:
     >>> import wsolbench
@@ -29,10 +30,11 @@ from wsolbench.errors import (  # noqa: E402
     SubmissionError,
     WsolbenchError,
 )
-from wsolbench.protocol import Protocol, get_protocol  # noqa: E402
 
 # name -> module that defines it (imported when the name is first used)
 _LAZY = {
+    "Protocol": "wsolbench.protocol",
+    "get_protocol": "wsolbench.protocol",
     "Evaluator": "wsolbench.evaluator",
     "EvaluationResult": "wsolbench.metrics.result",
     "evaluate_maps": "wsolbench.pipeline",

@@ -82,17 +82,17 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     return RowPlan(np.asarray(rows, np.int64), np.asarray(recs, np.int64), np.asarray(labels, np.int64))
 
 
-def _evaluate_chunk(path, plan: RowPlan, chunk: slice, evaluator: Evaluator) -> EvalState:
-    """Evaluate the planned rows ``chunk`` with a fresh evaluator; returns its state."""
+def _evaluate_chunk(f: ScoreMapFile, plan: RowPlan, chunk: slice, evaluator: Evaluator) -> EvalState:
+    """Evaluate the planned rows ``chunk`` of the open file ``f`` with a fresh evaluator; returns its
+    state. The file is opened once per process (opening validates every image id of the file)."""
     part = evaluator._fresh()
     rows = plan.rows[chunk]
     order = np.argsort(rows, kind="stable")            # read the file in row order
     labels = plan.map_labels[chunk][order]
-    with ScoreMapFile(path) as f:
-        for batch in f.iter_batches(batch_size=len(rows), rows=rows[order]):
-            part.update(batch.image_ids, list(batch.maps), batch.predicted_labels,
-                        map_labels=None if (labels < 0).all() else labels[:len(batch)])
-            labels = labels[len(batch):]
+    for batch in f.iter_batches(batch_size=len(rows), rows=rows[order]):
+        part.update(batch.image_ids, list(batch.maps), batch.predicted_labels,
+                    map_labels=None if (labels < 0).all() else labels[:len(batch)])
+        labels = labels[len(batch):]
     return part.state
 
 
@@ -101,13 +101,16 @@ _WORKER_ARGS: tuple | None = None
 
 
 def _init_worker(args):
+    """Runs in each worker after the fork: the worker opens the file itself (an HDF5 handle must
+    not cross a fork) and keeps it for all its chunks."""
     global _WORKER_ARGS
-    _WORKER_ARGS = args
+    path, plan, evaluator = args
+    _WORKER_ARGS = (ScoreMapFile(path), plan, evaluator)
 
 
 def _worker_chunk(chunk: slice) -> EvalState:
-    path, plan, evaluator = _WORKER_ARGS
-    return _evaluate_chunk(path, plan, chunk, evaluator)
+    f, plan, evaluator = _WORKER_ARGS
+    return _evaluate_chunk(f, plan, chunk, evaluator)
 
 
 def _chunks(n: int, size: int) -> list[slice]:
@@ -131,11 +134,12 @@ def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 
     if progress:
         progress(0, total)
     if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            evaluator.merge(_evaluate_chunk(path, plan, chunk, evaluator))
-            done += chunk.stop - chunk.start
-            if progress:
-                progress(done, total)
+        with ScoreMapFile(path) as f:
+            for chunk in chunks:
+                evaluator.merge(_evaluate_chunk(f, plan, chunk, evaluator))
+                done += chunk.stop - chunk.start
+                if progress:
+                    progress(done, total)
         return
     _warm_up(evaluator)
     ctx = multiprocessing.get_context("fork")

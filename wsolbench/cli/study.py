@@ -18,7 +18,26 @@ from wsolbench.cli.render import stderr_console, stdout_console
 def _names() -> list[str]:
     from wsolbench.nn.studies import STUDIES  # no torch at import
 
-    return list(STUDIES)
+    return list(STUDIES) + ["all"]
+
+
+class _LazyChoice(click.Choice):
+    """A click.Choice whose choices are loaded on first use, so that importing this module (at every
+    CLI start) does not import the studies (NumPy)."""
+
+    def __init__(self, load):
+        self._load, self._loaded = load, None
+        super().__init__(())
+
+    @property
+    def choices(self):
+        if self._loaded is None:
+            self._loaded = tuple(self._load())
+        return self._loaded
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns the (empty) initial value
+        pass
 
 
 def _list_studies() -> None:
@@ -44,7 +63,7 @@ def _command_line(name: str, seeds: int, jobs: int, threads: int, epochs: int | 
 
 
 @click.command()
-@click.argument("name", required=False, type=click.Choice(_names() + ["all"]))
+@click.argument("name", required=False, type=_LazyChoice(_names))
 @click.option("--out", type=click.Path(file_okay=False), default="runs/studies", show_default=True,
               help="Folder of the run folders (shared by the studies: thresholds and multicrop reuse the models "
                    "methods trained).")
