@@ -8,7 +8,6 @@ import importlib.util
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,15 +17,7 @@ from wsolbench.metrics import best_ious, box_iou, extract_boxes, native, normali
 from wsolbench.metrics.masks import PixelAP, bin_edges
 
 
-def _load_naive():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "naive_boxes.py"
-    spec = importlib.util.spec_from_file_location("naive_boxes", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-naive = _load_naive()
+from test_boxes_engine import naive  # noqa: E402  (benchmarks/naive_boxes.py, the independent oracle)
 
 
 def _numpy_normalize(cam):
