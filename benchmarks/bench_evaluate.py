@@ -136,7 +136,6 @@ def main(argv=None) -> int:
         print(f"{n} raw {args.side}x{args.side} CAMs ({maps.stat().st_size / 2**20:.0f} MiB) for "
               f"{'the real ' + dataset + ' test metadata' if metadata.parent.parent == SHARED else 'generated metadata'}"
               f", written in {time.perf_counter() - t0:.1f} s; step {step}")
-        run_evaluate(maps, metadata, step, 1, tmp / "warm.json")        # warm the page cache and the engine
         print(f"{'workers':>8} {'wall s':>8} {'maps/s':>8} {'CPU s':>8} {'maps/CPU-s':>11} {'RSS main MiB':>13} "
               f"{'RSS worker MiB':>15}")
         for workers in (int(w) for w in args.workers.split(",")):
