@@ -5,7 +5,7 @@ Usage: ``python benchmarks/bench_boxes.py [--n 50] [--seed 0] [--json]``
 Both compute the per-threshold best IoU of the largest region (MaxBoxAcc) and of all regions with
 holes (MaxBoxAccV2) on 224x224 CAM-like maps (smooth anisotropic Gaussian blobs plus smoothed noise,
 min-max normalised; deterministic seed), single process, at the CAM-threshold steps 0.01 and 0.001.
-Their outputs are asserted equal. Numba compilation is excluded (warm-up call first).
+Their outputs are asserted equal. The engine is loaded before timing (a warm-up call).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _time(fn, items) -> tuple[float, float, list]:
 
 def bench_step(items, step: float) -> dict:
     thresholds = np.arange(0, 1, step)
-    best_ious(items[0][0], items[0][1], thresholds)                   # warm-up: numba compile / cache load
+    best_ious(items[0][0], items[0][1], thresholds)                   # warm-up: load the engine
     fast_s, fast_cpu, fast = _time(lambda m, gt: best_ious(m, gt, thresholds), items)
     largest_s, _, _ = _time(lambda m, gt: best_ious(m, gt, thresholds, all_regions=False), items)
     naive_s, naive_cpu, naive = _time(lambda m, gt: naive_best_ious(m, gt, thresholds), items)

@@ -71,8 +71,6 @@ __all__ = [
     "SubmissionError",
     "DatasetError",
     "MissingDependencyError",
-    "Protocol",
-    "get_protocol",
     "example_path",
     *_LAZY,
 ]
