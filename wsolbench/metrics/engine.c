@@ -355,6 +355,16 @@ static inline int ring(const uint8_t *in, int32_t p, int32_t PW) {
     return T.ring_of[idx];
 }
 
+/* The root of the union of the components of p's ng neighbour groups (rep: a direction in each). */
+static inline int32_t join_groups(Sweep *s, int32_t p, int ng, const uint8_t *rep, const int32_t *off) {
+    int32_t r = find_root(s->cp, s->lab[p + off[rep[0]]]);
+    for (int g = 1; g < ng; g++) {
+        int32_t q = find_root(s->cp, s->lab[p + off[rep[g]]]);
+        if (q != r) r = unite(s, r, q);
+    }
+    return r;
+}
+
 /* Add pixel p (padded index; x, y unpadded) to the foreground (8-connectivity). */
 static inline void add_fg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
     int32_t *lab = s->lab;
@@ -364,11 +374,7 @@ static inline void add_fg(Sweep *s, int32_t p, int x, int y, const int32_t *off)
     if (ng == 0) {
         r = new_comp(s, x, y, p);
     } else {
-        r = find_root(s->cp, lab[p + off[T.fg_rep[pat][0]]]);
-        for (int g = 1; g < ng; g++) {
-            int32_t q = find_root(s->cp, lab[p + off[T.fg_rep[pat][g]]]);
-            if (q != r) r = unite(s, r, q);
-        }
+        r = join_groups(s, p, ng, T.fg_rep[pat], off);
         extend(&s->c[r], x, y, p);
     }
     lab[p] = r;
@@ -392,11 +398,7 @@ static inline void add_bg(Sweep *s, int32_t p, int x, int y, const int32_t *off)
     if (ng == 0) {
         r = new_comp(s, x, y, p);
     } else {
-        r = find_root(s->cp, lab[p + off[T.bg_rep[pat][0]]]);
-        for (int g = 1; g < ng; g++) {
-            int32_t q = find_root(s->cp, lab[p + off[T.bg_rep[pat][g]]]);
-            if (q != r) r = unite(s, r, q);
-        }
+        r = join_groups(s, p, ng, T.bg_rep[pat], off);
         if (r != 0) extend(&s->c[r], x, y, p);
     }
     lab[p] = r;
