@@ -1,5 +1,13 @@
 """Atomic file output: write to a temporary file in the destination's folder, then rename it into
-place, so that a crash or an error never leaves a half-written file (nor a temporary one)."""
+place, so that a crash, an error or a signal never leaves a half-written file (nor a temporary one).
+
+A destination whose folders do not exist yet gets them only when the file is complete: the
+temporary file is written in the nearest existing folder above it (same file system), so a failed
+write leaves no empty folders behind. Failures to create, write or rename are
+:class:`~wsolbench.outputs.OutputError` s (one-line messages naming the file), which are also
+``OSError`` s. Commands check their outputs up front with :mod:`wsolbench.outputs`; this is the
+second line of defence (disk full, a folder made read-only meanwhile).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import pathlib
 import tempfile
 from contextlib import contextmanager
 from typing import Iterator
+
+from wsolbench.outputs import OutputError, existing_ancestor
 
 
 @contextmanager
@@ -25,27 +35,42 @@ def atomic_path(path) -> Iterator[pathlib.Path]:
         'hello'
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path.parent if path.parent.is_dir() else existing_ancestor(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise _write_error(path, e) from None
     os.close(fd)
     try:
         yield pathlib.Path(tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, mode)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise _write_error(path, e) from e
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
 
+def _write_error(path, error: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot write ({error.strerror or error}); nothing was written: check that the "
+                       "folder is writable and has free space, or choose another path")
+
+
 def write_bytes_atomic(path, data: bytes) -> pathlib.Path:
     """Write ``data`` to ``path`` atomically (flushed to disk before the rename); returns the path."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise _write_error(path, e) from e
     return pathlib.Path(path)
 
 

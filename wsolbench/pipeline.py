@@ -13,9 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,6 +22,7 @@ import numpy as np
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import FormatError
 from wsolbench.evaluator import Evaluator
+from wsolbench.interrupts import process_pool
 from wsolbench.metrics.evaluator import EvalState, ImageInput, listing
 from wsolbench.metrics.result import EvaluationResult
 from wsolbench.protocol import Protocol
@@ -142,9 +141,7 @@ def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 
                     progress(done, total)
         return
     _warm_up(evaluator)
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=((path, plan, evaluator),)) as pool:
+    with process_pool(min(workers, len(chunks)), initializer=_init_worker, initargs=((path, plan, evaluator),)) as pool:
         for chunk, part in zip(chunks, pool.map(_worker_chunk, chunks)):
             evaluator.merge(part)
             done += chunk.stop - chunk.start

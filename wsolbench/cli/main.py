@@ -1,14 +1,19 @@
 """Entry point of the ``wsolbench`` console script.
 
 Each command group lives in its own module and is registered here. Results go to stdout,
-progress and messages to stderr. A :class:`~wsolbench.errors.WsolbenchError` becomes a one-line
-message and exit code 2, never a traceback.
+progress and messages to stderr.
+
+Exit codes, the same for every command (README, docs/failures.md): 0 success; 1 an internal error
+(a bug: the traceback is printed, then one line saying so); 2 bad input or usage (a
+:class:`~wsolbench.errors.WsolbenchError` or a click usage error: one line, no traceback);
+130 / 143 interrupted by SIGINT / SIGTERM (one line; workers stopped, nothing half-written).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import click
 
@@ -29,15 +34,35 @@ COMMANDS = [
 ]
 
 
+EXIT_INTERNAL = 1
+BUG_LINE = ("Error: internal error ({kind}), a bug in wsolbench rather than in your input; please report it "
+            "with the traceback above")
+
+
 class WsolbenchGroup(click.Group):
-    """A group that turns WsolbenchError into a clean one-line error."""
+    """A group that applies the exit-code policy: one line and 2 for bad input, one line and 128 + N for a
+    signal, a traceback plus one line and 1 for anything else."""
 
     def invoke(self, ctx):
+        from wsolbench.interrupts import Interrupted, raising_signals, signal_name
+
         try:
-            return super().invoke(ctx)
+            with raising_signals():
+                return super().invoke(ctx)
         except WsolbenchError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
+        except KeyboardInterrupt as e:
+            signum = e.signum if isinstance(e, Interrupted) else 2
+            click.echo(f"Interrupted by {signal_name(signum)}: stopped, workers ended, no half-written file "
+                       "left", err=True)
+            sys.exit(128 + signum)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:
+            traceback.print_exc()
+            click.echo(BUG_LINE.format(kind=type(e).__name__), err=True)
+            sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=WsolbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
