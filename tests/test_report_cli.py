@@ -26,6 +26,7 @@ def two_results(tmp_path):
     b["maps"]["attrs"] = {"method": "HaS"}
     b["metrics"].update(maxboxacc=72.5, pxap=60.1, top1_loc=None)
     b["box"]["largest"]["curves"]["50"] = [v + 3.0 for v in a["box"]["largest"]["curves"]["50"]]
+    b["box"]["largest"]["max"]["50"] += 3.0          # a result's max is its curve's value at the best index
     return a, b, _write(tmp_path / "a.json", a), _write(tmp_path / "b.json", b)
 
 

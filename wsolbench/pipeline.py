@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from wsolbench.bounds import check_workers
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import FormatError
 from wsolbench.evaluator import Evaluator
@@ -128,6 +129,7 @@ def _warm_up(evaluator: Evaluator) -> None:
 def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 1,
                    progress: Callable[[int, int], None] | None = None) -> None:
     """Evaluate the planned rows into ``evaluator``, on ``workers`` processes (their states merge exactly)."""
+    check_workers(workers)
     chunks = _chunks(len(plan.rows), CHUNK_ROWS)
     total, done = len(plan.rows), 0
     if progress:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wsolbench.bounds import check_cam_step
 from wsolbench.errors import ProtocolError
 
 PRESETS = ("wsoleval", "cam2016")
@@ -72,6 +73,7 @@ class Protocol:
             raise ProtocolError(f"resolution must be two positive integers (width, height), got {self.resolution}")
         if not (0 < self.cam_step < 1):
             raise ProtocolError(f"cam_step must lie in (0, 1), got {self.cam_step}; the field uses 0.01 or 0.001")
+        check_cam_step(self.cam_step)
         if self.fixed_threshold is not None and not (0 <= self.fixed_threshold < 1):
             raise ProtocolError(f"fixed threshold must lie in [0, 1), got {self.fixed_threshold}")
         if not self.iou_thresholds or any(not (0 < d <= 100) for d in self.iou_thresholds):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from wsolbench.cli.options import option_flag, parse_options
+from wsolbench.cli.options import WORKERS, option_flag, parse_options
 from wsolbench.cli.render import result_table, stderr_console, stdout_console
 
 SANITY_KINDS = ("center-gaussian", "random", "full-image")
@@ -270,7 +270,7 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 @click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default=None,
               help="Evaluation protocol (default: the recipe's, wsoleval).")
 @click.option("--cam-step", type=float, default=None, help="CAM-threshold step (default 0.01).")
-@click.option("--eval-workers", type=click.IntRange(1, 256), default=1, show_default=True,
+@click.option("--eval-workers", type=WORKERS, default=1, show_default=True,
               help="Processes for the evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @option_flag

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from wsolbench.cli.options import option_flag, parse_options
+from wsolbench.cli.options import WORKERS, option_flag, parse_options
 from wsolbench.cli.render import progress_bar, result_table, stderr_console, stdout_console
 
 
@@ -31,7 +31,7 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict 
               show_default=True)
 @click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.01).")
 @click.option("--threshold", type=float, default=None, help="Fixed threshold of cam2016 (default 0.2).")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes.")
+@click.option("--workers", type=WORKERS, default=1, show_default=True, help="Processes (at most the CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result JSON here.")
 @click.option("--submission", type=click.Path(dir_okay=False), default=None,

@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from wsolbench.cli.options import WORKERS
+
 BOARD_HELP = "The board folder (reported.csv, submissions/, README.md, index.html)."
 
 
@@ -78,7 +80,7 @@ def add(file, board, name, replace, rebuild):
 @click.option("--split", default=None, help="Split, for datasets that hold several.")
 @click.option("--mask-root", type=click.Path(file_okay=False), default=None, help="Folder of mask PNGs.")
 @click.option("--line", "line", type=int, default=None, help="Line of the row to verify (files with several).")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes.")
+@click.option("--workers", type=WORKERS, default=1, show_default=True, help="Processes (at most the CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(file, maps, gt, split, mask_root, line, workers, as_json):
     """Recompute a verified row of FILE from its score maps; exit 1 if any number or the checksum differs."""

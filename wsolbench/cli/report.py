@@ -82,58 +82,112 @@ def _diff_cell(value) -> str:
     return f"[{color}]{value:+.2f}[/]"
 
 
+MAX_DELTA_RESULTS = 4
+
+
+def _protocol_cell(info: dict) -> str:
+    name = info["protocol_name"] or "?"
+    text = f"{name} {info['protocol_hash']}" if info["protocol_hash"] else f"{name} (no hash)"
+    diff = info.get("protocol_differences") or {}
+    if diff:
+        text += "\n[yellow]" + ", ".join(f"{k}={v}" for k, v in diff.items()) + "[/]"
+    return text
+
+
 def comparison_table(comparison: dict):
     """A rich table of metrics side by side; after each result but the first, a ``Δ`` column holds
-    its difference against the first."""
+    its difference against the first. The last rows give each result's data (images, dataset/split)
+    and protocol, with the settings that differ from the first result's."""
     from rich.table import Table
 
     reference = comparison["reference"]
-    first = comparison["results"][0]
-    if comparison["same_protocol"]:
+    results = comparison["results"]
+    first = results[0]
+    if comparison["same_protocol"] and first["protocol_hash"] is None:
+        caption = f"all under protocol {first['protocol_name']} (no hash recorded)"
+    elif comparison["same_protocol"]:
         caption = f"all under protocol {first['protocol_name']} ({first['protocol_hash']})"
     else:
-        caption = "[yellow]protocols differ, numbers are not comparable:[/] " + ", ".join(
-            f"{r['label']} {r['protocol_name']} ({r['protocol_hash']})" for r in comparison["results"])
+        caption = "[yellow]protocols differ or are unknown, numbers may not be comparable (see the protocol row)[/]"
+    delta = len(results) <= MAX_DELTA_RESULTS
+    if not delta:
+        caption += f"\n[dim]Δ columns left out for width with more than {MAX_DELTA_RESULTS} results (--json has them)[/]"
+    for note in comparison.get("notes", []):
+        caption += f"\n[dim]note: {note}[/]"
     table = Table(title=f"metrics (%) vs {reference}", caption=caption, title_justify="left")
     table.add_column("metric", no_wrap=True)
-    for i, r in enumerate(comparison["results"]):
-        table.add_column(r["label"], justify="right")
-        if i:
+    for i, r in enumerate(results):
+        table.add_column(r["label"], justify="right", min_width=6)
+        if i and delta:
             table.add_column("Δ", justify="right", no_wrap=True)
-    for row in comparison["metrics"]:
+    rows = comparison["metrics"]
+    for k, row in enumerate(rows):
         cells = [row["name"]]
         for i, (v, d) in enumerate(zip(row["values"], row["differences"])):
             cells.append(fmt(v))
-            if i:
+            if i and delta:
                 cells.append(_diff_cell(d))
+        table.add_row(*cells, end_section=k == len(rows) - 1)
+    for name, cell in (("images", lambda r: "?" if r.get("n_images") is None else str(r["n_images"])),
+                       ("dataset / split", lambda r: f"{r.get('dataset') or '?'} / {r.get('split') or '?'}"),
+                       ("protocol", _protocol_cell)):
+        cells = [name]
+        for i, r in enumerate(results):
+            cells.append(cell(r))
+            if i and delta:
+                cells.append("")
         table.add_row(*cells)
     return table
 
 
 @click.command()
-@click.argument("result_paths", metavar="RESULT.json...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("result_paths", metavar="RESULT.json...", nargs=-1, required=True)
 @click.option("--label", "labels", multiple=True, help="Display name of each result, in order (repeat).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Also write overlaid curves of all results, one PNG per metric, in this folder.")
+@click.option("--force", is_flag=True,
+              help="Compare results on different data (dataset, split, image count or ground truth) anyway.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of a table.")
-def compare(result_paths, labels, out, as_json):
-    """Compare results: metrics side by side with differences against the first."""
-    from wsolbench.report.compare import compare_metrics, plot_comparison
-    from wsolbench.report.files import load_result
+def compare(result_paths, labels, out, force, as_json):
+    """Compare results: metrics side by side with differences against the first.
 
-    if len(result_paths) < 2:
-        raise click.UsageError("compare needs at least two result files, e.g. wsolbench compare A.json B.json")
-    if labels and len(labels) != len(result_paths):
-        raise click.UsageError(f"got {len(labels)} --label for {len(result_paths)} results; give one per result")
+    Takes result JSON files (evaluate --out, a run's result.json), run summaries and study tables
+    (baselines/results/*.json; FILE.json#KEY picks one result or section). Results on different data
+    are refused unless --force; protocol settings that differ are shown per column.
+    """
+    from wsolbench.outputs import check_outputs, output_folder
+    from wsolbench.report.comparable import data_differences, refuse_unless_forced
+    from wsolbench.report.compare import compare_metrics, plot_comparison, result_label
+    from wsolbench.report.files import load_entries
+
+    check_outputs([output_folder(out, "--out")], inputs={p: p for p in result_paths})
+    entries = [e for spec in result_paths for e in load_entries(spec)]
+    if len(entries) < 2:
+        raise click.UsageError(f"compare needs at least two results; {', '.join(result_paths)} hold(s) "
+                               f"{len(entries)}, e.g. wsolbench compare A.json B.json")
+    if labels and len(labels) != len(entries):
+        raise click.UsageError(f"got {len(labels)} --label for {len(entries)} results; give one per result")
     err = stderr_console()
-    results = [load_result(p) for p in result_paths]
-    comparison = compare_metrics(results, labels=list(labels) or None, paths=result_paths)
+    results = [e.result for e in entries]
+    names = list(labels) or [e.label or result_label(e.result, e.source) for e in entries]
+    comparison = compare_metrics(results, labels=names, paths=[e.source for e in entries],
+                                 extras=[e.extra for e in entries])
+    used = [r["label"] for r in comparison["results"]]
+    check = data_differences(results, used)
+    refuse_unless_forced(check, [e.source for e in entries], force=force)
+    noted: dict[str, list[str]] = {}
+    for r, e in zip(comparison["results"], entries):
+        if e.note:
+            noted.setdefault(e.note, []).append(r["label"])
+    notes = [f"{', '.join(names)}: {note}" for note, names in noted.items()] + check.notes
+    comparison.update(data_differences=check.differences, notes=notes, forced=bool(force and check.differences))
+    for difference in check.differences:
+        err.print(f"[yellow]warning (--force):[/] different data: {difference}", highlight=False)
     if not comparison["same_protocol"]:
-        err.print("[yellow]warning:[/] the results were computed under different protocols (hashes differ); "
-                  "their numbers are not comparable")
+        err.print("[yellow]warning:[/] the results were computed under different protocols (or an unknown one); "
+                  "their numbers are not comparable", highlight=False)
     if out:
-        labels_used = [r["label"] for r in comparison["results"]]
-        drawn = plot_comparison(results, labels_used, out)
+        drawn = plot_comparison(results, used, out)
         comparison["figures"] = {k: v["path"] for k, v in drawn.items()}
         err.print(f"{len(drawn)} comparison plot(s) written to {out}")
     if as_json:

@@ -12,6 +12,8 @@ import shlex
 
 import click
 
+from wsolbench.cli.options import WORKERS
+
 from wsolbench.cli.render import stderr_console, stdout_console
 
 
@@ -70,7 +72,7 @@ def _command_line(name: str, seeds: int, jobs: int, threads: int, epochs: int | 
 @click.option("--tables", type=click.Path(file_okay=False), default=None,
               help="Folder for study-NAME.md/.csv/.json (default: --out).")
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Training seeds 0..N-1.")
-@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+@click.option("--jobs", type=WORKERS, default=1, show_default=True,
               help="Cells trained in parallel (processes); 2 jobs x 1 thread suits 2 cores.")
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="torch threads per job.")
 @click.option("--epochs", type=click.IntRange(1), default=None,

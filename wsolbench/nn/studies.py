@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -376,9 +376,9 @@ def _map_jobs(args, jobs: int):
     if jobs <= 1:
         yield from map(_run_cell_job, args)
         return
-    import multiprocessing
+    from wsolbench.interrupts import process_pool
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with process_pool(jobs, context="spawn") as pool:
         futures = [pool.submit(_run_cell_job, a) for a in args]
         for future in as_completed(futures):
             yield future.result()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pathlib
 
+from wsolbench.outputs import staged_folder
 from wsolbench.report import sections
 
 COMPARE_FILES = {"maxboxacc": "compare_maxboxacc.png", "maxboxacc_v2": "compare_maxboxacc_v2.png",
@@ -47,20 +48,25 @@ def _difference(value, reference):
     return None if value is None or reference is None else float(value) - float(reference)
 
 
-def compare_metrics(results: list[dict], *, labels: list[str] | None = None, paths=None) -> dict:
+def compare_metrics(results: list[dict], *, labels: list[str] | None = None, paths=None,
+                    extras: list[dict] | None = None) -> dict:
     """Metrics of several results side by side, with differences against the first.
 
     Args:
         results: result dicts (``docs/result-json.md``); the first is the reference.
         labels: display names (default :func:`result_label`).
         paths: the files the results came from (recorded, and used for default labels).
+        extras: per result, further named numbers (a study's own columns), listed after the metrics.
 
     Returns:
         ``{"reference": label, "same_protocol": bool, "results": [{"label", "path", "protocol_name",
-        "protocol_hash", "dataset", "split", "maps_sha256"}], "metrics": [{"key", "name",
-        "values": [...], "differences": [None, ...]}]}``; a metric is listed when any result has it;
-        a difference is ``None`` where either value is missing.
+        "protocol_hash", "protocol_differences", "dataset", "split", "n_images", "maps_sha256"}],
+        "metrics": [{"key", "name", "values": [...], "differences": [None, ...]}]}``; a metric is listed
+        when any result has it; a difference is ``None`` where either value is missing;
+        ``protocol_differences`` holds the protocol settings that differ from the first result's.
     """
+    from wsolbench.report.comparable import identity, protocol_differences
+
     paths = list(paths) if paths is not None else [None] * len(results)
     labels = unique_labels(list(labels) if labels is not None else
                            [result_label(r, p) for r, p in zip(results, paths)])
@@ -70,12 +76,19 @@ def compare_metrics(results: list[dict], *, labels: list[str] | None = None, pat
         if any(v is not None for v in values):
             rows.append({"key": key, "name": name, "values": values,
                          "differences": [None] + [_difference(v, values[0]) for v in values[1:]]})
+    extras = extras or [{} for _ in results]
+    for name in dict.fromkeys(k for e in extras for k in e):
+        values = [e.get(name) for e in extras]
+        rows.append({"key": name, "name": name, "values": values,
+                     "differences": [None] + [_difference(v, values[0]) for v in values[1:]]})
+    protocols = protocol_differences(results)
     info = [{"label": label, "path": None if p is None else str(p), "protocol_name": r.get("protocol_name"),
-             "protocol_hash": r.get("protocol_hash"), "dataset": (r.get("dataset") or {}).get("name"),
-             "split": (r.get("dataset") or {}).get("split"), "maps_sha256": (r.get("maps") or {}).get("sha256")}
-            for r, label, p in zip(results, labels, paths)]
-    hashes = {r.get("protocol_hash") for r in results}
-    return {"reference": labels[0] if labels else None, "same_protocol": len(hashes) <= 1,
+             "protocol_hash": r.get("protocol_hash"), "protocol_differences": diff,
+             "dataset": (r.get("dataset") or {}).get("name"), "split": (r.get("dataset") or {}).get("split"),
+             "n_images": identity(r)["n_images"], "maps_sha256": (r.get("maps") or {}).get("sha256")}
+            for r, label, p, diff in zip(results, labels, paths, protocols)]
+    protocols_used = {(r.get("protocol_name"), r.get("protocol_hash")) for r in results}
+    return {"reference": labels[0] if labels else None, "same_protocol": len(protocols_used) <= 1,
             "results": info, "metrics": rows}
 
 
@@ -163,8 +176,7 @@ def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str
     from wsolbench.report import curves
 
     curves.require_matplotlib(alternative="or leave out --out to print the comparison only")
-    out = pathlib.Path(out_dir)
-    iou = str(results[0].get("protocol", {}).get("maxboxacc_iou", 50)) if results else "50"
+    iou = str((results[0].get("protocol") or {}).get("maxboxacc_iou", 50)) if results else "50"
     top1 = [(lb, s) for lb, s in _labelled(results, labels, sections.top1_series) if s["top1"] is not None]
     plots = {
         "maxboxacc": (_labelled(results, labels, lambda r: sections.box_series(r, "largest")),
@@ -175,4 +187,10 @@ def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str
         "pxap": (_labelled(results, labels, sections.pr_series), lambda e, path: _plot_pr(e, path, curves)),
         "piou": (_labelled(results, labels, sections.piou_series), lambda e, path: _plot_piou(e, path, curves)),
     }
-    return {key: plot(entries, out / COMPARE_FILES[key]) for key, (entries, plot) in plots.items() if entries}
+    with staged_folder(out_dir) as stage:
+        drawn = {key: plot(entries, stage / COMPARE_FILES[key]) for key, (entries, plot) in plots.items() if entries}
+    out = pathlib.Path(out_dir)
+    for data in drawn.values():
+        if isinstance(data, dict) and "path" in data:
+            data["path"] = str(out / pathlib.Path(data["path"]).name)
+    return drawn
