@@ -142,7 +142,7 @@ def test_cli_exit_codes_and_listing(cub):
     assert "OK" in ok.stdout
     plant_cub_defects(cub)
     bad = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "--no-counts", "--max-problems", "2"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2
     assert "missing-image" in bad.stdout and "... and 1 more" in bad.stdout
 
 
@@ -151,7 +151,7 @@ def test_cli_json_and_options(cub, tmp_path, shared_dir):
     res = runner.invoke(cli, ["datasets", "check", f"cub:{cub.root}", "--split", "val", "--no-counts", "--json",
                               "-o", f"val_metadata={shared_dir / 'wsoleval-metadata' / 'CUB'}"])
     data = json.loads(res.stdout)
-    assert res.exit_code == 1 and data["split"] == "val" and data["n_images"] == 16
+    assert res.exit_code == 2 and data["split"] == "val" and data["n_images"] == 16
     assert {p["kind"] for p in data["problems"]} == {"missing-image"}   # CUBV2 images are not in the fixture
     res = runner.invoke(cli, ["datasets", "check", "nosuch:/x"])
     assert res.exit_code == 2 and "unknown dataset adapter" in res.stderr

@@ -48,6 +48,7 @@ def _result_for(annotations, ious, *, box=True) -> dict:
     result["per_image"] = {"image_ids": annotations.image_ids, "labels": [r.label for r in annotations],
                            "predicted": [r.label for r in annotations], "iou": list(ious),
                            "constant_map": [False] * n}
+    result["counts"]["n_images"] = result["dataset"]["n_images"] = n    # a result's counts match its rows
     if not box:
         result["box"] = None
         result["mask"]["piou_threshold"] = 0.5

@@ -154,4 +154,4 @@ def test_datasets_check_reads_signals_not_images(tmp_path):
     first = Path(annotations.root) / annotations.records[0].image_id
     first.write_bytes(b"garbage")
     bad = CliRunner().invoke(cli, ["datasets", "check", spec, "--no-counts"])
-    assert bad.exit_code == 1 and first.name in bad.output
+    assert bad.exit_code == 2 and first.name in bad.output

@@ -29,6 +29,7 @@ import sys
 
 import numpy as np
 
+from wsolbench.datasets.coverage import require_ground_truth
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.errors import AnnotationError, DatasetError, FormatError, ProtocolError
 from wsolbench.metrics.evaluator import EvalState, FrameEvaluator, ImageInput, listing
@@ -161,11 +162,14 @@ class Evaluator:
             at the protocol's resolution). By default maps are raw CAMs, at any resolution: resized
             bicubic and min-max normalised per map, exactly as the reference does (``docs/protocol.md``).
         spec: the dataset spec to record in the result (taken from ``dataset`` when it is a spec).
+        skip_images_without_gt: leave out the split's images that have neither a box nor a mask (their
+            maps are ignored; the result lists them as ``dataset.skipped_without_gt``). By default such
+            an image is an error: counted as a miss it would lower every metric.
         **dataset_options: adapter options of a spec, e.g. ``mask_root="OpenImages/masks"``.
 
     Raises:
         FormatError: the ground truth has neither boxes nor masks. ProtocolError: a bad protocol.
-        DatasetError, AnnotationError: the dataset cannot be loaded.
+        DatasetError, AnnotationError: the dataset cannot be loaded, or has images without ground truth.
 
     Maps are keyed by image id (and by class, with ``map_labels``, for multi-label data): an id that is
     not in the split, or given twice, is an error at :meth:`update`; an image without a map is an
@@ -174,10 +178,14 @@ class Evaluator:
 
     def __init__(self, dataset: str | AnnotationSet, protocol: Protocol | str = "wsoleval", *,
                  split: str | None = None, cam_step: float | None = None, threshold: float | None = None,
-                 normalized: bool = False, spec: str | None = None, **dataset_options):
+                 normalized: bool = False, spec: str | None = None, skip_images_without_gt: bool = False,
+                 **dataset_options):
         annotations = _annotations_of(dataset, split, dataset_options)
         if isinstance(dataset, str) and spec is None:
             spec = dataset
+        annotations, skipped = require_ground_truth(annotations, skip=skip_images_without_gt)
+        self.skipped_without_gt = skipped if skip_images_without_gt else None
+        self._skipped = set(skipped)
         self.annotations = annotations
         self.protocol = _resolve_protocol(protocol, cam_step, threshold, annotations)
         self.normalized = bool(normalized)
@@ -262,6 +270,16 @@ class Evaluator:
         arrays = _as_maps(maps, len(ids), single)
         preds = _as_labels(predicted_labels, len(ids), "predicted_labels", single)
         classes = _as_labels(map_labels, len(ids), "map_labels", single)
+        if preds is not None:
+            from wsolbench.scoremaps.format import check_class_range   # here: the package imports h5py
+
+            check_class_range(np.asarray(preds), num_classes=self.annotations.num_classes, name="predicted_labels",
+                              path="update()", rows=None, image_ids=ids)
+        if self._skipped:
+            keep = [j for j, i in enumerate(ids) if i not in self._skipped]
+            ids, arrays = [ids[j] for j in keep], [arrays[j] for j in keep]
+            preds = None if preds is None else [preds[j] for j in keep]
+            classes = None if classes is None else [classes[j] for j in keep]
         keys = self._keys(ids, classes)
         rows = {}
         for j, (image_id, raw, key) in enumerate(zip(ids, arrays, keys)):
@@ -408,5 +426,9 @@ class Evaluator:
     def dataset_section(self) -> dict:
         """The ``dataset`` part of the result (``docs/result-json.md``)."""
         a = self.annotations
-        return {"spec": self.spec, "name": a.name, "split": a.split, "n_images": len(a), "num_classes": a.num_classes}
+        section = {"spec": self.spec, "name": a.name, "split": a.split, "n_images": len(a),
+                   "num_classes": a.num_classes}
+        if self.skipped_without_gt is not None:
+            section["skipped_without_gt"] = list(self.skipped_without_gt)
+        return section
 

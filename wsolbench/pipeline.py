@@ -28,6 +28,7 @@ from wsolbench.metrics.evaluator import EvalState, ImageInput, listing
 from wsolbench.metrics.result import EvaluationResult
 from wsolbench.protocol import Protocol
 from wsolbench.scoremaps import ScoreMapFile, sha256_file
+from wsolbench.scoremaps.format import check_class_range
 
 CHUNK_ROWS = 64
 
@@ -41,8 +42,10 @@ class RowPlan:
     map_labels: np.ndarray    # int64 (n,): class of the map (-1 = the GT class)
 
 
-def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotations: AnnotationSet) -> RowPlan:
-    """Match the file's rows to the annotation records; every GT image needs its map(s).
+def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotations: AnnotationSet, *,
+              ignore=()) -> RowPlan:
+    """Match the file's rows to the annotation records; every GT image needs its map(s). Rows of the
+    ids in ``ignore`` (images left out of the evaluation) are allowed and not evaluated.
 
     Raises:
         FormatError: ids missing from the file or unknown to the dataset, or a multi-label image without
@@ -50,7 +53,8 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     """
     known = set(image_ids)
     missing = [i for i in annotations.image_ids if i not in known]
-    extra = [i for i in dict.fromkeys(image_ids) if i not in annotations]
+    ignore = set(ignore)
+    extra = [i for i in dict.fromkeys(image_ids) if i not in annotations and i not in ignore]
     src = annotations.source or annotations.name
     if missing:
         raise FormatError(f"{path}: {len(missing)} image id(s) of the ground truth ({src}) have no map: "
@@ -89,7 +93,11 @@ def _evaluate_chunk(f: ScoreMapFile, plan: RowPlan, chunk: slice, evaluator: Eva
     rows = plan.rows[chunk]
     order = np.argsort(rows, kind="stable")            # read the file in row order
     labels = plan.map_labels[chunk][order]
+    name = "predicted_labels" + (f" (or the argmax of {f.scores_name})" if f.scores_name else "")
     for batch in f.iter_batches(batch_size=len(rows), rows=rows[order]):
+        if batch.predicted_labels is not None:
+            check_class_range(batch.predicted_labels, num_classes=evaluator.annotations.num_classes, name=name,
+                              path=f.path, rows=batch.rows, image_ids=batch.image_ids)
         part.update(batch.image_ids, list(batch.maps), batch.predicted_labels,
                     map_labels=None if (labels < 0).all() else labels[:len(batch)])
         labels = labels[len(batch):]
@@ -152,7 +160,8 @@ def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 
 
 
 def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, workers: int = 1,
-                  progress: Callable[[int, int], None] | None = None, spec: str | None = None) -> EvaluationResult:
+                  progress: Callable[[int, int], None] | None = None, spec: str | None = None,
+                  skip_images_without_gt: bool = False) -> EvaluationResult:
     """Evaluate a score-map file against a dataset split under a protocol.
 
     Args:
@@ -162,13 +171,20 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
         workers: processes to use (the state is merged exactly).
         progress: called as ``progress(done, total)`` while images are evaluated.
         spec: the dataset spec string, recorded in the result.
+        skip_images_without_gt: leave out images that have neither a box nor a mask (recorded in the
+            result as ``dataset.skipped_without_gt``) instead of refusing them.
+
+    Raises:
+        AnnotationError: images without ground truth (unless skipped).
+        FormatError: the maps do not match the ground truth, or a predicted class is out of range.
     """
     path = os.fspath(maps_path)
     with ScoreMapFile(path) as f:
         image_ids, map_labels, attrs, n_maps = f.image_ids, f.map_labels, dict(f.attrs), len(f.image_ids)
         normalized = f.normalized
-    plan = plan_rows(path, image_ids, map_labels, annotations)
-    evaluator = Evaluator(annotations, protocol, normalized=normalized, spec=spec)
+    evaluator = Evaluator(annotations, protocol, normalized=normalized, spec=spec,
+                          skip_images_without_gt=skip_images_without_gt)
+    plan = plan_rows(path, image_ids, map_labels, evaluator.annotations, ignore=evaluator.skipped_without_gt)
     run_evaluation(path, plan, evaluator, workers=workers, progress=progress)
     result = evaluator.compute()
     result.maps = {"path": os.path.abspath(path), "sha256": sha256_file(path), "n_maps": n_maps,

@@ -125,17 +125,21 @@ def run_sanity(kind: str, *, spec: str, split: str | None, out: str | None, seed
     """Write a sanity baseline's maps and evaluate them; returns the result dict."""
     from wsolbench.cli.render import progress_bar
     from wsolbench.datasets import load_annotations
+    from wsolbench.outputs import check_outputs, output_file, staged_folder
     from wsolbench.pipeline import evaluate_maps
     from wsolbench.sanity import write_sanity_maps
 
-    annotations = load_annotations(spec, split=split or "test", **options)
-    protocol = _protocol_for(annotations, protocol_name, cam_step)
     maps_path, result_path = _sanity_paths(kind, out)
-    written = write_sanity_maps(kind, annotations, maps_path, protocol=protocol, seed=seed)
-    with progress_bar(f"evaluating {kind}", disable=quiet) as update:
-        result = evaluate_maps(written, annotations, protocol, workers=workers, progress=update, spec=spec)
-    result.save(result_path)
-    stderr_console().print(f"maps: {written}\nresult: {result_path}")
+    check_outputs([output_file(maps_path, "--out"), output_file(result_path, "--out")])
+    annotations = load_annotations(spec, split=split, **options)
+    protocol = _protocol_for(annotations, protocol_name, cam_step)
+    with staged_folder(maps_path.parent) as stage:     # maps and result appear together or not at all
+        written = write_sanity_maps(kind, annotations, stage / maps_path.name, protocol=protocol, seed=seed)
+        with progress_bar(f"evaluating {kind}", disable=quiet) as update:
+            result = evaluate_maps(written, annotations, protocol, workers=workers, progress=update, spec=spec)
+        result.maps["path"] = os.path.abspath(maps_path)
+        result.save(stage / result_path.name)
+    stderr_console().print(f"maps: {maps_path}\nresult: {result_path}")
     return result.to_dict()
 
 
@@ -202,6 +206,7 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
     """The trained-method branch of ``baseline run``; returns the runner's outputs."""
     require_torch(threads)
     from wsolbench.nn import distributed as dist
+    from wsolbench.outputs import check_outputs, output_folder
     from wsolbench.nn.runner import choose_recipe, run_trained
 
     recipe = choose_recipe(method, spec=spec, backbone=backbone, recipe=recipe_name)
@@ -214,6 +219,7 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
         err.print(f"[yellow]note:[/] recipe {recipe.name} starts from ImageNet weights in the published protocol; "
                   "without --pretrained PATH the backbone trains from scratch and numbers are not comparable")
     out_dir = Path(out) if out else Path("runs") / recipe.name
+    check_outputs([output_folder(out_dir, "--out")], inputs={"--pretrained": pretrained})
     is_main = int(os.environ.get("RANK", "0")) == 0
     try:
         with run_progress(disable=quiet or not is_main) as callbacks:

@@ -9,6 +9,7 @@ import click
 from wsolbench.cli.options import option_flag, parse_options
 from wsolbench.metric_names import METRIC_NAMES
 from wsolbench.cli.render import progress_bar, stderr_console, stdout_console
+from wsolbench.errors import DatasetError
 
 MAX_SHOWN_PROBLEMS = 10
 
@@ -99,7 +100,8 @@ def _summary_table(report):
 def check_command(spec, split, no_counts, no_images, decode, max_problems, as_json, options):
     """Verify a local dataset copy: annotations, image files, masks, counts against the card.
 
-    Exits with 1 when anything is wrong (the first problems are listed), 0 when all is well.
+    Exits with 2 when anything is wrong (bad input: the first problems are listed, then a one-line
+    summary), 0 when all is well.
     """
     from wsolbench.datasets.check import check_dataset
 
@@ -116,7 +118,10 @@ def check_command(spec, split, no_counts, no_images, decode, max_problems, as_js
         if len(report.problems) > max_problems:
             out.print(f"... and {len(report.problems) - max_problems} more (--max-problems N, or --json for all)")
     if not report.ok:
-        raise SystemExit(1)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in report.count_by_kind().items())
+        partial = " (or pass --no-counts for a partial copy)" if "count" in report.count_by_kind() else ""
+        raise DatasetError(f"{spec}: {len(report.problems)} problem(s) ({kinds}); fix them as listed above "
+                           f"(--json lists all){partial}")
 
 
 @datasets.command("show")
@@ -132,7 +137,9 @@ def show_command(spec, split, n, ncols, tile, seed, out, options):
     """Draw a PNG grid of samples with their GT boxes and masks."""
     from wsolbench.datasets import load_annotations
     from wsolbench.datasets.show import render_samples
+    from wsolbench.outputs import check_outputs, output_file
 
+    check_outputs([output_file(out, "--out")])
     annotations = load_annotations(spec, split=split, **parse_options(options))
     path = render_samples(annotations, out, n=n, ncols=ncols, tile=tile, seed=seed)
     stderr_console().print(f"{min(n, len(annotations))} samples of {annotations.name} {annotations.split} "

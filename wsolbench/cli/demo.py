@@ -108,8 +108,11 @@ def _evaluate_gaussian(annotations, out: Path, protocol, spec: str):
 def demo(out, seed, device, threads, as_json, classes, per_class, epochs):
     """Generate the synthetic benchmark, train CAM on a small CNN, evaluate it against the
     center-gaussian baseline and write a report (a few minutes on a laptop CPU, no download)."""
+    from wsolbench.atomic import write_text_atomic
     from wsolbench.cli.baseline import require_torch, run_progress
+    from wsolbench.outputs import check_outputs, output_folder
 
+    check_outputs([output_folder(out, "--out")])
     require_torch(threads)
     from wsolbench.nn.recipe import get_recipe
     from wsolbench.nn.runner import load_split, run_trained
@@ -134,7 +137,7 @@ def demo(out, seed, device, threads, as_json, classes, per_class, epochs):
     summary = {"spec": spec, "recipe": recipe.to_dict(), "seconds": round(seconds, 1),
                "cam": cam["metrics"], "center_gaussian": gauss["metrics"],
                "train": [h.__dict__ for h in outputs.train.history]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
     if as_json:
         click.echo(json.dumps({"cam": cam, "center_gaussian": gauss, "seconds": seconds}))
     else:

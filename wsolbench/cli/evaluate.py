@@ -20,6 +20,23 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict 
     return load_annotations(gt, split=split, **options)
 
 
+def spec_file(spec: str) -> str | None:
+    """The file a ``NAME:PATH`` spec names, when PATH is a file (an input no output may replace)."""
+    import os
+
+    path = spec.partition(":")[2].partition("?")[0]
+    return path if path and os.path.isfile(path) else None
+
+
+def _check_submission(annotations, protocol, *, method, backbone, dataset, reference, notes) -> None:
+    """Refuse a --submission row that could never be valid before anything is evaluated."""
+    from wsolbench.leaderboard import schema
+    from wsolbench.leaderboard.submission import check_row_identity
+
+    check_row_identity(method=method, backbone=backbone, dataset=dataset or schema.normalize_dataset(annotations.name),
+                       split=annotations.split, protocol=protocol, reference=reference, notes=notes)
+
+
 @click.command()
 @click.argument("maps", type=click.Path(dir_okay=False))
 @click.option("--gt", "gt", required=True, metavar="NAME:PATH",
@@ -42,22 +59,35 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict 
               help="Leaderboard dataset name for --submission (default: from the ground truth, e.g. cub).")
 @click.option("--reference", default="", help="Paper or URL of the method, for --submission.")
 @click.option("--notes", default="", help="Free text for --submission.")
+@click.option("--skip-images-without-gt", "skip_no_gt", is_flag=True,
+              help="Leave out images that have no box or mask (default: an error); the result lists them.")
 @option_flag
 def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
-             submission, method, backbone, dataset_name, reference, notes, options):
+             submission, method, backbone, dataset_name, reference, notes, skip_no_gt, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
+    from wsolbench.outputs import check_outputs, output_file
     from wsolbench.pipeline import evaluate_maps
     from wsolbench.protocol import get_protocol
 
     if submission and not (method and backbone):
         raise click.UsageError("--submission needs --method NAME and --backbone NAME")
+    check_outputs([output_file(out, "--out"), output_file(submission, "--submission")],
+                  inputs={"MAPS": maps, "--gt": spec_file(gt)})
     protocol = get_protocol(protocol_name, cam_step=cam_step, threshold=threshold)
     annotations = load_gt(gt, split=split, mask_root=mask_root, options=parse_options(options))
     if annotations.resolution is not None:
         protocol = protocol.with_(resolution=tuple(annotations.resolution))
+    if submission:
+        _check_submission(annotations, protocol, method=method, backbone=backbone, dataset=dataset_name,
+                          reference=reference, notes=notes)
     err = stderr_console()
     with progress_bar("evaluating", disable=as_json) as update:
-        result = evaluate_maps(maps, annotations, protocol, workers=workers, progress=update, spec=gt)
+        result = evaluate_maps(maps, annotations, protocol, workers=workers, progress=update, spec=gt,
+                               skip_images_without_gt=skip_no_gt)
+    skipped = result.dataset.get("skipped_without_gt") or []
+    if skipped:
+        err.print(f"[yellow]note:[/] {len(skipped)} image(s) without ground truth left out "
+                  "(--skip-images-without-gt; listed in the result)", highlight=False)
     data = result.to_dict()
     n_const = data["counts"]["n_constant_maps"]
     if n_const:

@@ -31,6 +31,14 @@ def _annotations_for(result: dict, gt, split, mask_root, maps):
     return load_gt(gt, split=split, mask_root=mask_root)
 
 
+def _check_maps(maps: str) -> None:
+    """Open the score-map file (structure, ids) before anything is drawn."""
+    from wsolbench.scoremaps import ScoreMapFile
+
+    with ScoreMapFile(maps):
+        pass
+
+
 def _check_maps_checksum(result: dict, maps: str, err) -> None:
     """Warn when the maps file is not the one the result was computed from."""
     from wsolbench.scoremaps import sha256_file
@@ -60,15 +68,18 @@ def _check_maps_checksum(result: dict, maps: str, err) -> None:
 @click.option("--no-curves", is_flag=True, help="Build the page without curves (no matplotlib needed).")
 def report(result_path, maps, gt, split, mask_root, image_root, out, n_examples, seed, no_curves):
     """Write an HTML report of a result: curves, per-class table, overlays, protocol and provenance."""
+    from wsolbench.outputs import check_outputs, output_folder
     from wsolbench.report.build import build_report
     from wsolbench.report.files import load_result
 
     err = stderr_console()
+    out_dir = pathlib.Path(out) if out else _default_out(result_path)
+    check_outputs([output_folder(out_dir, "--out")], inputs={"RESULT.json": result_path, "--maps": maps})
     result = load_result(result_path)
     annotations = _annotations_for(result, gt, split, mask_root, maps)
     if maps is not None:
+        _check_maps(maps)
         _check_maps_checksum(result, maps, err)
-    out_dir = pathlib.Path(out) if out else _default_out(result_path)
     page = build_report(result, out_dir, maps_path=maps, annotations=annotations, image_root=image_root,
                         n_examples=n_examples, seed=seed, curves=not no_curves)
     err.print(f"report written to {page}")

@@ -138,9 +138,11 @@ def validate(file, batch_size, as_json):
 @click.option("--notes", help="Provenance: free notes.")
 def import_npy(directory, ids_file, out, raw, dtype, compression, method, backbone, dataset_name, split, notes):
     """Convert the reference's folder of <image_id>.npy maps into a score-map file."""
+    from wsolbench.outputs import check_outputs, output_file
     from wsolbench.scoremaps import import_npy_dir
     from wsolbench.scoremaps.npydir import read_id_list
 
+    check_outputs([output_file(out, "--out")], inputs={"--ids": ids_file, "DIRECTORY": directory})
     ids = read_id_list(ids_file) if ids_file else None
     attrs = {"method": method, "backbone": backbone, "dataset": dataset_name, "split": split, "notes": notes}
     bar, update = _progress("importing")
@@ -163,8 +165,10 @@ def import_npy(directory, ids_file, out, raw, dtype, compression, method, backbo
 @click.option("--overwrite", is_flag=True, help="Replace existing .npy files.")
 def export_npy(file, directory, dtype, overwrite):
     """Write each map of FILE as DIRECTORY/<image_id>.npy, the layout the reference's evaluate_wsol reads."""
+    from wsolbench.outputs import check_outputs, output_folder
     from wsolbench.scoremaps import export_npy_dir
 
+    check_outputs([output_folder(directory, "DIRECTORY")], inputs={"FILE": file})
     bar, update = _progress("exporting")
     with bar:
         summary = export_npy_dir(file, directory, dtype=dtype, overwrite=overwrite, on_batch=update)

@@ -88,7 +88,9 @@ def study(name, out, tables, seeds, jobs, threads, epochs, list_only, as_json):
             stderr_console().print("give a study NAME (or all) to run it")
         return
     from wsolbench.cli.baseline import require_torch
+    from wsolbench.outputs import check_outputs, output_folder
 
+    check_outputs([output_folder(out, "--out"), output_folder(tables, "--tables")])
     require_torch(threads)
     from wsolbench.cli.render import progress_bar
     from wsolbench.nn.studies import run_study, write_tables

@@ -22,12 +22,15 @@ from typing import Callable
 import numpy as np
 
 from wsolbench.datasets.cards import SplitCounts, card_for
+from wsolbench.datasets.coverage import images_without_gt, missing_gt_message
 from wsolbench.datasets.images import ImageFileError, header_size
+from wsolbench.datasets.paths import inside_root
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.datasets.registry import check_options, get_loader, parse_spec
 from wsolbench.errors import WsolbenchError, where
 
-PROBLEM_KINDS = ("load", "annotation", "missing-image", "unreadable-image", "size-mismatch", "mask", "count")
+PROBLEM_KINDS = ("load", "annotation", "no-ground-truth", "missing-image", "unreadable-image", "size-mismatch", "mask",
+                 "count")
 
 
 @dataclass(frozen=True)
@@ -234,8 +237,8 @@ def _scan(report: CheckReport, annotations: AnnotationSet, *, images: bool, mask
     for done, record in enumerate(todo, 1):
         if scan_images and record.image_id not in flagged:
             report.n_images_checked += 1
-            found = _read_image(os.path.join(annotations.root, record.image_id), record, decode=decode,
-                                ndim=annotations.ndim)
+            found = _read_image(inside_root(annotations.root, record.image_id, what="image"), record,
+                                decode=decode, ndim=annotations.ndim)
             if found:
                 report.problems.append(found)
         if masks and record.masks is not None:
@@ -279,6 +282,11 @@ def check_dataset(spec: str, split: str | None = None, *, options: dict | None =
     report.n_images = len(annotations)
     report.n_boxes = int(sum(len(r.boxes) for r in annotations))
     report.n_classes_present = len({c for r in annotations for c in r.labels})
+    # Images without a box or mask; looked for once the annotations load cleanly, since a malformed box
+    # line (already reported) leaves its image without boxes too.
+    missing = [] if report.problems else images_without_gt(annotations)
+    if missing:
+        report.problems.append(Problem("no-ground-truth", missing_gt_message(annotations, missing)))
     _check_counts(report, annotations, counts=counts, path=path, options=options)
     _scan(report, annotations, images=read_images, masks=load_masks, decode=decode, progress=progress)
     return report

@@ -14,10 +14,11 @@ import numpy as np
 
 from wsolbench.datasets.boxes import check_box
 from wsolbench.datasets.images import read_gray
+from wsolbench.datasets.paths import inside_root
 from wsolbench.datasets.records import AnnotationSet, GTMasks, ImageRecord, MaskSource, check_image_id
 from wsolbench.datasets.registry import register_adapter
 from wsolbench.datasets.textfiles import parse_float, parse_int, read_rows, report
-from wsolbench.errors import AnnotationError, where
+from wsolbench.errors import AnnotationError, DatasetError, where
 
 
 def _read_ids(folder, problems=None):
@@ -89,11 +90,12 @@ def _sizes(folder, known, problems=None):
     return sizes
 
 
-def _mask_loader(mask_root, instances, ignore_rel, image_id):
+def _mask_loader(instances, ignore, image_id):
+    """Lazy loader of the mask files (paths already checked to lie under the mask root)."""
     def load() -> GTMasks:
-        inst = [read_gray(os.path.join(mask_root, rel), image_id=image_id) for rel in instances]
-        ignore = read_gray(os.path.join(mask_root, ignore_rel), image_id=image_id) if ignore_rel else None
-        return GTMasks(instances=inst, instance_labels=[None] * len(inst), ignore=ignore)
+        inst = [read_gray(p, image_id=image_id) for p in instances]
+        return GTMasks(instances=inst, instance_labels=[None] * len(inst),
+                       ignore=read_gray(ignore, image_id=image_id) if ignore else None)
 
     return MaskSource(load, f"{len(instances)} mask(s) of {image_id}")
 
@@ -121,10 +123,16 @@ def _masks(path, entries, image_id, mask_root):
         if ign.strip():
             raise AnnotationError(f"{where(path, line, image_id)}ignore mask given on a later line; "
                                   "give it only on the image's first line")
+    instances = []
     for line, (mask_rel, _) in entries:
         if not mask_rel.strip():
             raise AnnotationError(f"{where(path, line, image_id)}empty mask path")
-    return _mask_loader(mask_root, [p[0] for _, p in entries], ignore_rel.strip(), image_id)
+        instances.append(inside_root(mask_root, mask_rel.strip(), what="mask", path=path, line=line,
+                                     image_id=image_id))
+    ignore = ignore_rel.strip()
+    if ignore:
+        ignore = inside_root(mask_root, ignore, what="ignore mask", path=path, line=entries[0][0], image_id=image_id)
+    return _mask_loader(instances, ignore, image_id)
 
 
 def _localization(folder, known, sizes, mask_root, problems=None):
@@ -151,9 +159,46 @@ def _localization(folder, known, sizes, mask_root, problems=None):
     return boxes, masks
 
 
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def split_folder(path: str, split: str | None) -> str:
+    """The metadata folder of ``path`` and ``split``: ``path/split`` if it exists, else ``path``.
+
+    A spec that names a split folder (``.../CUB/test``) and ``--split`` must agree, or one of them
+    be absent: ``wsoleval:.../CUB/test --split val`` once evaluated *test* and labelled it test.
+
+    Raises:
+        DatasetError: the spec names one split folder and ``split`` another.
+    """
+    if not split or os.path.isdir(os.path.join(path, split)):
+        return os.path.join(path, split) if split else path
+    named = os.path.basename(os.path.normpath(path))
+    if named != split and named in SPLIT_FOLDERS:
+        sibling = os.path.join(os.path.dirname(os.path.normpath(path)), split)
+        raise DatasetError(f"{path}: the spec names the split folder {named!r} but --split is {split!r}; they "
+                           f"contradict each other: drop --split to evaluate {named!r}, or name the {split!r} folder "
+                           f"(wsoleval:{sibling})")
+    return path
+
+
+def _class_count(labels: dict, declared, folder: str) -> int | None:
+    found = max(labels.values(), default=-1) + 1 or None
+    if declared is None:
+        return found
+    try:
+        declared = int(declared)
+    except (TypeError, ValueError):
+        raise DatasetError(f"-o num_classes={declared!r}: expected a whole number of classes") from None
+    if declared < (found or 1):
+        raise DatasetError(f"-o num_classes={declared}: {folder}/class_labels.txt uses class index {found - 1 if found else 0}; "
+                           f"num_classes must be at least {found or 1}")
+    return declared
+
+
 @register_adapter("wsoleval")
 def load_wsoleval(path: str, *, split: str | None = None, mask_root: str | None = None,
-                  name: str | None = None, images: str | None = None,
+                  name: str | None = None, images: str | None = None, num_classes: int | None = None,
                   problems: list | None = None) -> AnnotationSet:
     """Read a wsolevaluation metadata folder (``metadata/<DATASET>/<split>``).
 
@@ -164,10 +209,12 @@ def load_wsoleval(path: str, *, split: str | None = None, mask_root: str | None 
         name: dataset name to record (default: the folder's parent name, e.g. ``CUB``).
         images: folder the image ids resolve against (``AnnotationSet.root``; e.g. wsolevaluation's
             ``dataset/CUB``); optional, evaluation does not read images.
+        num_classes: the dataset's number of classes, when the split does not show every class (a
+            subset); default: the largest class index + 1. Predicted labels must lie below it.
         problems: collect annotation problems here and skip the bad lines instead of raising
             (``wsolbench datasets check``); images without a label are then left out.
     """
-    folder = os.path.join(path, split) if split and os.path.isdir(os.path.join(path, split)) else path
+    folder = split_folder(path, split)
     if not os.path.isdir(folder):
         raise AnnotationError(f"{folder}: not a folder; --gt wsoleval:DIR needs a folder with image_ids.txt, "
                               "class_labels.txt, image_sizes.txt and localization.txt")
@@ -192,4 +239,4 @@ def load_wsoleval(path: str, *, split: str | None = None, mask_root: str | None 
                                    masks=masks.get(image_id)))
     dataset = name or os.path.basename(os.path.dirname(os.path.normpath(folder))) or "wsoleval"
     return AnnotationSet(records=records, name=dataset, split=os.path.basename(os.path.normpath(folder)),
-                         num_classes=max(labels.values(), default=-1) + 1 or None, root=images, source=folder)
+                         num_classes=_class_count(labels, num_classes, folder), root=images, source=folder)

@@ -119,3 +119,35 @@ def write_submission(path, rows) -> str:
     if problems:
         raise SubmissionError("; ".join(str(p) for p in problems))
     return write_csv_atomic(path, schema.COLUMNS, [r.values for r in checked])
+
+
+#: Columns of a verified row known before the evaluation runs (checked by :func:`check_row_identity`).
+IDENTITY_COLUMNS = ("method", "backbone", "dataset", "split", "protocol", "protocol_options", "reference", "notes")
+
+
+def check_row_identity(*, method: str, backbone: str, dataset: str, split: str, protocol, reference: str = "",
+                       notes: str = "") -> None:
+    """Refuse, before any evaluation, a ``--submission`` row that could never be valid: an unknown
+    dataset, a badly written method/backbone/split, a protocol that is not a verifiable preset.
+
+    Args:
+        method, backbone, dataset, split, reference, notes: the row's values (``dataset`` as the board
+            spells it, e.g. ``cub``).
+        protocol: the :class:`~wsolbench.protocol.Protocol` the evaluation will use.
+
+    Raises:
+        SubmissionError: listing the problems; nothing has been evaluated or written.
+    """
+    if protocol.name not in schema.PROTOCOLS or not schema.PROTOCOLS[protocol.name].preset:
+        raise SubmissionError(f"--submission: protocol {protocol.name!r} is not a wsolbench preset; evaluate with "
+                              "--protocol wsoleval or cam2016")
+    draft = {c: "" for c in schema.COLUMNS}
+    draft.update(method=method.strip(), backbone=backbone.strip(), dataset=dataset, split=(split or "").strip(),
+                 protocol=protocol.name, reference=reference.strip(), notes=notes.strip())
+    row = Row(draft)
+    columns = {row.positions[c] for c in IDENTITY_COLUMNS}
+    problems = [p for p in check_row(row) if p.column in columns]
+    if problems:
+        raise SubmissionError("--submission: the leaderboard row would be refused, so nothing was evaluated: "
+                              + "; ".join(p.message for p in problems)
+                              + " (set the row's names with --method, --backbone, --dataset)")

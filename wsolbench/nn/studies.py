@@ -457,15 +457,17 @@ def write_tables(summary: dict, folder, *, command: str | None = None) -> list[P
     """Write ``study-NAME.md``, ``.csv`` and ``.json`` into ``folder``; returns the paths."""
     import csv
 
+    from wsolbench.outputs import staged_folder
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    base = folder / f"study-{summary['study']}"
-    md, csv_path, js = base.with_suffix(".md"), base.with_suffix(".csv"), base.with_suffix(".json")
-    md.write_text(to_markdown(summary, command=command) + "\n", encoding="utf-8")
-    rows = to_csv_rows(summary)
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    js.write_text(json.dumps({**summary, "command": command}, indent=1) + "\n", encoding="utf-8")
-    return [md, csv_path, js]
+    name = f"study-{summary['study']}"
+    with staged_folder(folder) as stage:        # the three tables appear together or not at all
+        (stage / f"{name}.md").write_text(to_markdown(summary, command=command) + "\n", encoding="utf-8")
+        rows = to_csv_rows(summary)
+        with open(stage / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (stage / f"{name}.json").write_text(json.dumps({**summary, "command": command}, indent=1) + "\n",
+                                            encoding="utf-8")
+    return [folder / f"{name}{suffix}" for suffix in (".md", ".csv", ".json")]

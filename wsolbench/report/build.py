@@ -17,6 +17,7 @@ from wsolbench.errors import DatasetError
 from wsolbench.report import sections
 from wsolbench.report.curves import INSTALL_HINT, require_matplotlib
 from wsolbench.atomic import write_text_atomic
+from wsolbench.outputs import staged_folder
 from wsolbench.report.files import check_result
 from wsolbench.report.html import ReportContent, render_page
 
@@ -117,7 +118,9 @@ def _image_note(annotations, image_root) -> str:
 
 def build_report(result: dict, out_dir, *, maps_path=None, annotations=None, image_root=None,
                  n_examples: int = 8, seed: int = 0, curves: bool = True) -> pathlib.Path:
-    """Write a result's report: ``out_dir/index.html`` and its PNGs.
+    """Write a result's report: ``out_dir/index.html`` and its PNGs, all or nothing (staged in a
+    temporary folder and moved into ``out_dir`` when every part is written; an error leaves ``out_dir``
+    as it was).
 
     Args:
         result: a result dict (``docs/result-json.md``).
@@ -146,14 +149,17 @@ def build_report(result: dict, out_dir, *, maps_path=None, annotations=None, ima
     content = report_content(result, class_names=names)
     if curves:
         require_matplotlib(alternative="or build the report without curves (--no-curves; curves=False)")
-        draw_curves(content, out_dir)
-    else:
-        content.notes["curves"] = f"curves not drawn; install matplotlib to draw them: {INSTALL_HINT}"
-    if maps_path is not None:
-        content.overlays = draw_overlays(result, out_dir, maps_path=maps_path, annotations=annotations,
-                                         n=n_examples, seed=seed, image_root=image_root)
-        note = _image_note(annotations, image_root) if content.overlays else (
-            "no overlays: the result's per-image table lists no images")
-        if note:
-            content.notes["overlays"] = note
-    return write_text_atomic(out_dir / PAGE, render_page(content))
+    with staged_folder(out_dir) as stage:
+        if curves:
+            draw_curves(content, stage)
+        else:
+            content.notes["curves"] = f"curves not drawn; install matplotlib to draw them: {INSTALL_HINT}"
+        if maps_path is not None:
+            content.overlays = draw_overlays(result, stage, maps_path=maps_path, annotations=annotations,
+                                             n=n_examples, seed=seed, image_root=image_root)
+            note = _image_note(annotations, image_root) if content.overlays else (
+                "no overlays: the result's per-image table lists no images")
+            if note:
+                content.notes["overlays"] = note
+        write_text_atomic(stage / PAGE, render_page(content))
+    return out_dir / PAGE

@@ -246,6 +246,42 @@ def check_label_array(values: np.ndarray, *, name: str, n: int, path) -> np.ndar
     return values
 
 
+def check_class_range(labels: np.ndarray, *, num_classes: int | None, name: str, path, rows: Sequence[int] | None,
+                      image_ids: Sequence[str]) -> None:
+    """Check predicted classes against the dataset's classes ``0 .. num_classes - 1`` (no check when the
+    number of classes is unknown).
+
+    Raises:
+        FormatError: naming the file, row, image and value, and the likely cause (1-based labels, or
+            another dataset's class numbering).
+    """
+    if num_classes is None or labels is None or not len(labels):
+        return
+    bad = np.flatnonzero((np.asarray(labels) < 0) | (np.asarray(labels) >= num_classes))
+    if len(bad):
+        i = int(bad[0])
+        raise FormatError(f"{location(path, row=None if rows is None else int(rows[i]), image_id=image_ids[i])}"
+                          f"{name} = {int(labels[i])} is "
+                          f"outside the dataset's classes 0..{num_classes - 1} ({len(bad)} such row(s) in this batch); "
+                          "predictions must use the ground truth's 0-based class numbering (1-based labels? another "
+                          "dataset's classes?); if the split does not show every class, declare their number "
+                          "(wsoleval: -o num_classes=N)")
+
+
+def check_class_scores(scores: np.ndarray, *, name: str, path, rows: Sequence[int], image_ids: Sequence[str]) -> None:
+    """Check class scores (``logits``/``scores``) [B, C] for NaN and infinities.
+
+    Raises:
+        FormatError: naming the row and image; the argmax of a NaN row would be an arbitrary class.
+    """
+    bad = np.flatnonzero(~np.isfinite(np.asarray(scores, dtype=np.float64)).all(axis=1))
+    if len(bad):
+        i = int(bad[0])
+        raise FormatError(f"{location(path, row=int(rows[i]), image_id=image_ids[i])}{name} contains NaN or infinite "
+                          f"values ({len(bad)} such row(s) in this batch); their argmax (the predicted class) would be "
+                          "meaningless: store finite class scores, or predicted_labels")
+
+
 def check_class_scores_shape(shape: tuple, dtype: np.dtype, *, name: str, n: int, path) -> int:
     """Check a ``logits``/``scores`` dataset's shape [N, C] and float dtype; return C."""
     if np.dtype(dtype) not in MAP_DTYPES:
@@ -355,31 +391,33 @@ def map_ranges(maps) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def check_map_values(maps, image_ids: Sequence[str], rows: Sequence[int], *, normalized: bool,
-                     path) -> tuple[np.ndarray, np.ndarray]:
+def check_map_values(maps, image_ids: Sequence[str], rows: Sequence[int] | None, *, normalized: bool,
+                     path, normalized_fix: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check a batch of maps: finite everywhere; within [0, 1] when ``normalized``.
 
     Args:
         maps: array [B, ...] or a list of B arrays.
         image_ids: the B image ids (for messages).
-        rows: the B row indices (for messages).
+        rows: the B row indices (for messages), or ``None`` (maps read from other files than ``path``'s rows).
+        normalized_fix: the advice for maps outside [0, 1] (default: the score-map file's attribute).
 
     Returns:
         The per-map ``(lo, hi)`` ranges (float64 [B]).
     """
     lo, hi = map_ranges(maps)
+    row_of = (lambda i: None) if rows is None else (lambda i: int(rows[i]))
     bad = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))
     if len(bad):
         i = int(bad[0])
-        raise FormatError(f"{location(path, row=int(rows[i]), image_id=image_ids[i])}the map contains NaN or "
+        raise FormatError(f"{location(path, row=row_of(i), image_id=image_ids[i])}the map contains NaN or "
                           f"infinite values ({len(bad)} such map(s) in this batch); fix the method's output or "
                           "replace them, e.g. np.nan_to_num(cam, nan=0.0)")
     if normalized:
         out = np.flatnonzero((lo < 0) | (hi > 1))
         if len(out):
             i = int(out[0])
-            raise FormatError(f"{location(path, row=int(rows[i]), image_id=image_ids[i])}values span "
-                              f"[{lo[i]:.6g}, {hi[i]:.6g}], outside [0, 1], but the file says normalized = true; "
-                              "clip the maps to [0, 1], or store raw maps with normalized = false (the protocol "
-                              "then resizes and min-max normalises them)")
+            fix = normalized_fix or ("clip the maps to [0, 1], or store raw maps with normalized = false (the "
+                                     "protocol then resizes and min-max normalises them)")
+            raise FormatError(f"{location(path, row=row_of(i), image_id=image_ids[i])}values span "
+                              f"[{lo[i]:.6g}, {hi[i]:.6g}], outside [0, 1], but the maps are marked normalized; {fix}")
     return lo, hi

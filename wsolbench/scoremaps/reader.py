@@ -317,6 +317,8 @@ class ScoreMapFile:
                               f"{rows[0]}..{rows[-1]} ({e}); the file is truncated or corrupted: write or copy it "
                               "again") from None
         fmt.check_map_values(maps, ids, rows, normalized=self.normalized, path=self.path)
+        if scores is not None:
+            fmt.check_class_scores(scores, name=self._scores_name, path=self.path, rows=rows, image_ids=ids)
         predicted = self._labels[fmt.PREDICTED_LABELS]
         if predicted is not None:
             predicted = predicted[rows]

@@ -177,7 +177,7 @@ class ScoreMapWriter:
         batch, ndim, dtype = self._as_maps(maps, b, ids)
         given = {fmt.PREDICTED_LABELS: predicted_labels, fmt.MAP_LABELS: map_labels, "logits": logits,
                  "scores": scores}
-        extras = {name: self._check_extra(name, value, b) for name, value in given.items()}
+        extras = {name: self._check_extra(name, value, b, ids) for name, value in given.items()}
         keys = fmt.check_unique_keys(ids, extras[fmt.MAP_LABELS], path=self.path, first_row=self._n,
                                      seen=self._seen)
         if b == 0:
@@ -250,7 +250,7 @@ class ScoreMapWriter:
         if any(s < 1 for s in shape):
             raise FormatError(f"{where}map has shape {shape}; maps must have at least one pixel")
 
-    def _check_extra(self, name: str, value, b: int):
+    def _check_extra(self, name: str, value, b: int, ids: list[str]):
         given = value is not None
         if self._n > 0 and self._present.get(name, False) != given:
             state = ("was given for earlier batches but not for" if not given
@@ -263,8 +263,8 @@ class ScoreMapWriter:
         if name in fmt.LABEL_NAMES:
             return fmt.check_label_array(arr, name=name, n=b, path=self.path)
         fmt.check_class_scores_shape(arr.shape, arr.dtype, name=name, n=b, path=self.path)
-        if not np.isfinite(arr).all():
-            raise FormatError(f"{self.path}: row {self._n}: {name} contains NaN or infinite values")
+        rows = range(self._n, self._n + b)
+        fmt.check_class_scores(arr, name=name, path=self.path, rows=rows, image_ids=ids)
         return arr
 
     # ------------------------------------------------------------------ storage
