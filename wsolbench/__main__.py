@@ -1,3 +1,3 @@
-from wsolbench.cli.main import main
+from wsolbench.cli.entry import main
 
 main()

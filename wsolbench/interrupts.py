@@ -5,13 +5,17 @@ The CLI runs each command inside :func:`raising_signals`: SIGINT and SIGTERM the
 every atomic writer (:mod:`wsolbench.atomic`, :mod:`wsolbench.outputs`, the score-map writer)
 removes its temporary files. Without it SIGTERM would kill the process on the spot and leave them.
 
-Two details make this reliable:
+Three details make this reliable:
 
-* numba's compiled-function dispatcher calls back into numba's Python code (type resolution,
-  loading a cached kernel); an exception raised there comes out as ``SystemError:
-  CPUDispatcher(...) returned a result with an exception set`` after a second traceback. The
-  handler therefore never raises while a numba frame is on the stack: it re-sends the signal to
-  the process 20 ms later, until the main thread is back in ordinary Python code.
+* An exception raised in some places is lost or mangled: inside numba's compiled-function
+  dispatcher (which calls back into numba's Python code to resolve types or load a cached kernel)
+  it comes out as ``SystemError: CPUDispatcher(...) returned a result with an exception set``
+  after a second traceback; inside a fork hook (``logging`` registers one), a ``__del__`` or a
+  ``weakref.finalize`` callback Python prints "Exception ignored" and carries on as if nothing
+  happened. The handler therefore does not raise there: it re-sends the signal to the process
+  20 ms later, until the main thread is back in ordinary Python code.
+* As a safety net, a signal once raised stays *pending*; :func:`check` (called at every progress
+  update) raises it again should some other code have swallowed it.
 * Worker processes (:func:`process_pool`) ignore SIGINT (a terminal sends Ctrl-C to the whole
   process group; the parent handles it) and die on SIGTERM; when the parent stops for any reason
   (an error, a signal), it terminates them instead of waiting for their current work.
@@ -22,18 +26,35 @@ policy; Python 3.14's ``ProcessPoolExecutor.terminate_workers`` is not available
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
+
+if TYPE_CHECKING:   # imported lazily: the CLI's entry point imports this module before anything else
+    from concurrent.futures import ProcessPoolExecutor
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 REDELIVER_SECONDS = 0.02
 _NUMBA_DIR = f"{os.sep}numba{os.sep}"
+_WEAKREF_FILE = f"{os.sep}weakref.py"
 _installed_in: list[int] = []        # pid of the process whose handlers raise (forked children inherit them)
+_state = {"forking": 0, "pending": None}
+
+
+def _fork_begins() -> None:
+    _state["forking"] += 1
+
+
+def _fork_ends() -> None:
+    _state["forking"] = max(0, _state["forking"] - 1)
+
+
+if hasattr(os, "register_at_fork"):
+    # Registered when this module is first imported; "before" hooks run in reverse order of
+    # registration and "after" hooks in order, so the flag spans the other libraries' fork hooks.
+    os.register_at_fork(before=_fork_begins, after_in_parent=_fork_ends, after_in_child=_fork_ends)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -55,12 +76,30 @@ def signal_name(signum: int) -> str:
     return f"{name} (Ctrl-C)" if signum == signal.SIGINT else name
 
 
-def _in_numba(frame) -> bool:
+def interrupted_line(error: BaseException) -> tuple[str, int]:
+    """The one line the CLI prints for a ``KeyboardInterrupt`` / :class:`Interrupted`, and its exit code."""
+    signum = error.signum if isinstance(error, Interrupted) else int(signal.SIGINT)
+    return (f"Interrupted by {signal_name(signum)}: stopped, workers ended, no half-written file left",
+            128 + signum)
+
+
+def _unsafe(frame) -> bool:
+    """True where a raised exception would be lost or mangled (see the module docstring)."""
+    if _state["forking"]:
+        return True
     while frame is not None:
-        if _NUMBA_DIR in frame.f_code.co_filename:
+        code = frame.f_code
+        if (_NUMBA_DIR in code.co_filename or code.co_name == "__del__"
+                or (code.co_filename.endswith(_WEAKREF_FILE) and code.co_name == "__call__")):
             return True
         frame = frame.f_back
     return False
+
+
+def check() -> None:
+    """Raise the pending :class:`Interrupted`, if a signal was raised and then swallowed somewhere."""
+    if _state["pending"] is not None and _installed_in and os.getpid() == _installed_in[-1]:
+        raise Interrupted(_state["pending"])
 
 
 def _redeliver(signum: int) -> None:
@@ -75,11 +114,12 @@ def _handler(signum, frame) -> None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
-    if _in_numba(frame):
+    if _unsafe(frame):
         timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (signum,))
         timer.daemon = True
         timer.start()
         return
+    _state["pending"] = signum
     raise Interrupted(signum)
 
 
@@ -107,6 +147,8 @@ def raising_signals() -> Iterator[None]:
         _installed_in.pop()
         for signum, old in previous.items():
             signal.signal(signum, old)
+        if not _installed_in:
+            _state["pending"] = None
 
 
 def _init_worker(initializer: Callable | None, initargs: tuple) -> None:
@@ -143,6 +185,9 @@ def process_pool(workers: int, *, context: str = "fork", initializer: Callable |
         context: multiprocessing start method (``fork`` shares loaded data; ``spawn`` for torch).
         initializer, initargs: run in each worker after its signal set-up.
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(context),
                                initializer=_init_worker, initargs=(initializer, initargs))

@@ -148,6 +148,7 @@ def run_progress(disable: bool):
     """Rich progress on stderr; yields :class:`~wsolbench.nn.runner.Callbacks`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from wsolbench.interrupts import check as check_interrupt
     from wsolbench.nn.runner import Callbacks
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -160,12 +161,18 @@ def run_progress(disable: bool):
         return tasks[name]
 
     def train(done, total, message):
+        check_interrupt()
         progress.update(task("train"), completed=done, total=total, description=f"train: {message}")
 
+    def counter(name):
+        def update(done, total):
+            check_interrupt()
+            progress.update(task(name), completed=done, total=total)
+        return update
+
     with progress:
-        yield Callbacks(stage=lambda name: task(name), train=train,
-                        extract=lambda d, t: progress.update(task("extract"), completed=d, total=t),
-                        evaluate=lambda d, t: progress.update(task("evaluate"), completed=d, total=t))
+        yield Callbacks(stage=lambda name: task(name), train=train, extract=counter("extract"),
+                        evaluate=counter("evaluate"))
 
 
 def parse_method_options(pairs: tuple[str, ...]) -> dict:

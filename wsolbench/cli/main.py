@@ -44,7 +44,7 @@ class WsolbenchGroup(click.Group):
     signal, a traceback plus one line and 1 for anything else."""
 
     def invoke(self, ctx):
-        from wsolbench.interrupts import Interrupted, raising_signals, signal_name
+        from wsolbench.interrupts import interrupted_line, raising_signals
 
         try:
             with raising_signals():
@@ -53,10 +53,9 @@ class WsolbenchGroup(click.Group):
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
-            signum = e.signum if isinstance(e, Interrupted) else 2
-            click.echo(f"Interrupted by {signal_name(signum)}: stopped, workers ended, no half-written file "
-                       "left", err=True)
-            sys.exit(128 + signum)
+            line, code = interrupted_line(e)
+            click.echo(line, err=True)
+            sys.exit(code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as e:
@@ -87,7 +86,7 @@ def _register():
 _register()
 
 
-def main():  # pragma: no cover - console script
+def main():  # pragma: no cover - console script (wsolbench.cli.entry:main wraps it)
     cli(prog_name="wsolbench")
 
 

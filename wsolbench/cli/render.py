@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from wsolbench.interrupts import check as check_interrupt
+
 METRIC_LABELS = {
     "maxboxacc": "MaxBoxAcc (IoU 50, largest region)",
     "maxboxacc_v2": "MaxBoxAccV2 (mean IoU 30/50/70)",
@@ -75,6 +77,7 @@ def progress_bar(description: str, *, disable: bool = False):
 
     def update(done: int, total: int) -> None:
         nonlocal started
+        check_interrupt()
         if not started:
             progress.start()
             started = True
