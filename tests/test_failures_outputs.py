@@ -230,3 +230,21 @@ def test_sanity_run_writes_maps_and_result_together_or_not_at_all(tmp_path, case
     line = error_line(run("baseline", "run", "center-gaussian", "--dataset", f"wsoleval:{meta}", "--out", out))
     assert ids[0] in line and "--skip-images-without-gt" in line
     assert snapshot(tmp) == before
+
+
+def test_trained_baseline_refuses_an_unwritable_run_folder_before_training(tmp_path):
+    _needs_proc()
+    pytest.importorskip("torch")
+    res = run("baseline", "run", "cam", "--dataset", "synthetic:", "--out", f"{READ_ONLY_ROOT}/wsolbench-run",
+              "--epochs", "1", "--device", "cpu")
+    line = error_line(res)
+    assert f"--out {READ_ONLY_ROOT}/wsolbench-run: cannot create files in {READ_ONLY_ROOT}" in line
+    assert "epoch" not in res.stderr
+
+
+def test_leaderboard_add_on_an_unwritable_board_is_one_line(tmp_path):
+    _needs_proc()
+    board = __import__("pathlib").Path(__file__).resolve().parents[1] / "leaderboard" / "submissions"
+    row = next(board.glob("*.csv"))
+    line = error_line(run("leaderboard", "add", row, "--board", f"{READ_ONLY_ROOT}/wsolbench-board"))
+    assert READ_ONLY_ROOT in line and ("cannot write" in line or "board" in line)
