@@ -99,7 +99,8 @@ def test_read_only_folder_by_permission(case):
         locked.chmod(0o755)
 
 
-@pytest.mark.parametrize("command", ["import-npy", "export-npy", "report", "sanity", "show", "compare"])
+@pytest.mark.parametrize("command", ["import-npy", "export-npy", "report", "sanity", "show", "compare", "export",
+                                     "screenshot"])
 def test_every_writing_command_refuses_an_unwritable_output_in_one_line(command, tmp_path, case):
     _needs_proc()
     tmp, meta, ids, maps, path = case
@@ -116,6 +117,8 @@ def test_every_writing_command_refuses_an_unwritable_output_in_one_line(command,
         "sanity": ["baseline", "run", "center-gaussian", "--dataset", f"wsoleval:{meta}", "--out", f"{target}/m.h5"],
         "show": ["datasets", "show", f"wsoleval:{meta}", "--out", f"{target}.png"],
         "compare": ["compare", result_file, result_file, "--out", target],
+        "export": ["datasets", "export", f"wsoleval:{meta}", "--format", "coco", "--out", f"{target}/t.json"],
+        "screenshot": ["leaderboard", "screenshot", f"{target}.png", "--board", tmp / "board"],
     }[command]
     before = snapshot(tmp)
     line = error_line(run(*args))

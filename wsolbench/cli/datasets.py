@@ -155,9 +155,12 @@ def show_command(spec, split, n, ncols, tile, seed, out, options):
 @option_flag
 def export_command(spec, fmt, split, out, options):
     """Write a dataset split's ground truth in another format (COCO JSON: read it back with coco:FILE)."""
+    from wsolbench.cli.evaluate import spec_file
     from wsolbench.datasets import load_annotations
     from wsolbench.datasets.cocoexport import write_coco
+    from wsolbench.outputs import check_outputs, output_file
 
+    check_outputs([output_file(out, "--out")], inputs={"SPEC": spec_file(spec)})
     annotations = load_annotations(spec, split=split, **parse_options(options))
     with progress_bar("exporting", disable=len(annotations) < 200) as update:
         path = write_coco(annotations, out, progress=update)

@@ -231,7 +231,9 @@ def screenshot(out, board, dataset, protocol, source, width, height):
     from wsolbench.cli.render import stderr_console
     from wsolbench.errors import WsolbenchError
     from wsolbench.leaderboard.browser import screenshot_page
+    from wsolbench.outputs import check_outputs, output_file
 
+    check_outputs([output_file(out, "OUT")], inputs={"the board page": Path(board) / "index.html"})
     page = Path(board) / "index.html"
     if not page.is_file():
         raise WsolbenchError(f"{page} does not exist; run 'wsolbench leaderboard build --board {board}' first")
