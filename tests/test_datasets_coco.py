@@ -284,8 +284,8 @@ def test_datasets_check_lists_every_problem(coco):
                                  "segmentation": [[0, 0, 2, 0, 2, 2]]})
     spec = write(coco["root"], _broken(coco, damage), "damaged.json") + f"?images={coco['root'] / 'images'}"
     result = run("datasets", "check", spec, "--json")
-    assert result.exit_code == 1
-    report = json.loads(result.output)
+    assert result.exit_code == 2                        # a dataset with problems is bad input (docs/failures.md)
+    report = json.loads(result.stdout)
     found = [(p["kind"], p["message"]) for p in report["problems"]]
     assert [k for k, _ in found] == ["annotation", "annotation", "mask", "missing-image"]
     assert "annotation id 10 (image 'a.jpg'): unknown category id 99" in found[0][1]
