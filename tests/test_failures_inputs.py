@@ -284,3 +284,21 @@ def test_split_contradicting_a_split_folder_is_an_error(tmp_path, case):
     results = [json.loads(r.stdout) for r in (agree, folder_only, parent)]
     assert all(r["dataset"]["split"] == "test" for r in results)
     assert results[0]["metrics"] == results[1]["metrics"] == results[2]["metrics"]
+
+
+def test_the_in_memory_evaluator_applies_the_same_rules(case):
+    from wsolbench import Evaluator
+    from wsolbench.errors import AnnotationError, FormatError
+
+    tmp, meta, ids, maps, preds, path = case
+    _drop_box_of(meta, ids[4])
+    with pytest.raises(AnnotationError, match=r"1 image\(s\) have no ground-truth box or mask.*skip_images_without_gt"):
+        Evaluator(f"wsoleval:{meta}")
+    evaluator = Evaluator(f"wsoleval:{meta}", skip_images_without_gt=True)
+    with pytest.raises(FormatError, match=r"update\(\): image '.*': predicted_labels = 5 is outside the dataset's"):
+        evaluator.update(ids[:2], maps[:2], [0, 5])
+    evaluator.update(ids, maps, preds)                        # the left-out image's map is ignored
+    in_memory = evaluator.compute().to_dict()
+    cli = json.loads(run("evaluate", path, "--gt", f"wsoleval:{meta}", "--skip-images-without-gt", "--json").stdout)
+    assert in_memory["dataset"]["skipped_without_gt"] == [ids[4]] == cli["dataset"]["skipped_without_gt"]
+    assert in_memory["metrics"] == cli["metrics"]

@@ -53,7 +53,7 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     """
     known = set(image_ids)
     missing = [i for i in annotations.image_ids if i not in known]
-    ignore = set(ignore)
+    ignore = set(ignore or ())
     extra = [i for i in dict.fromkeys(image_ids) if i not in annotations and i not in ignore]
     src = annotations.source or annotations.name
     if missing:

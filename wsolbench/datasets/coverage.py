@@ -46,8 +46,8 @@ def missing_gt_message(annotations: AnnotationSet, missing: list[str]) -> str:
                                                          if len(missing) > SHOWN else "")
     return (f"{annotations.source or annotations.name}: {len(missing)} image(s) have no ground-truth box or mask: "
             f"{shown}; counted as misses they would lower every metric (the reference stops on them): add their "
-            f"annotations (boxes to localization.txt), or pass {SKIP_OPTION} to leave them out (the result lists "
-            "them)")
+            f"annotations (boxes to localization.txt), or pass {SKIP_OPTION} (skip_images_without_gt=True) to leave "
+            "them out (the result lists them)")
 
 
 def require_ground_truth(annotations: AnnotationSet, *, skip: bool = False) -> tuple[AnnotationSet, list[str]]:
