@@ -97,7 +97,8 @@ def test_signal_ends_all_workers_with_one_line(big_case, sig, code):
 
 def test_ctrl_c_during_single_process_evaluation_prints_no_traceback(big_case):
     """Ctrl-C once printed KeyboardInterrupt and 'SystemError: CPUDispatcher(...) returned a result with an
-    exception set' when it landed inside numba's dispatcher; it is delivered outside numba's frames now."""
+    exception set' when it landed inside the (then numba) engine's dispatcher: one line, exit 130, whenever
+    it lands."""
     tmp = big_case[0]
     before = snapshot(tmp)
     for delay in (1.0, 2.5):

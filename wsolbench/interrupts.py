@@ -7,10 +7,11 @@ removes its temporary files. Without it SIGTERM would kill the process on the sp
 
 Three details make this reliable:
 
-* An exception raised in some places is lost or mangled: inside numba's compiled-function
-  dispatcher (which calls back into numba's Python code to resolve types or load a cached kernel)
-  it comes out as ``SystemError: CPUDispatcher(...) returned a result with an exception set``
-  after a second traceback; inside a fork hook (``logging`` registers one), a ``__del__`` or a
+* An exception raised in some places is lost or mangled: inside a numba compiled-function
+  dispatcher (which calls back into numba's Python code to resolve types or load a cached kernel;
+  wsolbench's engine used numba until it moved to C, and torch code may still use it) it comes out
+  as ``SystemError: CPUDispatcher(...) returned a result with an exception set`` after a second
+  traceback; inside a fork hook (``logging`` registers one), a ``__del__`` or a
   ``weakref.finalize`` callback Python prints "Exception ignored" and carries on as if nothing
   happened. The handler therefore does not raise there: it re-sends the signal to the process
   20 ms later, until the main thread is back in ordinary Python code.
