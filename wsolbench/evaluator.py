@@ -407,6 +407,5 @@ class Evaluator:
 
     def dataset_section(self) -> dict:
         """The ``dataset`` part of the result (``docs/result-json.md``)."""
-        a = self.annotations
-        return {"spec": self.spec, "name": a.name, "split": a.split, "n_images": len(a), "num_classes": a.num_classes}
+        return self.annotations.provenance(self.spec)
 

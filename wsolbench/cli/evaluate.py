@@ -29,7 +29,7 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict 
               help="Folder the mask PNGs of wsolevaluation metadata are relative to.")
 @click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default="wsoleval",
               show_default=True)
-@click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.01).")
+@click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.001, the reference's; 0.01 is the coarse grid).")
 @click.option("--threshold", type=float, default=None, help="Fixed threshold of cam2016 (default 0.2).")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")

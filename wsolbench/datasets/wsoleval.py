@@ -95,7 +95,8 @@ def _mask_loader(mask_root, instances, ignore_rel, image_id):
         ignore = read_gray(os.path.join(mask_root, ignore_rel), image_id=image_id) if ignore_rel else None
         return GTMasks(instances=inst, instance_labels=[None] * len(inst), ignore=ignore)
 
-    return MaskSource(load, f"{len(instances)} mask(s) of {image_id}")
+    return MaskSource(load, f"{len(instances)} mask(s) of {image_id}", instance_files=instances,
+                      ignore_file=ignore_rel)
 
 
 def _box(path, line, parts, image_id, size):
