@@ -42,9 +42,13 @@ def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict 
               help="Leaderboard dataset name for --submission (default: from the ground truth, e.g. cub).")
 @click.option("--reference", default="", help="Paper or URL of the method, for --submission.")
 @click.option("--notes", default="", help="Free text for --submission.")
+@click.option("--maps-url", default="", help="For --submission: where MAPS can be downloaded (https://...), so that "
+                                             "anyone can re-verify the row; needed for real datasets.")
+@click.option("--category", type=click.Choice(["method", "sanity", "fully-supervised"]), default=None,
+              help="For --submission: the row's category (default: from the method name; only 'method' is ranked).")
 @option_flag
 def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
-             submission, method, backbone, dataset_name, reference, notes, options):
+             submission, method, backbone, dataset_name, reference, notes, maps_url, category, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
     from wsolbench.pipeline import evaluate_maps
     from wsolbench.protocol import get_protocol
@@ -70,7 +74,7 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
         from wsolbench.leaderboard.submission import row_from_result, write_submission
 
         row = row_from_result(data, method=method, backbone=backbone, dataset=dataset_name,
-                              reference=reference, notes=notes)
+                              reference=reference, notes=notes, maps_url=maps_url, category=category)
         write_submission(submission, [row])
         err.print(f"leaderboard row written to {submission}")
     if as_json:
