@@ -247,3 +247,21 @@ def test_data_kept_outside_the_file_is_refused(tmp_path, kind, message):
     assert message in str(info.value) and str(path) in str(info.value)
     res = CliRunner().invoke(cli, ["scoremaps", "validate", str(path)])
     assert res.exit_code == 2 and message in res.output
+
+
+def test_datasets_check_compares_the_fingerprint_with_the_card(shared_dir, tmp_path):
+    source = shared_dir / "wsoleval-metadata-full" / "CUB" / "test"
+    if not source.is_dir():
+        pytest.skip(f"{source} is absent")
+    copy = tmp_path / "CUB" / "test"
+    shutil.copytree(source, copy)
+    ok = CliRunner().invoke(cli, ["datasets", "check", f"wsoleval:{copy}", "--json"])
+    assert json.loads(ok.stdout)["fingerprint"] == official_split("cub", "test")[1].fingerprint
+    loc = copy / "localization.txt"
+    first, rest = loc.read_text().split("\n", 1)
+    image_id, x0, *others = first.split(",")
+    loc.write_text(",".join([image_id, str(int(x0) + 1), *others]) + "\n" + rest)     # one box moved by a pixel
+    res = CliRunner().invoke(cli, ["datasets", "check", f"wsoleval:{copy}", "--json"])
+    problems = json.loads(res.stdout)["problems"]
+    assert [p["kind"] for p in problems] == ["fingerprint"]
+    assert "is not the card's a3d98e8cadf7..." in problems[0]["message"]

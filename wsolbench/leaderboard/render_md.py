@@ -96,7 +96,9 @@ def _intro(groups, sources, screenshot) -> list[str]:
         "- **ref**: a reference line, not ranked: a sanity baseline whose maps ignore the image (a floor) or a "
         "fully supervised model (e.g. FSL, trained with boxes or masks).",
         "- **2=**: a shared rank (equal value of the ranking metric); the note under the table says how the "
-        "tied rows are listed.", "",
+        "tied rows are listed.",
+        "- an empty cell: the source does not report that metric (every table has all the columns its protocol "
+        "produces for its dataset).", "",
         f"{n_rows} rows ({n_verified} verified, {n_rows - n_verified} reported) in {len(groups)} tables. "
         "How to submit: [below](#how-a-row-reaches-the-board); the format and rules: [SCHEMA.md](SCHEMA.md). "
         "A sortable, filterable version of these tables "
