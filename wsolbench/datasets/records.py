@@ -70,7 +70,8 @@ class MaskSource:
         loader: returns the masks.
         description: for messages.
         instance_files: the instance (or class) mask files as the dataset names them, relative to its
-            mask folder (they enter :meth:`AnnotationSet.fingerprint`; empty for generated masks).
+            mask folder, or, for masks stored in the annotation file itself (COCO polygons and RLE), a
+            digest of each; they enter :meth:`AnnotationSet.fingerprint` (empty for generated masks).
         ignore_file: the ignore mask's file, likewise, or ``None``.
     """
 
