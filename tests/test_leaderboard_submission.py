@@ -276,3 +276,16 @@ def test_verify_fails_on_a_changed_number_other_maps_or_other_ground_truth(evalu
     result = run(["leaderboard", "verify", str(row_path), "--maps", str(maps_path), "--gt", f"wsoleval:{moved}"])
     assert result.exit_code == 2
     assert "gt_fingerprint: the row says" in result.stdout and "n_images" not in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["center-gaussian", "random", "full-image"])
+def test_the_committed_sanity_rows_verify_from_regenerated_maps(kind, tmp_path):
+    """leaderboard/submissions/README.md's commands regenerate the sanity maps; the committed rows verify."""
+    repo = Path(__file__).resolve().parents[1]
+    maps = tmp_path / f"sanity-{kind}.h5"
+    made = run(["baseline", "run", kind, "--dataset", "synthetic:", "--split", "test", "--out", str(maps), "--json"])
+    assert made.exit_code == 0, made.output
+    row = repo / "leaderboard" / "submissions" / f"synthetic-sanity-{kind}.csv"
+    result = run(["leaderboard", "verify", str(row), "--maps", str(maps), "--gt", "synthetic:", "--split", "test"])
+    assert result.exit_code == 0, result.output
