@@ -48,7 +48,11 @@ def test_evaluate_json_has_every_metric_key(case):
     saved = json.loads(out.read_text())
     assert saved["metrics"] == data["metrics"]
     assert len(saved["maps"]["sha256"]) == 64 and saved["protocol_hash"] == data["protocol_hash"]
-    assert len(saved["box"]["largest"]["curves"]["50"]) == 100
+    assert len(saved["box"]["largest"]["curves"]["50"]) == 1000      # the default step is 0.001, as the reference's
+    assert saved["protocol"]["cam_step"] == 0.001
+    coarse = run(["evaluate", str(path), "--gt", f"wsoleval:{meta}", "--json", "--cam-step", "0.01"])
+    assert len(json.loads(coarse.stdout)["box"]["largest"]["curves"]["50"]) == 100
+    assert json.loads(coarse.stdout)["protocol_hash"] != data["protocol_hash"]
 
 
 def test_evaluate_table_and_workers_agree(case):

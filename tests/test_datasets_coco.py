@@ -432,3 +432,19 @@ def test_multilabel_coco_evaluates_per_class_with_the_crowd_ignored(coco, tmp_pa
         assert out["mask"]["per_class"][str(c)]["pxap"] == pytest.approx(_reference_pxap([score], [gt]), abs=1e-9)
     assert out["metrics"]["mpxap"] == pytest.approx(np.mean([out["mask"]["per_class"][str(c)]["pxap"]
                                                              for c in per_class]), abs=1e-12)
+
+
+def test_the_fingerprint_covers_segmentations_stored_in_the_file(coco, tmp_path):
+    """COCO masks are not files: a digest of each segmentation stands for the mask file in the fingerprint."""
+    base = load_annotations(coco["spec"]).fingerprint()
+    assert load_annotations(coco["spec"], masks=False).fingerprint() != base
+    data = json.loads(json.dumps(coco["data"]))
+    data["annotations"][0]["segmentation"] = [[5, 4, 25, 4, 25, 15, 5, 15]]        # the cat's polygon, one row taller
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "images").symlink_to(coco["root"] / "images")
+    assert load_annotations(write(other, data)).fingerprint() != base
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "images").symlink_to(coco["root"] / "images")
+    assert load_annotations(write(again, coco["data"])).fingerprint() == base     # another folder, same annotations

@@ -256,5 +256,5 @@ def test_result_feeds_compare_report_and_submission(tmp_path):
     from wsolbench.leaderboard.submission import row_from_result
 
     # a verified row must be re-verifiable from a maps file: an in-memory result says what it lacks
-    with pytest.raises(SubmissionError, match="maps_sha256 is empty"):
+    with pytest.raises(SubmissionError, match="maps_content_sha256 is empty"):
         row_from_result(result.to_dict(), method="centre", backbone="none", dataset="cub")

@@ -231,10 +231,11 @@ def test_submission_for_an_unsupported_dataset_is_refused_before_evaluating(case
     assert "unknown dataset" in line and "--dataset" in line
     assert "evaluating" not in res.stderr
     assert snapshot(tmp) == before
-    ok = run("evaluate", path, "--gt", f"wsoleval:{meta}", "--submission", tmp / "row.csv", "--method", "CAM",
-             "--backbone", "vgg16", "--dataset", "cub")
-    assert ok.exit_code == 0, ok.output
-    assert (tmp / "row.csv").exists()
+    # a known dataset name on ground truth that is not one of its official splits is refused before evaluating too
+    line = error_line(run("evaluate", path, "--gt", f"wsoleval:{meta}", "--submission", tmp / "row.csv",
+                          "--method", "CAM", "--backbone", "vgg16", "--dataset", "cub"))
+    assert "nothing was evaluated" in line and "cub has no official split" in line
+    assert snapshot(tmp) == before
 
 
 def test_datasets_check_exits_2_like_every_input_error(case):

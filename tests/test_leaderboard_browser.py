@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from wsolbench.datasets.cards import official_split
 from wsolbench.leaderboard import schema
 from wsolbench.leaderboard.browser import Browser, find_chromium, playwright_available
 from wsolbench.leaderboard.build import build
@@ -26,17 +27,19 @@ pytestmark = [
 ]
 
 
-def row(method, source, *, v2=None, top1=None, dataset="synthetic", backbone="resnet50"):
+def row(method, source, *, v2=None, top1=None, dataset="synthetic", backbone="resnet50", category="method"):
     values = {c: "" for c in schema.COLUMNS}
-    values.update(method=method, backbone=backbone, dataset=dataset, split="test", protocol="wsoleval",
-                  protocol_hash=schema.expected_hash("wsoleval", {}), source=source, schema_version="1",
-                  date="2026-11-20")
+    values.update(method=method, backbone=backbone, category=category, dataset=dataset, split="test",
+                  protocol="wsoleval", protocol_hash=schema.expected_hash("wsoleval", {}), source=source,
+                  schema_version=str(schema.SCHEMA_VERSION), date="2026-11-20")
     if v2 is not None:
         values["maxboxacc_v2"] = f"{v2:.4f}"
     if top1 is not None:
         values["top1_loc"] = f"{top1:.4f}"
     if source == "verified":
-        values.update(maps_sha256="5e" * 32, wsolbench_version="0.1.0")
+        official = official_split(dataset, "test")[1]
+        values.update(maps_content_sha256="5e" * 32, n_images=str(official.images), gt_fingerprint=official.fingerprint,
+                      wsolbench_version="0.1.0")
     else:
         values["reference"] = "A. Author, Venue 2026, https://example.org/paper"
     return values
@@ -55,7 +58,8 @@ def page_url(tmp_path_factory):
         row("HaS", "reported", v2=55.0, top1=40.0), row("ACoL", "reported", v2=61.5),
         row("CAM", "reported", v2=59.7, dataset="cub")])
     write_submission(root / "submissions" / "ours.csv", [
-        row("CAM", "verified", v2=60.25, top1=44.0), row("Zebra", "verified", top1=50.0, backbone="vgg16")])
+        row("CAM", "verified", v2=60.25, top1=44.0), row("Zebra", "verified", top1=50.0, backbone="vgg16"),
+        row("random", "verified", v2=70.0, backbone="none", category="sanity")])
     build(root)
     return (root / "index.html").resolve().as_uri()
 
@@ -85,7 +89,12 @@ def test_the_page_loads_from_disk_without_errors(browser, page_url):
     page = browser.open(page_url)
     assert page.evaluate("document.documentElement.getAttribute('data-ready')") == "true"
     assert page.evaluate("document.querySelectorAll('section.group').length") == 2
-    assert page.evaluate("document.getElementById('filter-count').textContent") == "5 rows in 2 tables"
+    assert page.evaluate("document.getElementById('filter-count').textContent") == "6 rows in 2 tables"
+    # the sanity baseline is a reference line: below the ranked rows, not ranked, no bar
+    assert page.evaluate("Array.from(document.querySelectorAll('tbody.reference tr')).map(r => "
+                         "[r.cells[0].textContent, r.cells[1].textContent])") == [["ref", "random sanity baseline"]]
+    bars = page.evaluate("Array.from(document.querySelectorAll('g.bar title')).map(t => t.textContent)")
+    assert len(bars) == 4 and not any(b.startswith("random") for b in bars)
     assert page.errors == []
 
 
@@ -96,7 +105,16 @@ def test_the_repository_page_loads_without_errors(browser):
     shown = page.evaluate("Array.from(document.querySelectorAll('svg.chart')).map(s => "
                           "Array.from(s.querySelectorAll('g.bar')).filter(b => b.style.display !== 'none').length)")
     assert max(shown) == 15                      # long tables chart their 15 best rows; the table lists all
-    assert "the 15 best of 44 rows" in page.evaluate("document.querySelector('.chart-caption').textContent")
+    assert "the 15 best of 38 rows" in page.evaluate("document.querySelector('.chart-caption').textContent")
+    # every table shows its protocol's columns and the page works from 1,280 px: nothing scrolls sideways
+    assert page.evaluate("window.innerWidth") == 1280
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert page.evaluate("Array.from(document.querySelectorAll('.table-wrap')).filter(w => "
+                         "w.scrollWidth > w.clientWidth).length") == 0
+    heads = page.evaluate("Array.from(document.querySelector('section.group table').tHead.rows[0].cells)"
+                          ".map(c => c.textContent)")
+    assert heads[3:11] == ["MaxBoxAccV2", "BoxAcc@30", "BoxAcc@50", "BoxAcc@70", "MaxBoxAcc", "GT-known loc",
+                           "Top-1 loc", "Top-1 cls"]
     assert page.errors == []
 
 
@@ -123,12 +141,12 @@ def test_a_filter_hides_rows_and_their_bars(browser, page_url):
     visible = "Array.from(document.querySelectorAll('tbody tr')).filter(r => !r.hidden).map(r => r.cells[1].textContent)"
     bars = ("Array.from(document.querySelectorAll('g.bar')).filter(b => b.style.display !== 'none')"
             ".map(b => b.querySelector('text').textContent)")
-    assert sorted(page.evaluate(visible)) == ["ACoL", "CAM", "CAM", "HaS", "Zebra"]
+    assert sorted(page.evaluate(visible)) == ["ACoL", "CAM", "CAM", "HaS", "Zebra", "random sanity baseline"]
     choose(page, "source", "verified")
-    assert sorted(page.evaluate(visible)) == ["CAM", "Zebra"]
-    assert page.evaluate(bars) == ["CAM (resnet50)"]             # Zebra has no MaxBoxAccV2, so no bar
+    assert sorted(page.evaluate(visible)) == ["CAM", "Zebra", "random sanity baseline"]
+    assert page.evaluate(bars) == ["CAM (resnet50)"]             # Zebra has no MaxBoxAccV2; random is a reference
     assert page.evaluate("document.querySelector('section.group').hidden") is True   # cub: reported rows only
-    assert page.evaluate("document.getElementById('filter-count').textContent") == "2 rows in 1 tables"
+    assert page.evaluate("document.getElementById('filter-count').textContent") == "3 rows in 1 tables"
     choose(page, "dataset", "cub")
     assert page.evaluate(visible) == []
     assert page.evaluate("document.getElementById('empty').hidden") is False

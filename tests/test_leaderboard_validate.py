@@ -47,18 +47,18 @@ def test_the_valid_fixture_has_three_rows_and_no_problem():
 BROKEN = [
     # file, line, column, phrases the single message must contain
     ("missing_column.csv", 1, 0, ["missing column 'maxboxacc_iou70'", "add 'maxboxacc_iou70' to the header"]),
-    ("text_in_number.csv", 2, 12, ["maxboxacc_v2", "'high' is not a number"]),
-    ("out_of_range.csv", 3, 9, ["gt_known_loc", "101.5 is outside 0-100"]),
-    ("unknown_protocol.csv", 3, 5, ["unknown protocol 'cam2017'", "did you mean 'cam2016'?"]),
+    ("text_in_number.csv", 2, 13, ["maxboxacc_v2", "'high' is not a number"]),
+    ("out_of_range.csv", 3, 10, ["gt_known_loc", "101.5 is outside 0-100"]),
+    ("unknown_protocol.csv", 3, 6, ["unknown protocol 'cam2017'", "did you mean 'cam2016'?"]),
     ("duplicated_row.csv", 5, 0, ["duplicated row: identical to", "duplicated_row.csv:2"]),
     ("wrong_delimiter.csv", 1, 7, ["separated by semicolons (';'), not commas"]),
     ("bom.csv", 1, 1, ["UTF-8 byte-order mark (BOM", "without BOM"]),
     ("empty.csv", 1, 0, ["the file is empty", "header line"]),
-    ("inconsistent_v2.csv", 2, 12, ["maxboxacc_v2 73.7 is not the mean of maxboxacc_iou30/50/70 (63.7)"]),
-    ("ragged_row.csv", 3, 0, ["26 fields but the header has 25", "double quotes"]),
-    ("bad_hash.csv", 2, 6, ["protocol_hash '560faee96a30' does not match protocol 'wsoleval'",
+    ("inconsistent_v2.csv", 2, 13, ["maxboxacc_v2 73.7 is not the mean of maxboxacc_iou30/50/70 (63.7)"]),
+    ("ragged_row.csv", 3, 0, ["30 fields but the header has 29", "double quotes"]),
+    ("bad_hash.csv", 2, 7, ["protocol_hash '560faee96a30' does not match protocol 'wsoleval'",
                             f"expected '{schema.expected_hash('wsoleval', {})}'"]),
-    ("reported_without_reference.csv", 3, 22, ["a reported row needs its reference"]),
+    ("reported_without_reference.csv", 3, 26, ["a reported row needs its reference"]),
 ]
 
 
@@ -74,10 +74,10 @@ def test_each_broken_file_gives_one_located_message(name, line, column, phrases)
 
 
 @pytest.mark.parametrize("name, line, column, phrases", BROKEN[:8], ids=[b[0] for b in BROKEN[:8]])
-def test_cli_prints_file_line_column_and_exits_1(name, line, column, phrases):
+def test_cli_prints_file_line_column_and_exits_2(name, line, column, phrases):
     path = DATA / name
     result = run(["leaderboard", "validate", str(path)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.stdout.splitlines()[0].startswith(f"{path}:{line}:{column}: ")
     assert "1 problem(s)" in result.stderr
 
@@ -88,9 +88,9 @@ def test_cli_accepts_a_valid_file_and_reports_json():
     assert result.stdout == ""
     assert "OK: 3 row(s)" in result.stderr
     result = run(["leaderboard", "validate", "--json", str(DATA / "out_of_range.csv")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     data = json.loads(result.stdout)
-    assert data["problems"] == [{"file": str(DATA / "out_of_range.csv"), "line": 3, "column": 9,
+    assert data["problems"] == [{"file": str(DATA / "out_of_range.csv"), "line": 3, "column": 10,
                                  "message": data["problems"][0]["message"]}]
 
 
@@ -142,9 +142,14 @@ def test_fractions_and_empty_metrics_are_refused():
 
 def test_provenance_rules():
     reported, _, verified = valid_rows()
-    assert messages(with_values(verified, maps_sha256="")) == [
-        "maps_sha256 is empty; a verified row carries the SHA-256 of its score-map file (written by "
-        "'wsolbench evaluate ... --submission ROW.csv')"]
+    assert messages(with_values(verified, maps_content_sha256="")) == [
+        "maps_content_sha256 is empty; a verified row carries the content hash of its score maps (written by "
+        "'wsolbench evaluate MAPS --gt SPEC --submission ROW.csv')"]
+    assert messages(with_values(verified, maps_content_sha256="0" * 64))[0].startswith(
+        "maps_content_sha256 is 00000000... (one digit repeated), a placeholder, not a hash")
+    for column in ("maps_content_sha256", "gt_fingerprint", "maps_url"):
+        assert any(f"{column} must be empty for a reported row" in m
+                   for m in messages(with_values(reported, **{column: "ab" * 32})))
     assert any("wsolbench_version must be empty for a reported row" in m
                for m in messages(with_values(reported, wsolbench_version="0.1.0")))
     assert any("source 'paper'" in m for m in messages(with_values(reported, source="paper")))
@@ -163,10 +168,13 @@ def test_names_and_options():
     assert messages(with_values(reported, backbone="ResNet50")) == [
         "backbone 'ResNet50' must be lower case letters, digits and . _ + - (write 'resnet50')"]
     # options change the hash: the row must carry the hash of the preset *with* its options
-    options_hash = schema.expected_hash("wsoleval", {"cam_step": 0.001})
+    options_hash = schema.expected_hash("wsoleval", {"cam_step": 0.01})
     assert options_hash != reported["protocol_hash"]
-    assert messages(with_values(reported, protocol_options="cam_step=0.001", protocol_hash=options_hash)) == []
-    assert "expected '" + options_hash in messages(with_values(reported, protocol_options="cam_step=0.001"))[0]
+    assert messages(with_values(reported, protocol_options="cam_step=0.01", protocol_hash=options_hash)) == []
+    assert "expected '" + options_hash in messages(with_values(reported, protocol_options="cam_step=0.01"))[0]
+    assert messages(with_values(reported, protocol_options="cam_step=0.001")) == [
+        "protocol_options 'cam_step=0.001': cam_step is the preset's default; leave it out (one spelling per "
+        "protocol)"]
     assert messages(with_values(reported, protocol_options="cam_step=lots")) == [
         "protocol_options 'cam_step=lots': cam_step 'lots' is not a number"]
     assert "takes no options" in messages(with_values(
@@ -182,7 +190,7 @@ def test_header_problems_are_located(tmp_path):
     _, problems = validate_file(path)
     found = [str(p) for p in problems]
     assert f"{path}:1:1: column 'Method' should be written 'method' (lower case, underscores)" in found
-    assert any(re.match(rf"{re.escape(str(path))}:1:24: unknown column 'note'; did you mean 'notes'\?", p)
+    assert any(re.match(rf"{re.escape(str(path))}:1:28: unknown column 'note'; did you mean 'notes'\?", p)
                for p in found)
     assert any(p.startswith(f"{path}:1:0: missing column 'method'") for p in found)
 
@@ -207,7 +215,7 @@ def test_encoding_problems_are_located(tmp_path):
 
 def test_missing_file_is_a_problem_not_a_crash(tmp_path):
     result = run(["leaderboard", "validate", str(tmp_path / "nope.csv")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stdout.startswith(f"{tmp_path / 'nope.csv'}:0:0: cannot read the file")
 
 
@@ -242,6 +250,6 @@ def test_line_numbers_survive_crlf_and_quoted_line_breaks(tmp_path):
     _, problems = validate_file(path)
     found = [str(p) for p in problems]
     # the quoted line break is a problem of row 2; the bad number is on physical line 5
-    assert found[0].startswith(f"{path}:2:22: reference contains a line break")
-    assert found[1].startswith(f"{path}:5:8: top1_cls: '91,25' uses a decimal comma; write '91.25'")
+    assert found[0].startswith(f"{path}:2:26: reference contains a line break")
+    assert found[1].startswith(f"{path}:5:9: top1_cls: '91,25' uses a decimal comma; write '91.25'")
     assert len(found) == 2

@@ -1,4 +1,5 @@
-"""`verify_row`: protocol rebuilt and hash-checked, checksum, dataset and every metric compared.
+"""`verify_row`: protocol rebuilt and hash-checked, ground truth (name, count, fingerprint), content hash and
+every metric compared.
 
 The evaluation itself is replaced by a recording fake here (the end-to-end run against the real
 pipeline is in test_leaderboard_submission.py).
@@ -11,10 +12,13 @@ import pytest
 
 from wsolbench.errors import SubmissionError
 from wsolbench.leaderboard import schema
+from wsolbench.datasets.cards import official_split
 from wsolbench.leaderboard.validate import Row, validate_file
-from wsolbench.leaderboard.verify import compare_metrics, file_sha256, select_row, verify_row
+from wsolbench.leaderboard.verify import compare_metrics, select_row, verify_row
 
 DATA = Path(__file__).parent / "data" / "leaderboard"
+SYNTHETIC_TEST = official_split("synthetic", "test")[1]
+CONTENT = "c0" * 32
 
 
 @dataclass
@@ -22,18 +26,31 @@ class FakeGT:
     name: str = "synthetic"
     split: str = "test"
     resolution: tuple | None = None
+    n: int = SYNTHETIC_TEST.images
+    print_: str = SYNTHETIC_TEST.fingerprint
+
+    def __len__(self):
+        return self.n
+
+    def fingerprint(self):
+        return self.print_
 
 
 @dataclass
 class FakeResult:
     metrics: dict
+    content: str = CONTENT
+
+    @property
+    def maps(self):
+        return {"content_sha256": self.content}
 
 
 class Recorder:
     """Stands in for evaluate_maps / load_annotations and remembers how it was called."""
 
-    def __init__(self, metrics, gt=None):
-        self.metrics, self.gt, self.calls = metrics, gt or FakeGT(), []
+    def __init__(self, metrics, gt=None, content=CONTENT):
+        self.metrics, self.gt, self.content, self.calls = metrics, gt or FakeGT(), content, []
 
     def load(self, spec, *, split=None, **options):
         self.calls.append(("load", spec, split, options))
@@ -41,16 +58,16 @@ class Recorder:
 
     def evaluate(self, maps, annotations, protocol, *, workers, progress, spec):
         self.calls.append(("evaluate", str(maps), protocol, workers, spec))
-        return FakeResult(self.metrics)
+        return FakeResult(self.metrics, self.content)
 
 
 @pytest.fixture
 def verified_row(tmp_path):
-    """The fixture's verified row, pointing at a real maps file (any bytes) whose checksum it carries."""
+    """The fixture's verified row, with the content hash the fake evaluation reports for its maps."""
     maps = tmp_path / "maps.h5"
-    maps.write_bytes(b"not really HDF5; only its checksum matters here")
+    maps.write_bytes(b"not read: the fake evaluation reports the content hash")
     row = validate_file(DATA / "valid.csv")[0][2]
-    row = Row(dict(row.values, maps_sha256=file_sha256(maps)), row.file, row.line)
+    row = Row(dict(row.values, maps_content_sha256=CONTENT), row.file, row.line)
     metrics = {c: (float(row[c]) if row[c] else None) for c in schema.METRIC_COLUMNS}
     return row, maps, metrics
 
@@ -74,15 +91,18 @@ def test_every_differing_number_is_reported(verified_row):
                                "pxap: the row says empty, recomputed 55.5000"]
 
 
-def test_checksum_dataset_and_split_are_checked(verified_row, tmp_path):
-    row, _, metrics = verified_row
-    other = tmp_path / "other.h5"
-    other.write_bytes(b"other maps")
-    fake = Recorder(metrics, FakeGT(name="CUB", split="val"))
-    report = verify_row(row, other, "wsoleval:x", evaluate=fake.evaluate, load=fake.load)
-    assert report.problems[0].startswith(f"maps_sha256: the row says {row['maps_sha256']}, the file {other} has ")
-    assert report.problems[1:] == ["dataset: the row says 'synthetic', the ground truth given is 'cub'",
-                                   "split: the row says 'test', the ground truth given is 'val'"]
+def test_content_hash_and_ground_truth_are_checked(verified_row, tmp_path):
+    row, maps, metrics = verified_row
+    fake = Recorder(metrics, FakeGT(name="CUB", split="val", n=24, print_="ab" * 32), content="d1" * 32)
+    report = verify_row(row, maps, "wsoleval:x", evaluate=fake.evaluate, load=fake.load)
+    assert report.problems == [
+        "dataset: the row says 'synthetic', the ground truth given is 'cub'",
+        "n_images: the row says 500, the ground truth given has 24 images",
+        f"gt_fingerprint: the row says {SYNTHETIC_TEST.fingerprint[:12]}..., the ground truth given has abababababab...; "
+        "verify against the ground truth the row was computed on",
+        f"maps_content_sha256: the row says {CONTENT}, the maps in {maps} have {'d1' * 32}; these are not the maps "
+        "the row was computed from"]
+    assert report.gt_fingerprint == "ab" * 32 and report.maps_content_sha256 == "d1" * 32
 
 
 def test_a_protocol_hash_that_does_not_rebuild_stops_before_evaluating(verified_row):
@@ -115,10 +135,10 @@ def test_select_row():
         select_row(rows, line=9)
     with pytest.raises(SubmissionError, match="no verified row"):
         select_row(rows[:2])
-    twins = [rows[2], Row(dict(rows[2].values, method="HaS", maps_sha256="cd" * 32), rows[2].file, 5)]
+    twins = [rows[2], Row(dict(rows[2].values, method="HaS", maps_content_sha256="cd" * 32), rows[2].file, 5)]
     with pytest.raises(SubmissionError, match=r"2 verified rows \(lines 4, 5\); choose one with --line"):
         select_row(twins)
-    assert select_row(twins, maps_sha256="cd" * 32).line == 5
+    assert select_row(twins, content_sha256="cd" * 32).line == 5
 
 
 def test_compare_metrics_uses_the_printed_precision():

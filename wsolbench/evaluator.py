@@ -425,9 +425,7 @@ class Evaluator:
 
     def dataset_section(self) -> dict:
         """The ``dataset`` part of the result (``docs/result-json.md``)."""
-        a = self.annotations
-        section = {"spec": self.spec, "name": a.name, "split": a.split, "n_images": len(a),
-                   "num_classes": a.num_classes}
+        section = self.annotations.provenance(self.spec)
         if self.skipped_without_gt is not None:
             section["skipped_without_gt"] = list(self.skipped_without_gt)
         return section

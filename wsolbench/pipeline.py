@@ -27,7 +27,8 @@ from wsolbench.interrupts import process_pool
 from wsolbench.metrics.evaluator import EvalState, ImageInput, listing
 from wsolbench.metrics.result import EvaluationResult
 from wsolbench.protocol import Protocol
-from wsolbench.scoremaps import ScoreMapFile, sha256_file
+from wsolbench.scoremaps import ScoreMapFile, content_sha256, sha256_file
+from wsolbench.scoremaps.content import batch_digests, combine_digests
 from wsolbench.scoremaps.format import check_class_range
 
 CHUNK_ROWS = 64
@@ -86,22 +87,26 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     return RowPlan(np.asarray(rows, np.int64), np.asarray(recs, np.int64), np.asarray(labels, np.int64))
 
 
-def _evaluate_chunk(f: ScoreMapFile, plan: RowPlan, chunk: slice, evaluator: Evaluator) -> EvalState:
+def _evaluate_chunk(f: ScoreMapFile, plan: RowPlan, chunk: slice, evaluator: Evaluator) -> tuple[EvalState, dict]:
     """Evaluate the planned rows ``chunk`` of the open file ``f`` with a fresh evaluator; returns its
-    state. The file is opened once per process (opening validates every image id of the file)."""
+    state and the content-hash digest of each file row read (``{row: digest}``,
+    :mod:`wsolbench.scoremaps.content`). The file is opened once per process (opening validates every
+    image id of the file)."""
     part = evaluator._fresh()
     rows = plan.rows[chunk]
     order = np.argsort(rows, kind="stable")            # read the file in row order
     labels = plan.map_labels[chunk][order]
     name = "predicted_labels" + (f" (or the argmax of {f.scores_name})" if f.scores_name else "")
+    digests = {}
     for batch in f.iter_batches(batch_size=len(rows), rows=rows[order]):
         if batch.predicted_labels is not None:
             check_class_range(batch.predicted_labels, num_classes=evaluator.annotations.num_classes, name=name,
                               path=f.path, rows=batch.rows, image_ids=batch.image_ids)
+        digests.update(zip((int(r) for r in batch.rows), batch_digests(batch)))
         part.update(batch.image_ids, list(batch.maps), batch.predicted_labels,
                     map_labels=None if (labels < 0).all() else labels[:len(batch)])
         labels = labels[len(batch):]
-    return part.state
+    return part.state, digests
 
 
 # Worker processes inherit the (unpicklable, lazily loading) annotations through fork.
@@ -116,7 +121,7 @@ def _init_worker(args):
     _WORKER_ARGS = (ScoreMapFile(path), plan, evaluator)
 
 
-def _worker_chunk(chunk: slice) -> EvalState:
+def _worker_chunk(chunk: slice) -> tuple[EvalState, dict]:
     f, plan, evaluator = _WORKER_ARGS
     return _evaluate_chunk(f, plan, chunk, evaluator)
 
@@ -135,28 +140,36 @@ def _warm_up(evaluator: Evaluator) -> None:
 
 
 def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 1,
-                   progress: Callable[[int, int], None] | None = None) -> None:
-    """Evaluate the planned rows into ``evaluator``, on ``workers`` processes (their states merge exactly)."""
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """Evaluate the planned rows into ``evaluator``, on ``workers`` processes (their states merge exactly).
+
+    Returns:
+        The content-hash digests of the file rows read (``{row: digest}``), so that the maps' content
+        hash (:func:`wsolbench.scoremaps.content_sha256`) needs no second pass over them.
+    """
     check_workers(workers)
     chunks = _chunks(len(plan.rows), CHUNK_ROWS)
-    total, done = len(plan.rows), 0
+    total, digests = len(plan.rows), {}
     if progress:
         progress(0, total)
-    if workers <= 1 or len(chunks) <= 1:
-        with ScoreMapFile(path) as f:
-            for chunk in chunks:
-                evaluator.merge(_evaluate_chunk(f, plan, chunk, evaluator))
-                done += chunk.stop - chunk.start
-                if progress:
-                    progress(done, total)
-        return
-    _warm_up(evaluator)
-    with process_pool(min(workers, len(chunks)), initializer=_init_worker, initargs=((path, plan, evaluator),)) as pool:
-        for chunk, part in zip(chunks, pool.map(_worker_chunk, chunks)):
+
+    def collect(parts) -> None:
+        done = 0
+        for chunk, (part, seen) in zip(chunks, parts):
             evaluator.merge(part)
+            digests.update(seen)
             done += chunk.stop - chunk.start
             if progress:
                 progress(done, total)
+
+    if workers <= 1 or len(chunks) <= 1:
+        with ScoreMapFile(path) as f:
+            collect(_evaluate_chunk(f, plan, chunk, evaluator) for chunk in chunks)
+        return digests
+    _warm_up(evaluator)
+    with process_pool(min(workers, len(chunks)), initializer=_init_worker, initargs=((path, plan, evaluator),)) as pool:
+        collect(pool.map(_worker_chunk, chunks))
+    return digests
 
 
 def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, workers: int = 1,
@@ -181,12 +194,15 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
     path = os.fspath(maps_path)
     with ScoreMapFile(path) as f:
         image_ids, map_labels, attrs, n_maps = f.image_ids, f.map_labels, dict(f.attrs), len(f.image_ids)
-        normalized = f.normalized
+        normalized, map_ndim = f.normalized, f.map_ndim
     evaluator = Evaluator(annotations, protocol, normalized=normalized, spec=spec,
                           skip_images_without_gt=skip_images_without_gt)
     plan = plan_rows(path, image_ids, map_labels, evaluator.annotations, ignore=evaluator.skipped_without_gt)
-    run_evaluation(path, plan, evaluator, workers=workers, progress=progress)
+    digests = run_evaluation(path, plan, evaluator, workers=workers, progress=progress)
     result = evaluator.compute()
-    result.maps = {"path": os.path.abspath(path), "sha256": sha256_file(path), "n_maps": n_maps,
+    content = combine_digests(digests.values(), normalized=normalized, map_ndim=map_ndim) \
+        if len(digests) == n_maps else content_sha256(path, digests=digests)    # unevaluated rows: read them
+    result.maps = {"path": os.path.abspath(path), "sha256": sha256_file(path), "content_sha256": content,
+                   "n_maps": n_maps,
                    "attrs": {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool))}}
     return result

@@ -5,7 +5,9 @@ Two results are comparable iff their protocol hashes are equal. Presets:
 * ``wsoleval`` (default): the CVPR 2020 protocol of clovaai/wsolevaluation. Maps are resized to
   224x224 (bicubic, as OpenCV ``INTER_CUBIC``), min-max normalised, thresholded on the grid
   ``np.arange(0, 1, cam_step)``; MaxBoxAcc (largest region, IoU 50), MaxBoxAccV2 (all regions,
-  holes included, mean over IoU 30/50/70) and PxAP.
+  holes included, mean over IoU 30/50/70) and PxAP. The default step is 0.001, the reference's
+  ``--cam_curve_interval`` default (``config.py``, ``inference.py``), which produced every published
+  MaxBoxAccV2 and PxAP; ``cam_step=0.01`` stays available and has a hash of its own.
 * ``cam2016``: the protocol of the original CAM and Hide-and-Seek papers: one fixed threshold
   (0.2 by default), the largest region, IoU 50.
 
@@ -31,6 +33,12 @@ from wsolbench.bounds import check_cam_step
 from wsolbench.errors import ProtocolError
 
 PRESETS = ("wsoleval", "cam2016")
+
+#: The ``wsoleval`` CAM-threshold step: wsolevaluation's ``cam_curve_interval`` default.
+DEFAULT_CAM_STEP = 0.001
+#: The (unused) grid step recorded by ``cam2016``, whose one fixed threshold needs no grid; kept at
+#: 0.01 so that the preset's hash, and the rows stamped with it, do not change.
+CAM2016_CAM_STEP = 0.01
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class Protocol:
     resolution: tuple[int, int] = (224, 224)
     interpolation: str = "bicubic"
     normalization: str = "minmax"
-    cam_step: float = 0.01
+    cam_step: float = DEFAULT_CAM_STEP
     fixed_threshold: float | None = None
     iou_thresholds: tuple[int, ...] = (30, 50, 70)
     maxboxacc_iou: int = 50
@@ -135,7 +143,7 @@ def get_protocol(name: str = "wsoleval", *, cam_step: float | None = None,
 
     Args:
         name: ``wsoleval`` or ``cam2016``.
-        cam_step: grid spacing (``wsoleval`` only; default 0.01).
+        cam_step: grid spacing (``wsoleval`` only; default :data:`DEFAULT_CAM_STEP`, 0.001).
         threshold: the fixed threshold of ``cam2016`` (default 0.2).
         resolution: evaluation frame ``(width, height)`` (default 224x224).
     """
@@ -143,9 +151,9 @@ def get_protocol(name: str = "wsoleval", *, cam_step: float | None = None,
     if name == "wsoleval":
         if threshold is not None:
             raise ProtocolError("the wsoleval protocol picks the best threshold; use --protocol cam2016 for a fixed threshold")
-        return Protocol(name="wsoleval", cam_step=0.01 if cam_step is None else cam_step, **extra)
+        return Protocol(name="wsoleval", cam_step=DEFAULT_CAM_STEP if cam_step is None else cam_step, **extra)
     if name == "cam2016":
         return Protocol(name="cam2016", fixed_threshold=0.2 if threshold is None else threshold,
                         iou_thresholds=(50,), maxboxacc_iou=50, box_regions="largest",
-                        cam_step=0.01 if cam_step is None else cam_step, **extra)
+                        cam_step=CAM2016_CAM_STEP if cam_step is None else cam_step, **extra)
     raise ProtocolError(f"unknown protocol {name!r}; choose one of {', '.join(PRESETS)}")

@@ -282,7 +282,7 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 @click.option("--mask-root", type=click.Path(file_okay=False), default=None, help="Mask folder (wsoleval: masks).")
 @click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default=None,
               help="Evaluation protocol (default: the recipe's, wsoleval).")
-@click.option("--cam-step", type=float, default=None, help="CAM-threshold step (default 0.01).")
+@click.option("--cam-step", type=float, default=None, help="CAM-threshold step (default: the recipe's; sanity baselines: the protocol's, 0.001).")
 @click.option("--eval-workers", type=WORKERS, default=1, show_default=True,
               help="Processes for the evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")

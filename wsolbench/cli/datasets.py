@@ -74,6 +74,9 @@ def _summary_table(report):
     table.add_row("images", f"{report.n_images:,}", want(exp.images if exp else None))
     table.add_row("boxes", f"{report.n_boxes:,}", want(exp.boxes if exp else None))
     table.add_row("classes present", f"{report.n_classes_present:,}", want(exp.classes if exp else None))
+    if report.fingerprint:
+        official = exp.fingerprint if exp is not None and report.counts_checked and exp.fingerprint else None
+        table.add_row("ground-truth fingerprint", report.fingerprint[:12], official[:12] if official else "")
     table.add_row("image files read", f"{report.n_images_checked:,}", "")
     table.add_row("masks loaded", f"{report.n_masks_checked:,}", "")
     for kind, n in report.count_by_kind().items():

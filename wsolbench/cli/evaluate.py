@@ -34,7 +34,8 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
     from wsolbench.leaderboard.submission import check_row_identity
 
     check_row_identity(method=method, backbone=backbone, dataset=dataset or schema.normalize_dataset(annotations.name),
-                       split=annotations.split, protocol=protocol, reference=reference, notes=notes)
+                       split=annotations.split, protocol=protocol, reference=reference, notes=notes,
+                       ground_truth=annotations)
 
 
 @click.command()
@@ -46,7 +47,7 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
               help="Folder the mask PNGs of wsolevaluation metadata are relative to.")
 @click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default="wsoleval",
               show_default=True)
-@click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.01).")
+@click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.001, the reference's; 0.01 is the coarse grid).")
 @click.option("--threshold", type=float, default=None, help="Fixed threshold of cam2016 (default 0.2).")
 @click.option("--workers", type=WORKERS, default=1, show_default=True, help="Processes (at most the CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
@@ -61,9 +62,13 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
 @click.option("--notes", default="", help="Free text for --submission.")
 @click.option("--skip-images-without-gt", "skip_no_gt", is_flag=True,
               help="Leave out images that have no box or mask (default: an error); the result lists them.")
+@click.option("--maps-url", default="", help="For --submission: where MAPS can be downloaded (https://...), so that "
+                                             "anyone can re-verify the row; needed for real datasets.")
+@click.option("--category", type=click.Choice(["method", "sanity", "fully-supervised"]), default=None,
+              help="For --submission: the row's category (default: from the method name; only 'method' is ranked).")
 @option_flag
 def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
-             submission, method, backbone, dataset_name, reference, notes, skip_no_gt, options):
+             submission, method, backbone, dataset_name, reference, notes, skip_no_gt, maps_url, category, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
     from wsolbench.outputs import check_outputs, output_file
     from wsolbench.pipeline import evaluate_maps
@@ -100,7 +105,7 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
         from wsolbench.leaderboard.submission import row_from_result, write_submission
 
         row = row_from_result(data, method=method, backbone=backbone, dataset=dataset_name,
-                              reference=reference, notes=notes)
+                              reference=reference, notes=notes, maps_url=maps_url, category=category)
         write_submission(submission, [row])
         err.print(f"leaderboard row written to {submission}")
     if as_json:

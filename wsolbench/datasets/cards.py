@@ -3,6 +3,13 @@
 which metrics apply, and the exact counts per split that ``wsolbench datasets check`` verifies a
 local copy against. The human-readable cards are ``datasets/<name>.md`` at the repository root.
 
+A split's ``fingerprint`` (where the card gives one) is the
+:meth:`~wsolbench.datasets.records.AnnotationSet.fingerprint` of its official ground truth; with
+the image count it tells the leaderboard whether a verified row was measured on that split
+(:func:`official_split`). The embedded benchmarks (``synthetic``, ``synthetic1d``) have cards too
+(:data:`BENCHMARK_CARD_NAMES`), with their default knobs' counts and fingerprints; they are not
+listed among the real datasets.
+
 Example:
     >>> card = load_card("cub")
     >>> card.counts("test").images, card.num_classes
@@ -23,6 +30,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 CARD_NAMES = ("cub", "tinyimagenet", "openimages", "ilsvrc", "voc")
+#: Cards of the generated benchmarks (default knobs): read by the leaderboard, not by ``datasets check``.
+BENCHMARK_CARD_NAMES = ("synthetic", "synthetic1d")
 METRIC_KEYS = ("maxboxacc", "maxboxacc_v2", "maxboxacc_iou30", "maxboxacc_iou50", "maxboxacc_iou70",
                "gt_known_loc", "top1_loc", "top1_cls", "pxap", "piou", "mpxap")
 # wsolevaluation's metadata folder names (AnnotationSet.name of wsoleval:DIR) -> card.
@@ -38,6 +47,7 @@ class SplitCounts:
     instance_masks: int | None = None
     classes: int | None = None
     note: str = ""
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,11 @@ class DatasetCard:
         if layout == "wsoleval" and self.wsoleval_splits:
             return self.wsoleval_splits.get(split)
         return self.splits.get(split)
+
+    def board_splits(self) -> dict[str, SplitCounts]:
+        """The splits as the leaderboard names them: wsolevaluation's names where the card has a
+        wsolevaluation table (ILSVRC: ``test`` = the 50,000 validation images), else the native ones."""
+        return dict(self.wsoleval_splits or self.splits)
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("name", "title", "annotation", "num_classes", "default_split",
@@ -113,13 +128,13 @@ def parse_card(text: str, *, where: str = "card") -> DatasetCard:
 
 
 def load_card(name: str) -> DatasetCard:
-    """The card of dataset ``name`` (one of :data:`CARD_NAMES`).
+    """The card of dataset ``name`` (one of :data:`CARD_NAMES` or :data:`BENCHMARK_CARD_NAMES`).
 
     Raises:
         DatasetError: no such card.
     """
-    if name not in CARD_NAMES:
-        raise DatasetError(f"no dataset card {name!r}; cards: {', '.join(CARD_NAMES)}")
+    if name not in CARD_NAMES + BENCHMARK_CARD_NAMES:
+        raise DatasetError(f"no dataset card {name!r}; cards: {', '.join(CARD_NAMES + BENCHMARK_CARD_NAMES)}")
     path = resources.files("wsolbench.datasets").joinpath("cards", f"{name}.toml")
     return parse_card(path.read_text(encoding="utf-8"), where=f"wsolbench/datasets/cards/{name}.toml")
 
@@ -127,6 +142,16 @@ def load_card(name: str) -> DatasetCard:
 def list_cards() -> list[DatasetCard]:
     """Every dataset card, in :data:`CARD_NAMES` order."""
     return [load_card(n) for n in CARD_NAMES]
+
+
+def official_split(dataset: str, split: str) -> tuple[DatasetCard | None, SplitCounts | None]:
+    """The card of a leaderboard dataset name (``cub``, ``synthetic``...) and its official ``split``
+    (:meth:`DatasetCard.board_splits`); ``(None, None)`` for a dataset without a card and
+    ``(card, None)`` for a split the card does not list."""
+    if dataset not in CARD_NAMES + BENCHMARK_CARD_NAMES:
+        return None, None
+    card = load_card(dataset)
+    return card, card.board_splits().get(split)
 
 
 def card_for(adapter: str, dataset_name: str | None = None) -> DatasetCard | None:

@@ -67,6 +67,8 @@ class CheckReport:
         image_folder: the folder the image ids resolve against (``None``: images cannot be checked).
         expected: the card's counts for this split (``None`` if the card has none).
         counts_checked: whether the counts were compared with the card.
+        fingerprint: the ground truth's :meth:`~wsolbench.datasets.records.AnnotationSet.fingerprint`
+            (compared with the card's, where it has one, with the counts).
         problems: every problem found, in discovery order.
     """
 
@@ -84,6 +86,7 @@ class CheckReport:
     image_folder: str | None = None
     expected: SplitCounts | None = None
     counts_checked: bool = False
+    fingerprint: str | None = None
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -163,7 +166,14 @@ def _check_counts(report: CheckReport, annotations: AnnotationSet, *, counts: bo
     if counts and report.expected is not None:
         report.counts_checked = True
         label = f"{card.name} {annotations.split or report.split}"
-        report.problems.extend(_count_problems(report, report.expected, label))
+        wrong_counts = _count_problems(report, report.expected, label)
+        report.problems.extend(wrong_counts)
+        official = report.expected.fingerprint
+        if official and report.fingerprint != official and not wrong_counts:    # other counts: another split anyway
+            report.problems.append(Problem("fingerprint", f"{label}: ground-truth fingerprint {report.fingerprint[:12]}... "
+                                                          f"is not the card's {official[:12]}... ({card.card}): some "
+                                                          "image id, label, size, box or mask file differs from the "
+                                                          "official annotations"))
 
 
 def _signal_size(path: str, image_id: str, *, decode: bool) -> tuple[int, int]:
@@ -287,6 +297,7 @@ def check_dataset(spec: str, split: str | None = None, *, options: dict | None =
     missing = [] if report.problems else images_without_gt(annotations)
     if missing:
         report.problems.append(Problem("no-ground-truth", missing_gt_message(annotations, missing)))
+    report.fingerprint = annotations.fingerprint()
     _check_counts(report, annotations, counts=counts, path=path, options=options)
     _scan(report, annotations, images=read_images, masks=load_masks, decode=decode, progress=progress)
     return report

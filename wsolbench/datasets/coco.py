@@ -57,6 +57,7 @@ here is reported with its annotation id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -372,7 +373,15 @@ def _mask_source(path: str, image: CocoImage) -> MaskSource:
             ignore = region if ignore is None else ignore | region
         return GTMasks(instances=instances, instance_labels=[label for _, label, _, _ in objects], ignore=ignore)
 
-    return MaskSource(load, f"{len(objects)} instance mask(s), {len(crowds)} crowd region(s) of {image.file_name}")
+    return MaskSource(load, f"{len(objects)} instance mask(s), {len(crowds)} crowd region(s) of {image.file_name}",
+                      instance_files=[_segmentation_id(label, seg) for _, label, _, seg in objects],
+                      ignore_file=";".join(sorted(_segmentation_id(None, seg) for *_, seg in crowds)) or None)
+
+
+def _segmentation_id(label, seg) -> str:
+    """What stands for a mask file in the ground truth's fingerprint: the class and a digest of the segmentation."""
+    digest = hashlib.sha256(json.dumps(seg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    return f"coco-segmentation:{label}:{digest}"
 
 
 def _record(path: str, image: CocoImage, with_masks: bool) -> ImageRecord:

@@ -4,10 +4,19 @@ One :class:`ImageRecord` per evaluation image. Boxes are float ``x0, y0, x1, y1`
 pixels (inclusive corners, as in wsolevaluation's ``localization.txt``). Masks are loaded lazily
 through :class:`MaskSource` at their original resolution; bringing them to the evaluation frame is
 the protocol's job (``wsolbench.metrics.gt``).
+
+:meth:`AnnotationSet.fingerprint` identifies the ground truth itself, wherever it was read from: a
+SHA-256 over the canonical list of records (sorted by image id; labels, original size, boxes and
+the names of the mask files). Two adapters that read the same annotations (``cub:`` and
+``wsoleval:`` on CUB) give the same fingerprint; a 24-image copy of a folder named ``CUB/test``
+does not give CUB test's. Dataset cards record the fingerprint of each official split, and the
+leaderboard refuses verified rows whose ground truth is not the official one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -55,11 +64,23 @@ class GTMasks:
 
 
 class MaskSource:
-    """A lazy loader of :class:`GTMasks`; listing a dataset never decodes a mask."""
+    """A lazy loader of :class:`GTMasks`; listing a dataset never decodes a mask.
 
-    def __init__(self, loader: Callable[[], GTMasks], description: str = ""):
+    Args:
+        loader: returns the masks.
+        description: for messages.
+        instance_files: the instance (or class) mask files as the dataset names them, relative to its
+            mask folder, or, for masks stored in the annotation file itself (COCO polygons and RLE), a
+            digest of each; they enter :meth:`AnnotationSet.fingerprint` (empty for generated masks).
+        ignore_file: the ignore mask's file, likewise, or ``None``.
+    """
+
+    def __init__(self, loader: Callable[[], GTMasks], description: str = "", *,
+                 instance_files: Sequence[str] = (), ignore_file: str | None = None):
         self._loader = loader
         self.description = description
+        self.instance_files = tuple(instance_files)
+        self.ignore_file = ignore_file or None
 
     def load(self) -> GTMasks:
         return self._loader()
@@ -156,3 +177,50 @@ class AnnotationSet:
     @property
     def multilabel(self) -> bool:
         return any(len(r.labels) > 1 for r in self.records)
+
+    def counts(self) -> dict:
+        """What the split holds, in the terms of a dataset card: ``images``, ``boxes``,
+        ``instance_masks`` (mask files named by the dataset) and ``classes`` (distinct labels present)."""
+        return {"images": len(self.records), "boxes": int(sum(len(r.boxes) for r in self.records)),
+                "instance_masks": sum(len(r.masks.instance_files) for r in self.records if r.masks is not None),
+                "classes": len({c for r in self.records for c in r.labels})}
+
+    def fingerprint(self) -> str:
+        """SHA-256 (64 hex digits) of the ground truth in canonical form.
+
+        One JSON line per record, records sorted by image id: ``[image_id, sorted labels, [width,
+        height] or null, boxes (sorted, as floats), sorted instance-mask files, ignore file, has
+        masks]``, after the header line ``wsolbench-gt-fingerprint-v1``. It does not depend on where
+        the dataset lives, on the order of the metadata lines, or on the adapter that read it; it
+        changes with any image id, label, size, box coordinate or mask file name. Mask pixels are
+        not read (the files are named by content hashes in OpenImages30k).
+
+        Example:
+            >>> rec = ImageRecord("a.jpg", (3,), (500, 375), np.array([[1.0, 2.0, 30.0, 40.0]]))
+            >>> AnnotationSet([rec]).fingerprint()[:12]
+            'fe101032925e'
+        """
+        digest = hashlib.sha256(f"wsolbench-gt-fingerprint-v{FINGERPRINT_VERSION}\n".encode())
+        for record in sorted(self.records, key=lambda r: r.image_id):
+            digest.update(_canonical_record(record).encode() + b"\n")
+        return digest.hexdigest()
+
+    def provenance(self, spec: str | None = None) -> dict:
+        """The ``dataset`` section of a result (``docs/result-json.md``): spec, name, split, image count,
+        classes, :meth:`fingerprint` and :meth:`counts`."""
+        return {"spec": spec, "name": self.name, "split": self.split, "n_images": len(self),
+                "num_classes": self.num_classes, "fingerprint": self.fingerprint(), "counts": self.counts()}
+
+
+#: Version of the canonical form hashed by :meth:`AnnotationSet.fingerprint`.
+FINGERPRINT_VERSION = 1
+
+
+def _canonical_record(record: ImageRecord) -> str:
+    boxes = sorted([float(v) for v in box] for box in np.asarray(record.boxes, np.float64).reshape(-1, 4))
+    size = None if record.image_size is None else [int(record.image_size[0]), int(record.image_size[1])]
+    masks = record.masks
+    files = sorted(masks.instance_files) if masks is not None else []
+    ignore = masks.ignore_file if masks is not None else None
+    return json.dumps([record.image_id, sorted(int(c) for c in record.labels), size, boxes, files, ignore,
+                       masks is not None], separators=(",", ":"))

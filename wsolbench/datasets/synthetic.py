@@ -312,7 +312,8 @@ def _mask_source(root: Path, image_id: str) -> MaskSource:
         return GTMasks(instances=[read_gray(mask_path, image_id=image_id)], instance_labels=[None],
                        ignore=read_gray(ignore_path, image_id=image_id))
 
-    return MaskSource(load, f"object mask of {image_id}")
+    return MaskSource(load, f"object mask of {image_id}", instance_files=(f"{stem}.png",),
+                      ignore_file=f"{stem}_ignore.png")
 
 
 @register_adapter("synthetic")

@@ -140,13 +140,13 @@ def read_split(root: str, split: str, problems: list | None = None) -> list[tupl
     return [(line, name) for line, (name,) in rows]
 
 
-def _mask_loader(path: str, labels: tuple[int, ...], image_id: str) -> MaskSource:
+def _mask_loader(path: str, labels: tuple[int, ...], image_id: str, rel: str) -> MaskSource:
     def load() -> GTMasks:
         idx = read_indices(path, image_id=image_id)
         instances = [(idx == c + 1).astype(np.uint8) for c in labels]
         return GTMasks(instances=instances, instance_labels=list(labels), ignore=(idx == VOID).astype(np.uint8))
 
-    return MaskSource(load, f"{len(labels)} class mask(s) of {image_id}")
+    return MaskSource(load, f"{len(labels)} class mask(s) of {image_id}", instance_files=(rel,))
 
 
 def _record(root, name, line, split_path, facts, failures, problems) -> ImageRecord | None:
@@ -165,7 +165,7 @@ def _record(root, name, line, split_path, facts, failures, problems) -> ImageRec
                               f"{mw}x{mh} ({mask_path})")
     return ImageRecord(image_id=image_id, labels=labels, image_size=size,
                        boxes=checked_xml_boxes(boxes, size, xml_path=xml_path, image_id=image_id, problems=problems),
-                       masks=_mask_loader(mask_path, labels, image_id))
+                       masks=_mask_loader(mask_path, labels, image_id, mask_rel))
 
 
 @register_adapter("voc")

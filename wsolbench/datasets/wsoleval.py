@@ -90,14 +90,17 @@ def _sizes(folder, known, problems=None):
     return sizes
 
 
-def _mask_loader(instances, ignore, image_id):
-    """Lazy loader of the mask files (paths already checked to lie under the mask root)."""
+def _mask_loader(instances, ignore, image_id, *, names, ignore_name):
+    """Lazy loader of the mask files (paths already checked to lie under the mask root); ``names`` and
+    ``ignore_name`` are the paths as the metadata writes them (relative to the mask root), which the
+    ground-truth fingerprint records."""
     def load() -> GTMasks:
         inst = [read_gray(p, image_id=image_id) for p in instances]
         return GTMasks(instances=inst, instance_labels=[None] * len(inst),
                        ignore=read_gray(ignore, image_id=image_id) if ignore else None)
 
-    return MaskSource(load, f"{len(instances)} mask(s) of {image_id}")
+    return MaskSource(load, f"{len(instances)} mask(s) of {image_id}", instance_files=names,
+                      ignore_file=ignore_name)
 
 
 def _box(path, line, parts, image_id, size):
@@ -123,16 +126,16 @@ def _masks(path, entries, image_id, mask_root):
         if ign.strip():
             raise AnnotationError(f"{where(path, line, image_id)}ignore mask given on a later line; "
                                   "give it only on the image's first line")
-    instances = []
+    instances, names = [], []
     for line, (mask_rel, _) in entries:
         if not mask_rel.strip():
             raise AnnotationError(f"{where(path, line, image_id)}empty mask path")
-        instances.append(inside_root(mask_root, mask_rel.strip(), what="mask", path=path, line=line,
-                                     image_id=image_id))
-    ignore = ignore_rel.strip()
+        names.append(mask_rel.strip())
+        instances.append(inside_root(mask_root, names[-1], what="mask", path=path, line=line, image_id=image_id))
+    ignore_name = ignore = ignore_rel.strip()
     if ignore:
         ignore = inside_root(mask_root, ignore, what="ignore mask", path=path, line=entries[0][0], image_id=image_id)
-    return _mask_loader(instances, ignore, image_id)
+    return _mask_loader(instances, ignore, image_id, names=names, ignore_name=ignore_name)
 
 
 def _localization(folder, known, sizes, mask_root, problems=None):

@@ -37,19 +37,29 @@ section.group h2 .meta { font-size: 13px; font-weight: 400; color: var(--muted);
 .chart rect.verified { fill: var(--verified); }
 .chart rect.reported { fill: var(--reported); }
 .table-wrap { overflow-x: auto; }
-table.board { border-collapse: collapse; min-width: 640px; }
-table.board th, table.board td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: left;
+table.board { border-collapse: collapse; min-width: 640px; font-size: 13px; }
+table.board th, table.board td { padding: 4px 6px; border-bottom: 1px solid var(--line); text-align: left;
                                  vertical-align: top; }
-table.board th { background: var(--head); white-space: nowrap; }
+table.board th { background: var(--head); vertical-align: bottom; font-size: 12.5px; line-height: 1.25; }
+table.board td.num { white-space: nowrap; }
 table.board th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer;
                         color: inherit; }
-table.board th button::after { content: " \2195"; color: #9aa3ad; font-weight: 400; }
+table.board th button { text-align: inherit; }
+table.board th button::after { content: "\2195"; color: #9aa3ad; font-weight: 400; margin-left: 2px; }
 table.board th[aria-sort="ascending"] button::after { content: " \25B2"; color: var(--accent); }
 table.board th[aria-sort="descending"] button::after { content: " \25BC"; color: var(--accent); }
 table.board th.ranking button { color: var(--accent); }
 table.board td.num, table.board th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.board td.ranking { font-weight: 700; }
-table.board td.ref, table.board td.notes { color: var(--muted); max-width: 340px; font-size: 12.5px; }
+table.board td.notes { color: var(--muted); min-width: 140px; max-width: 280px; font-size: 12px; }
+table.board td.ref a { color: var(--muted); }
+table.board tbody.reference tr:first-child td { border-top: 2px solid var(--line); }
+table.board tbody.reference td { background: #f7f8fa; color: var(--muted); }
+.kind { display: inline-block; padding: 0 5px; border: 1px solid var(--line); border-radius: 9px; font-size: 11.5px;
+        white-space: nowrap; }
+.ties { margin: 6px 0 0; color: var(--muted); font-size: 12.5px; max-width: 980px; }
+section.references { margin: 30px 0 0; font-size: 12.5px; color: var(--muted); }
+section.references h2 { font-size: 16px; color: var(--fg); }
 table.board tbody tr:hover { background: #fafbfc; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; color: #fff; }
 .badge.verified { background: var(--verified); }
@@ -72,18 +82,20 @@ JS = r"""
   function sortBy(table, index, direction) {
     var th = table.tHead.rows[0].cells[index];
     var type = th.getAttribute('data-type');
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.forEach(function (row, i) { row.__order = i; });
-    rows.sort(function (a, b) {
-      var x = cellKey(a.cells[index], type), y = cellKey(b.cells[index], type);
-      if (x === null && y === null) { return a.__order - b.__order; }
-      if (x === null) { return 1; }
-      if (y === null) { return -1; }
-      var c = x < y ? -1 : (x > y ? 1 : 0);
-      return (direction === 'ascending' ? c : -c) || a.__order - b.__order;
+    // each body sorts on its own: ranked rows first, reference lines (tbody.reference) stay below them
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.forEach(function (row, i) { row.__order = i; });
+      rows.sort(function (a, b) {
+        var x = cellKey(a.cells[index], type), y = cellKey(b.cells[index], type);
+        if (x === null && y === null) { return a.__order - b.__order; }
+        if (x === null) { return 1; }
+        if (y === null) { return -1; }
+        var c = x < y ? -1 : (x > y ? 1 : 0);
+        return (direction === 'ascending' ? c : -c) || a.__order - b.__order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
     });
-    rows.forEach(function (row) { body.appendChild(row); });
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (cell) {
       cell.removeAttribute('aria-sort');
     });

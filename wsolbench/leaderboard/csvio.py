@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from wsolbench.atomic import write_text_atomic
 from wsolbench.leaderboard.problems import Problem
+from wsolbench.leaderboard.schema import MAX_FILE_BYTES
 
 _BOM_UTF8 = b"\xef\xbb\xbf"
 _BOMS_OTHER = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
@@ -54,14 +55,28 @@ class Table:
         return self
 
 
-def read_table(path) -> Table:
-    """Read a CSV file; problems of encoding, BOM, delimiter and quoting are collected, not raised."""
+def read_bytes(path) -> bytes:
+    """The bytes of a board file, at most :data:`MAX_FILE_BYTES` + 1 (more is refused by :func:`read_table`).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb") as f:
+        return f.read(MAX_FILE_BYTES + 1)
+
+
+def read_table(path, data: bytes | None = None) -> Table:
+    """Read a CSV file (or its ``data``, read before); problems of size, encoding, BOM, delimiter and
+    quoting are collected, not raised."""
     table = Table(str(path))
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        return table.fail(0, 0, f"cannot read the file ({e.strerror or e}); check the path")
+    if data is None:
+        try:
+            data = read_bytes(path)
+        except OSError as e:
+            return table.fail(0, 0, f"cannot read the file ({e.strerror or e}); check the path")
+    if len(data) > MAX_FILE_BYTES:
+        return table.fail(0, 0, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; a leaderboard file "
+                                "holds at most a few hundred rows: split it into several submissions")
     text = _decode(data, table)
     if text is None:
         return table

@@ -2,7 +2,10 @@
 
 Everything is inline (CSS, script, one SVG bar chart per table), so the page works opened from
 disk, offline. Without JavaScript it still shows every table and chart; with it, column headers
-sort and the dataset / protocol / source filters hide rows (and their bars).
+sort and the dataset / protocol / source filters hide rows (and their bars). Each table shows every
+column its protocol produces for its dataset; reference lines (sanity baselines, fully supervised
+rows) sit in a second, unranked block of the table and have no bar; references are numbered
+footnotes, so that the widest table fits a 1,280-pixel window.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from html import escape
 from wsolbench.leaderboard import schema
 from wsolbench.leaderboard.assets import CSS, JS
 from wsolbench.leaderboard.board import Group, RankedRow
-from wsolbench.leaderboard.display import (dataset_label, display_number, metric_label, protocol_summary,
-                                           split_urls)
+from wsolbench.leaderboard.display import (category_note, dataset_label, display_number, metric_label,
+                                           number_references, protocol_summary, rank_label, split_urls)
 
 CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, CHART_TOP, CHART_BOTTOM = 760, 280, 420, 17, 22, 6
 MAX_BARS = 15  # a chart shows the best rows still visible; the table lists them all
@@ -22,9 +25,11 @@ MAX_BARS = 15  # a chart shows the best rows still visible; the table lists them
 def render_html(groups: list[Group], *, sources: list[str] = ()) -> str:
     """The whole page as one HTML string (deterministic for a given board)."""
     row_ids = _row_ids(groups)
+    references = number_references(groups)
     body = [_header(groups), "<main>"]
-    body += [_section(g, row_ids) for g in groups]
-    body += ['<p id="empty" hidden>No rows match these filters.</p>', "</main>", _footer(sources)]
+    body += [_section(g, row_ids, references) for g in groups]
+    body += ['<p id="empty" hidden>No rows match these filters.</p>', _reference_list(references), "</main>",
+             _footer(sources)]
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -49,8 +54,10 @@ def _header(groups) -> str:
         "<header>", "<h1>wsolbench leaderboard</h1>",
         '<p class="lead">Each table holds rows measured the same way (dataset, split, protocol and protocol '
         "hash); rows of different tables are never ranked together. <b>verified</b> rows were computed by "
-        "wsolbench from a score-map file whose SHA-256 they record; <b>reported</b> rows are copied from the "
-        "cited paper. Click a column header to sort.</p>",
+        "wsolbench from a score-map file (they record its content hash and the fingerprint of the official "
+        "ground truth); <b>reported</b> rows are copied from the cited paper. <b>ref</b> rows are reference "
+        "lines, not ranked: sanity baselines and fully supervised models. <b>2=</b> is a shared rank. Click a "
+        "column header to sort.</p>",
         '<form id="filters" class="filters" onsubmit="return false">',
         _select("dataset", "Dataset", [(d, dataset_label(d)) for d in datasets]),
         _select("protocol", "Protocol", [(p, p) for p in protocols]),
@@ -66,7 +73,7 @@ def _select(name: str, label: str, options) -> str:
             + "".join(items) + "</select></label>")
 
 
-def _section(group: Group, row_ids) -> str:
+def _section(group: Group, row_ids, references) -> str:
     options = f" · options <code>{escape(group.protocol_options)}</code>" if group.protocol_options else ""
     meta = (f"split <code>{escape(group.split)}</code> · protocol <code>{escape(group.protocol)}</code>{options} "
             f"· hash <code>{escape(group.protocol_hash)}</code>")
@@ -78,7 +85,12 @@ def _section(group: Group, row_ids) -> str:
         f'<section class="group" id="{escape(group.anchor)}" data-dataset="{escape(group.dataset)}" '
         f'data-protocol="{escape(group.protocol)}">',
         f'<h2>{escape(dataset_label(group.dataset))} <span class="meta">{meta}</span></h2>',
-        f'<p class="note">{note}</p>', _chart(group, row_ids), _table(group, row_ids), "</section>"])
+        f'<p class="note">{note}</p>', _chart(group, row_ids), _table(group, row_ids, references),
+        _ties(group), "</section>"])
+
+
+def _ties(group: Group) -> str:
+    return f'<p class="ties">{escape(" ".join(group.ties))}</p>' if group.ties else ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -86,7 +98,7 @@ def _section(group: Group, row_ids) -> str:
 
 
 def _chart(group: Group, row_ids) -> str:
-    bars = [r for r in group.rows if r.value is not None]
+    bars = [r for r in group.method_rows if r.value is not None]
     if not bars or not group.metric:
         return ""
     shown = min(len(bars), MAX_BARS)
@@ -103,8 +115,9 @@ def _chart(group: Group, row_ids) -> str:
 def _chart_caption(group: Group, shown: int, total: int) -> str:
     which = f"the <span class=\"shown\">{shown}</span> best of <span class=\"total\">{total}</span> rows" \
         if total > shown else f"all <span class=\"shown\">{shown}</span> rows"
-    return (f'<p class="chart-caption">{escape(metric_label(group.metric))} of {which} with a value, on a 0-100 '
-            'scale: <span class="key verified"></span> verified <span class="key reported"></span> reported</p>')
+    refs = " (reference lines are in the table only)" if group.reference_rows else ""
+    return (f'<p class="chart-caption">{escape(metric_label(group.metric))} of {which} with a value{refs}, on a '
+            '0-100 scale: <span class="key verified"></span> verified <span class="key reported"></span> reported</p>')
 
 
 def _axis(bottom: int) -> str:
@@ -134,29 +147,45 @@ def _bar(ranked: RankedRow, index: int, row_id: str, metric: str) -> str:
 # table
 
 
-def _table(group: Group, row_ids) -> str:
+def _table(group: Group, row_ids, references) -> str:
     heads = [_th("#", "num", "ascending", "rank"), _th("Method", "text", "ascending"),
              _th("Backbone", "text", "ascending")]
     heads += [_th(metric_label(c), "num", "descending", "ranking" if c == group.metric else "")
               for c in group.columns]
-    heads += [_th("Source", "text", "ascending"), _th("Reference", "text", "ascending"),
+    heads += [_th("Source", "text", "ascending"), _th("Ref.", "num", "ascending"),
               _th("Notes", "text", "ascending")]
-    rows = [_tr(group, r, row_ids[id(r)]) for r in group.rows]
-    return "\n".join(['<div class="table-wrap"><table class="board">', "<thead><tr>" + "".join(heads) + "</tr></thead>",
-                      "<tbody>", *rows, "</tbody></table></div>"])
+    parts = ['<div class="table-wrap"><table class="board">', "<thead><tr>" + "".join(heads) + "</tr></thead>",
+             "<tbody>", *[_tr(group, r, row_ids[id(r)], references) for r in group.method_rows], "</tbody>"]
+    if group.reference_rows:
+        parts += ['<tbody class="reference">',
+                  *[_tr(group, r, row_ids[id(r)], references) for r in group.reference_rows], "</tbody>"]
+    return "\n".join(parts + ["</table></div>"])
 
 
 def _th(label: str, kind: str, first: str, extra: str = "") -> str:
     classes = " ".join(c for c in ("num" if kind == "num" else "", extra) if c)
     attr = f' class="{classes}"' if classes else ""
     return (f'<th scope="col"{attr} data-type="{kind}" data-first="{first}">'
-            f'<button type="button">{escape(label)}</button></th>')
+            f'<button type="button">{_breakable(label)}</button></th>')
 
 
-def _tr(group: Group, ranked: RankedRow, row_id: str) -> str:
+def _breakable(label: str) -> str:
+    """A header that may wrap inside long metric names (``MaxBox|AccV2``, ``BoxAcc|@30``), so that wide tables
+    fit narrow windows; the text (and ``textContent``) is unchanged."""
+    text = escape(label)
+    for stem in ("MaxBox", "BoxAcc"):
+        if text.startswith(stem) and len(text) > len(stem):
+            return f"{stem}<wbr>{text[len(stem):]}"
+    return text
+
+
+def _tr(group: Group, ranked: RankedRow, row_id: str, references) -> str:
     row = ranked.row
     rank = "" if ranked.rank is None else str(ranked.rank)
-    cells = [_td("–" if not rank else rank, rank, "num"), _td(row["method"], row["method"]),
+    method = escape(row["method"])
+    if ranked.reference:
+        method += f' <span class="kind">{escape(category_note(row).strip(" ()"))}</span>'
+    cells = [_td(rank_label(ranked), rank, "num"), f'<td data-value="{escape(row["method"])}">{method}</td>',
              _td(row["backbone"], row["backbone"])]
     for column in group.columns:
         value = row.metric(column)
@@ -164,9 +193,12 @@ def _tr(group: Group, ranked: RankedRow, row_id: str) -> str:
         cells.append(_td(display_number(row[column]), "" if value is None else repr(value), css))
     badge = f'<span class="badge {escape(row["source"])}">{escape(row["source"])}</span>'
     cells.append(f'<td data-value="{escape(row["source"])}">{badge}</td>')
-    cells.append(f'<td class="ref" data-value="{escape(row["reference"])}">{_linked(row["reference"])}</td>')
+    number = references.get(row["reference"])
+    cite = f'<a href="#ref-{number}" title="{escape(row["reference"])}">[{number}]</a>' if number else ""
+    cells.append(f'<td class="num ref" data-value="{number or ""}">{cite}</td>')
     cells.append(_td(row["notes"], row["notes"], "notes"))
-    return f'<tr id="{row_id}" data-source="{escape(row["source"])}">' + "".join(cells) + "</tr>"
+    kind = f' data-category="{escape(row["category"])}"'
+    return f'<tr id="{row_id}" data-source="{escape(row["source"])}"{kind}>' + "".join(cells) + "</tr>"
 
 
 def _td(text: str, value: str, css: str = "") -> str:
@@ -177,6 +209,13 @@ def _td(text: str, value: str, css: str = "") -> str:
 def _linked(text: str) -> str:
     return "".join(f'<a href="{escape(piece)}">{escape(piece)}</a>' if is_url else escape(piece)
                    for piece, is_url in split_urls(text))
+
+
+def _reference_list(references: dict[str, int]) -> str:
+    if not references:
+        return ""
+    items = "".join(f'<li id="ref-{n}">{_linked(text)}</li>' for text, n in references.items())
+    return f'<section class="references"><h2>References</h2><ol>{items}</ol></section>'
 
 
 def _footer(sources) -> str:

@@ -1,17 +1,50 @@
 """``leaderboard/README.md``: one ranked Markdown table per (dataset, split, protocol, hash).
 
 The output depends only on the board's rows (no timestamps), so rebuilding an unchanged board
-gives the same bytes and ``wsolbench leaderboard build --check`` can tell a stale README.
+gives the same bytes and ``wsolbench leaderboard build --check`` can tell a stale README. Every
+text taken from a row is escaped (HTML and table syntax): GitHub renders HTML inside Markdown.
 """
 
 from __future__ import annotations
 
+from html import escape
+
 from wsolbench.leaderboard import schema
 from wsolbench.leaderboard.board import Group, RankedRow
-from wsolbench.leaderboard.display import dataset_label, display_number, metric_label, protocol_summary
+from wsolbench.leaderboard.display import (category_note, dataset_label, display_number, metric_label,
+                                           number_references, protocol_summary, rank_label)
 
 SCREENSHOT = "../docs/img/leaderboard.png"
 SCREENSHOT_COMMAND = "wsolbench leaderboard screenshot docs/img/leaderboard.png --dataset cub"
+
+
+#: The submission procedure, as the README shows it (SCHEMA.md says the same, in more detail).
+HOW_TO_SUBMIT = [
+    "## How a row reaches the board", "",
+    "1. **Evaluate** your maps on the complete official split and write a verified row (one per method, "
+    "backbone, dataset, split and protocol; a file holds at most "
+    f"{schema.MAX_SUBMISSION_ROWS} rows):", "",
+    "   ```bash",
+    "   wsolbench evaluate maps.h5 --gt wsoleval:metadata/CUB/test --submission cam-resnet50-cub.csv \\",
+    "       --method CAM --backbone resnet50 --maps-url https://example.org/cam-resnet50-cub.h5",
+    "   ```", "",
+    "   The row records the protocol hash, the maps' **content hash** (`maps_content_sha256`), the number of "
+    "images and the **fingerprint of the ground truth**; a row whose count or fingerprint is not the official "
+    "split's (listed in the dataset cards, `wsolbench/datasets/cards/`) is refused.",
+    "2. **Publish the maps file** at `maps_url` (a release asset, Zenodo, a bucket: any URL that keeps serving "
+    "it), so that anyone can recompute the row. The content hash ignores the HDF5 layout, compression and "
+    "attributes: re-uploading identical maps written again is fine, other maps are not.",
+    "3. **Check** the file: `wsolbench leaderboard validate cam-resnet50-cub.csv`.",
+    "4. **Open a pull request** with the row: `wsolbench leaderboard add cam-resnet50-cub.csv` copies it to "
+    "`leaderboard/submissions/` (validated again, duplicates refused, under a lock) and rebuilds `README.md` and "
+    "`index.html`; the pull request holds those three files.",
+    "5. **Verification**: a maintainer downloads the maps and runs `wsolbench leaderboard verify "
+    "leaderboard/submissions/cam-resnet50-cub.csv --maps cam-resnet50-cub.h5 --gt wsoleval:metadata/CUB/test`; "
+    "the pull request is merged when it prints *verified*. Anyone can repeat it later.", "",
+    "Numbers from papers go to `reported.csv` (source `reported`, with the reference), by a pull request "
+    "too. Rows on the embedded `synthetic` benchmarks need no `maps_url`: their notes give the command that "
+    "regenerates the maps (`submissions/README.md`). Details: [SCHEMA.md](SCHEMA.md).", "",
+]
 
 
 def render_markdown(groups: list[Group], *, sources: list[str] = (), screenshot: str | None = SCREENSHOT) -> str:
@@ -22,8 +55,9 @@ def render_markdown(groups: list[Group], *, sources: list[str] = (), screenshot:
         sources: the board files the rows came from (listed in the header), relative paths.
         screenshot: relative path of the page's screenshot to show, or ``None``.
     """
-    references = _number_references(groups)
+    references = number_references(groups)
     lines = _intro(groups, sources, screenshot)
+    lines += HOW_TO_SUBMIT
     lines += _protocol_table(groups)
     lines += _contents(groups)
     dataset = None
@@ -34,17 +68,6 @@ def render_markdown(groups: list[Group], *, sources: list[str] = (), screenshot:
         lines += _group_section(group, references)
     lines += _reference_list(references)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _number_references(groups) -> dict[str, int]:
-    """Each distinct reference, numbered in order of first appearance."""
-    numbers: dict[str, int] = {}
-    for group in groups:
-        for ranked in group.rows:
-            text = ranked.row["reference"]
-            if text and text not in numbers:
-                numbers[text] = len(numbers) + 1
-    return numbers
 
 
 def _reference_list(references: dict[str, int]) -> list[str]:
@@ -66,11 +89,19 @@ def _intro(groups, sources, screenshot) -> list[str]:
         "Every row says how it was measured. Rows are grouped by dataset, split, protocol and protocol hash, "
         "and **only rows of the same group are ranked together**: numbers measured under different protocols "
         "(fixed vs. tuned thresholds, MaxBoxAcc vs. MaxBoxAccV2, ...) are never compared.", "",
-        "- **verified**: computed by wsolbench from a score-map file whose SHA-256 the row records; "
-        "`wsolbench leaderboard verify ROW.csv --maps MAPS.h5 --gt SPEC` recomputes it.",
-        "- **reported**: copied from the cited paper (values derived from a paper are marked in the notes).", "",
+        "- **verified**: computed by wsolbench from a score-map file; the row records the maps' content hash, "
+        "the number of images and the fingerprint of the ground truth, which must be the official split's "
+        "(dataset cards); `wsolbench leaderboard verify ROW.csv --maps MAPS.h5 --gt SPEC` recomputes it.",
+        "- **reported**: copied from the cited paper (values derived from a paper are marked in the notes).",
+        "- **ref**: a reference line, not ranked: a sanity baseline whose maps ignore the image (a floor) or a "
+        "fully supervised model (e.g. FSL, trained with boxes or masks).",
+        "- **2=**: a shared rank (equal value of the ranking metric); the note under the table says how the "
+        "tied rows are listed.",
+        "- an empty cell: the source does not report that metric (every table has all the columns its protocol "
+        "produces for its dataset).", "",
         f"{n_rows} rows ({n_verified} verified, {n_rows - n_verified} reported) in {len(groups)} tables. "
-        "Submission format and rules: [SCHEMA.md](SCHEMA.md). A sortable, filterable version of these tables "
+        "How to submit: [below](#how-a-row-reaches-the-board); the format and rules: [SCHEMA.md](SCHEMA.md). "
+        "A sortable, filterable version of these tables "
         "with charts: [index.html](index.html) (open it from disk; it needs no network).", "",
     ]
     if screenshot:
@@ -116,7 +147,13 @@ def _group_section(group: Group, references: dict[str, int]) -> list[str]:
              ["Source", "Reference", "Notes"]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join(_align(h) for h in header) + "|"]
     lines += [_row_line(group, ranked, references) for ranked in group.rows]
-    return lines + [""]
+    lines.append("")
+    if group.reference_rows:
+        lines += ["`ref`: reference lines, not ranked (sanity baselines ignore the image; fully supervised models "
+                  "use boxes or masks).", ""]
+    if group.ties:
+        lines += [" ".join(_cell(t) for t in group.ties), ""]
+    return lines
 
 
 def _metric_header(group: Group, column: str) -> str:
@@ -130,7 +167,8 @@ def _align(header: str) -> str:
 
 def _row_line(group: Group, ranked: RankedRow, references: dict[str, int]) -> str:
     row = ranked.row
-    cells = ["–" if ranked.rank is None else str(ranked.rank), _cell(row["method"]), _cell(row["backbone"])]
+    method = _cell(row["method"]) + (f" *{_cell(category_note(row).strip())}*" if ranked.reference else "")
+    cells = [rank_label(ranked), method, _cell(row["backbone"])]
     for column in group.columns:
         value = display_number(row[column])
         cells.append(f"**{value}**" if column == group.metric and value else value)
@@ -140,5 +178,7 @@ def _row_line(group: Group, ranked: RankedRow, references: dict[str, int]) -> st
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return (text or "").replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+    """Text safe inside a Markdown table cell: HTML escaped (no tag, no entity survives), backslashes and
+    bars escaped, one line."""
+    text = escape(text or "", quote=False)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()

@@ -1,8 +1,9 @@
-"""The leaderboard submission schema (version 1): columns, datasets, protocols and hashes.
+"""The leaderboard submission schema (version 2): columns, datasets, protocols, categories and hashes.
 
 A submission is a CSV file with one row per (method, backbone, dataset, split, protocol). The
 full specification, for humans, is ``leaderboard/SCHEMA.md``; this module is the machine-readable
-half of it and the two are kept in step by the tests.
+half of it and the two are kept in step by the tests. Version 1 files are upgraded by
+``wsolbench leaderboard migrate`` (:mod:`~wsolbench.leaderboard.migrate`).
 
 Protocols come in two kinds:
 
@@ -13,6 +14,11 @@ Protocols come in two kinds:
   ways published numbers were measured that no preset reproduces. Their ``protocol_hash`` is a
   documented pseudo-hash, :func:`pseudo_hash`, which starts with ``p`` (never a hex digit), so it
   can never equal the hash of a real protocol.
+
+Rows also have a **category**: ``method`` (a weakly supervised method: ranked), ``sanity`` (a map
+that ignores the image: center-gaussian, random, full-image) or ``fully-supervised`` (trained
+with localization labels, e.g. the few-shot (FSL) baseline). The last two are reference lines:
+shown with the table, never ranked among methods.
 
 Example:
     >>> from wsolbench.protocol import get_protocol
@@ -33,19 +39,51 @@ from dataclasses import dataclass
 
 from wsolbench.metric_names import METRIC_NAMES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-#: The metric columns, in display order (percentages 0-100; empty where not applicable).
+#: The metric columns, in file order (percentages 0-100; empty where not applicable).
 METRIC_COLUMNS = ("top1_cls", "gt_known_loc", "top1_loc", "maxboxacc", "maxboxacc_v2", "maxboxacc_iou30",
                   "maxboxacc_iou50", "maxboxacc_iou70", "pxap", "mpxap", "piou")
 
 #: Every column of a submission, in the order ``write_submission`` writes them.
-COLUMNS = ("method", "backbone", "dataset", "split", "protocol", "protocol_hash", "protocol_options",
-           *METRIC_COLUMNS, "maps_sha256", "wsolbench_version", "source", "reference", "date", "notes",
-           "schema_version")
+COLUMNS = ("method", "backbone", "category", "dataset", "split", "protocol", "protocol_hash", "protocol_options",
+           *METRIC_COLUMNS, "n_images", "gt_fingerprint", "maps_content_sha256", "maps_url", "wsolbench_version",
+           "source", "reference", "date", "notes", "schema_version")
+
+#: Columns that version 2 added (``migrate`` fills them) and the one it renamed.
+ADDED_IN_V2 = ("category", "n_images", "gt_fingerprint", "maps_content_sha256", "maps_url")
+REMOVED_IN_V2 = ("maps_sha256",)
 
 #: Two rows with equal values in these columns are duplicates.
 KEY_COLUMNS = ("method", "backbone", "dataset", "split", "protocol", "protocol_hash", "source")
+
+#: Row categories: ``method`` rows are ranked; the others are reference lines (floors and ceilings).
+CATEGORIES = {
+    "method": "a weakly supervised localization method (ranked)",
+    "sanity": "a sanity baseline whose maps ignore the image (center-gaussian, random, full-image): a floor, not ranked",
+    "fully-supervised": "trained with localization labels (e.g. the few-shot learning baseline, FSL): a reference, "
+                        "not ranked",
+}
+REFERENCE_CATEGORIES = ("sanity", "fully-supervised")
+
+#: Method names that are sanity baselines whatever the submitter writes (compared after lower-casing and
+#: dropping a trailing " baseline"), and words that mark a fully supervised row.
+SANITY_METHODS = ("center-gaussian", "center gaussian", "random", "full-image", "full image", "constant")
+FULLY_SUPERVISED_WORDS = ("fsl", "few-shot", "few shot", "fully supervised", "fully-supervised", "full supervision")
+
+#: At most this many rows in one submission file (``reported.csv``, the board's curated list, may hold
+#: :data:`MAX_REPORTED_ROWS`); bigger files are refused before their rows are checked.
+MAX_SUBMISSION_ROWS = 100
+MAX_REPORTED_ROWS = 5000
+#: Files larger than this are refused unread.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+#: A cell starting with one of these is run as a formula by spreadsheets (CSV injection): refused.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+#: Datasets whose maps anyone can regenerate with a documented command (their verified rows need no
+#: ``maps_url``); every other verified row says where its maps file can be downloaded.
+REGENERABLE_DATASETS = ("synthetic", "synthetic1d")
 
 SOURCES = ("verified", "reported")
 
@@ -83,7 +121,10 @@ class ProtocolInfo:
         rankable: whether rows of one group may be ranked (False where each source chose its own
             threshold, so that even equal names do not mean equal measurement).
         summary: one line on how the numbers were measured.
-        ranking: metrics a table may be ranked by, in order of preference.
+        ranking: metrics a table may be ranked by, in order of preference; ties on the first are
+            ordered by the next ones.
+        columns: every metric the protocol produces, in the order tables show them (a table shows
+            those its dataset has, see :func:`table_columns`).
     """
 
     name: str
@@ -91,27 +132,56 @@ class ProtocolInfo:
     rankable: bool
     summary: str
     ranking: tuple[str, ...]
+    columns: tuple[str, ...]
 
+
+_WSOLEVAL_TABLE = ("maxboxacc_v2", "maxboxacc_iou30", "maxboxacc_iou50", "maxboxacc_iou70", "maxboxacc",
+                   "gt_known_loc", "top1_loc", "mpxap", "pxap", "piou", "top1_cls")
 
 PROTOCOLS = {p.name: p for p in (
     ProtocolInfo("wsoleval", True, True,
-                 "Choe et al. CVPR 2020: maps resized to 224x224 and min-max normalised; the best CAM "
-                 "threshold on a 0.01 grid; MaxBoxAccV2 = mean over IoU 30/50/70 of box accuracy with all "
-                 "regions; PxAP for masks",
-                 ("maxboxacc_v2", "mpxap", "pxap", "maxboxacc", "gt_known_loc", "top1_loc", "piou", "top1_cls")),
+                 "Choe et al. CVPR 2020 (clovaai/wsolevaluation): maps resized to 224x224 and min-max normalised; "
+                 "box accuracy at the best CAM threshold of np.arange(0, 1, step), step 0.001 as in the "
+                 "reference's code unless the options say cam_step=0.01; MaxBoxAccV2 = mean over IoU 30/50/70 "
+                 "of box accuracy with all regions; PxAP for masks",
+                 ("maxboxacc_v2", "mpxap", "pxap", "maxboxacc", "gt_known_loc", "top1_loc", "piou", "top1_cls"),
+                 _WSOLEVAL_TABLE),
     ProtocolInfo("cam2016", True, True,
                  "Zhou et al. CVPR 2016 / Singh & Lee ICCV 2017: one fixed threshold (20% of the map's "
                  "maximum), box of the largest connected region, IoU 50",
-                 ("gt_known_loc", "top1_loc", "maxboxacc", "top1_cls")),
+                 ("gt_known_loc", "top1_loc", "top1_cls"), ("gt_known_loc", "top1_loc", "top1_cls")),
     ProtocolInfo("paper-own-threshold", False, False,
                  "each paper's own threshold and box heuristics, often tuned on the test split; the numbers "
                  "of different papers are not comparable, so these tables are not ranked",
-                 ("top1_loc", "gt_known_loc", "top1_cls")),
+                 ("top1_loc", "gt_known_loc", "top1_cls"), ("top1_loc", "gt_known_loc", "top1_cls")),
     ProtocolInfo("fixed-threshold-best-of-0.2-0.5", False, True,
                  "fixed thresholds 0.2, 0.3, 0.4, 0.5 of the map's maximum, the best one reported (chosen on "
                  "the evaluation split itself), largest region, IoU 50",
-                 ("gt_known_loc", "top1_loc", "top1_cls")),
+                 ("gt_known_loc", "top1_loc", "top1_cls"), ("gt_known_loc", "top1_loc", "top1_cls")),
 )}
+
+
+def dataset_metrics(dataset: str) -> tuple[str, ...] | None:
+    """The metrics a leaderboard dataset has (its card's ``metrics``), or None for a dataset without a card."""
+    from wsolbench.datasets.cards import official_split
+
+    card, _ = official_split(dataset, "")
+    return None if card is None else card.metrics
+
+
+def table_columns(protocol: str, dataset: str, headline: str | None = None) -> list[str]:
+    """The metric columns of a (dataset, protocol) table: every metric the protocol produces that the
+    dataset has (boxes, masks), the headline first."""
+    info = PROTOCOLS.get(protocol)
+    columns = list(info.columns if info else METRIC_COLUMNS)
+    available = dataset_metrics(dataset)
+    if available is not None:
+        columns = [c for c in columns if c in available]
+    if headline in columns:
+        columns.remove(headline)
+        columns.insert(0, headline)
+    return columns
+
 
 PRESET_OPTION_KEYS = ("cam_step", "threshold", "resolution")
 

@@ -1,14 +1,16 @@
 """Leaderboard rows from evaluation results, and submission files.
 
-``wsolbench evaluate MAPS --gt SPEC --submission ROW.csv --method NAME --backbone NAME`` calls
-:func:`row_from_result` and :func:`write_submission`; the row is ``verified``: it carries the
-protocol hash and the SHA-256 of the score-map file, so anyone can recompute it with
+``wsolbench evaluate MAPS --gt SPEC --submission ROW.csv --method NAME --backbone NAME [--maps-url URL]``
+calls :func:`row_from_result` and :func:`write_submission`; the row is ``verified``: it carries the
+protocol hash, the number of images and the fingerprint of the ground truth, and the content hash
+of the score maps (and where they can be downloaded), so anyone can recompute it with
 ``wsolbench leaderboard verify``.
 
 Example:
     >>> from wsolbench.leaderboard.submission import row_from_result, write_submission
-    >>> row = row_from_result(result.to_dict(), method="CAM", backbone="resnet50")   # doctest: +SKIP
-    >>> write_submission("cam-resnet50-cub.csv", [row])                             # doctest: +SKIP
+    >>> row = row_from_result(result.to_dict(), method="CAM", backbone="resnet50",
+    ...                       maps_url="https://example.org/cam-resnet50-cub.h5")              # doctest: +SKIP
+    >>> write_submission("cam-resnet50-cub.csv", [row])                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import datetime as _dt
 from wsolbench.errors import SubmissionError
 from wsolbench.leaderboard import schema
 from wsolbench.leaderboard.csvio import write_csv_atomic
-from wsolbench.leaderboard.validate import Row, check_row, find_duplicates
+from wsolbench.leaderboard.validate import (Row, check_official_ground_truth, check_row, find_duplicates,
+                                           fully_supervised_method, row_limit, sanity_method)
 
 #: Decimals written for verified metrics (``verify`` compares to this precision).
 METRIC_DECIMALS = 4
 
 
 def row_from_result(result: dict, *, method: str, backbone: str, reference: str = "", notes: str = "",
-                    dataset: str | None = None, date: str | None = None) -> dict:
+                    dataset: str | None = None, date: str | None = None, category: str | None = None,
+                    maps_url: str = "") -> dict:
     """A verified leaderboard row from a result dict (``docs/result-json.md``).
 
     Args:
@@ -36,9 +40,15 @@ def row_from_result(result: dict, *, method: str, backbone: str, reference: str 
         notes: free text.
         dataset: override the dataset name (default: the result's, normalised, e.g. ``CUB`` -> ``cub``).
         date: override the date (default: the day the result was computed).
+        category: ``method``, ``sanity`` or ``fully-supervised`` (default: ``sanity`` for the sanity
+            baselines' names, ``fully-supervised`` for FSL names, else ``method``).
+        maps_url: where the score-map file can be downloaded (required except for the embedded
+            benchmarks, whose maps a documented command regenerates).
 
     Returns:
-        A dict with every column of :data:`schema.COLUMNS` (strings).
+        A dict with every column of :data:`schema.COLUMNS` (strings). The split is the board's name of
+        the official split whose fingerprint the ground truth has (ILSVRC's native ``val`` is the
+        board's ``test``), else the result's.
 
     Raises:
         SubmissionError: the result cannot make a valid row (the message lists why).
@@ -47,13 +57,16 @@ def row_from_result(result: dict, *, method: str, backbone: str, reference: str 
     if protocol_name not in schema.PROTOCOLS or not schema.PROTOCOLS[protocol_name].preset:
         raise SubmissionError(f"the result's protocol {protocol_name!r} is not a wsolbench preset; "
                               "evaluate with --protocol wsoleval or cam2016")
+    info = result.get("dataset", {})
+    name = dataset or schema.normalize_dataset(info.get("name", ""))
     row = {c: "" for c in schema.COLUMNS}
     row.update(method=method.strip(), backbone=backbone.strip(), reference=reference.strip(), notes=notes.strip(),
-               dataset=dataset or schema.normalize_dataset(result.get("dataset", {}).get("name", "")),
-               split=(result.get("dataset", {}).get("split") or "").strip(),
+               category=category or default_category(method), dataset=name,
+               split=board_split(name, (info.get("split") or "").strip(), info.get("fingerprint")),
                protocol=protocol_name, protocol_hash=result.get("protocol_hash", ""),
                protocol_options=schema.format_options(protocol_options(result)),
-               maps_sha256=result.get("maps", {}).get("sha256", ""),
+               n_images=str(info.get("n_images", "")), gt_fingerprint=info.get("fingerprint") or "",
+               maps_content_sha256=result.get("maps", {}).get("content_sha256") or "", maps_url=maps_url.strip(),
                wsolbench_version=result.get("wsolbench_version", ""), source="verified",
                date=date or (result.get("created") or _dt.date.today().isoformat())[:10],
                schema_version=str(schema.SCHEMA_VERSION))
@@ -65,6 +78,24 @@ def row_from_result(result: dict, *, method: str, backbone: str, reference: str 
         raise SubmissionError("the result does not make a valid leaderboard row: " +
                               "; ".join(p.message for p in problems))
     return row
+
+
+def default_category(method: str) -> str:
+    """``sanity`` for the sanity baselines' names, ``fully-supervised`` for FSL-like names, else ``method``."""
+    if sanity_method(method):
+        return "sanity"
+    return "fully-supervised" if fully_supervised_method(method) else "method"
+
+
+def board_split(dataset: str, split: str, fingerprint: str | None) -> str:
+    """The board's name of the official split with this ground-truth fingerprint (``split`` if none has it)."""
+    from wsolbench.datasets.cards import official_split
+
+    card, _ = official_split(dataset, split)
+    if card is None or not fingerprint:
+        return split
+    names = [name for name, counts in card.board_splits().items() if counts.fingerprint == fingerprint]
+    return names[0] if names else split
 
 
 def format_metric(value) -> str:
@@ -113,6 +144,8 @@ def write_submission(path, rows) -> str:
     rows = list(rows)
     if not rows:
         raise SubmissionError(f"{path}: no rows to write")
+    if len(rows) > row_limit(path):
+        raise SubmissionError(f"{path}: {len(rows)} rows; a file holds at most {row_limit(path)}: write several files")
     checked = [Row({c: str(r.get(c) or "").strip() for c in schema.COLUMNS}, str(path), i + 2)
                for i, r in enumerate(rows)]
     problems = [p for row in checked for p in check_row(row)] + find_duplicates(checked)
@@ -126,7 +159,7 @@ IDENTITY_COLUMNS = ("method", "backbone", "dataset", "split", "protocol", "proto
 
 
 def check_row_identity(*, method: str, backbone: str, dataset: str, split: str, protocol, reference: str = "",
-                       notes: str = "") -> None:
+                       notes: str = "", ground_truth=None) -> None:
     """Refuse, before any evaluation, a ``--submission`` row that could never be valid: an unknown
     dataset, a badly written method/backbone/split, a protocol that is not a verifiable preset.
 
@@ -147,6 +180,12 @@ def check_row_identity(*, method: str, backbone: str, dataset: str, split: str, 
     row = Row(draft)
     columns = {row.positions[c] for c in IDENTITY_COLUMNS}
     problems = [p for p in check_row(row) if p.column in columns]
+    if ground_truth is not None and not problems:
+        fingerprint = ground_truth.fingerprint()
+        draft.update(split=board_split(dataset, draft["split"], fingerprint), n_images=str(len(ground_truth)),
+                     gt_fingerprint=fingerprint)
+        row = Row(draft)
+        problems = [row.problem(column, message) for column, message in check_official_ground_truth(row)]
     if problems:
         raise SubmissionError("--submission: the leaderboard row would be refused, so nothing was evaluated: "
                               + "; ".join(p.message for p in problems)

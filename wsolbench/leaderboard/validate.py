@@ -1,4 +1,6 @@
-"""Validation of submission files: schema, types, ranges, known names, hashes, consistency, duplicates.
+"""Validation of submission files: schema, types, ranges, known names, hashes, consistency, duplicates,
+the official ground truth of verified rows (count and fingerprint from the dataset cards), row limits
+and cells a spreadsheet would run as formulas.
 
 Every check returns :class:`~wsolbench.leaderboard.problems.Problem` objects located by
 ``file:line:column``; nothing raises on bad input.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -27,6 +30,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([.+-]?[0-9A-Za-z]+)*$")
 _DATE = re.compile(r"^(\d{4})(-(\d{2}))?(-(\d{2}))?$")
+_URL = re.compile(r"^https?://[^\s\"<>]+$")
 _MAX_TEXT = 300
 
 
@@ -77,6 +81,8 @@ def parse_percent(text: str) -> tuple[float | None, str | None]:
         return None, None
     if text.endswith("%"):
         return None, f"{text!r} has a percent sign; write the bare number ({text[:-1].strip()!r})"
+    if text.startswith("+"):
+        return None, f"{text!r} has a '+' sign (a spreadsheet reads it as a formula); write {text[1:]!r}"
     if re.fullmatch(r"[+-]?\d+,\d+", text):
         return None, f"{text!r} uses a decimal comma; write {text.replace(',', '.')!r} (a point)"
     if not _NUMBER.match(text):
@@ -109,6 +115,14 @@ def rows_from_table(table: Table) -> tuple[list[Row], list[Problem]]:
     problems += header_problems
     if fatal:
         return [], problems
+    limit = row_limit(table.path)
+    if len(table.rows) > limit:
+        what = "the board's reported.csv" if limit == schema.MAX_REPORTED_ROWS else "a submission"
+        problems.append(Problem(table.path, table.rows[limit].line, 0,
+                                f"the file has {len(table.rows):,} rows; {what} holds at most {limit:,} (one row "
+                                "per method, backbone, dataset, split and protocol): split it into several "
+                                "submissions; nothing was checked beyond the header"))
+        return [], problems
     positions = {name: i + 1 for i, name in enumerate(table.header)}
     rows = []
     for raw in table.rows:
@@ -121,6 +135,13 @@ def rows_from_table(table: Table) -> tuple[list[Row], list[Problem]]:
         problems.append(Problem(table.path, table.header_line, 0, "the file has a header but no rows; add one "
                                                                    "line per result"))
     return rows, problems
+
+
+def row_limit(path) -> int:
+    """How many rows a board file may hold: :data:`schema.MAX_REPORTED_ROWS` for ``reported.csv``,
+    :data:`schema.MAX_SUBMISSION_ROWS` for any submission."""
+    return schema.MAX_REPORTED_ROWS if os.path.basename(os.fspath(path)) == "reported.csv" \
+        else schema.MAX_SUBMISSION_ROWS
 
 
 def _ragged_message(found: int, expected: int) -> str:
@@ -141,6 +162,11 @@ def _check_header(table: Table) -> tuple[list[Problem], bool]:
         if name not in known:
             problems.append(Problem(*where, _unknown_column_message(name)))
     missing = [c for c in schema.COLUMNS if c not in seen]
+    if set(schema.REMOVED_IN_V2) <= seen and set(missing) <= set(schema.ADDED_IN_V2) | {"maps_content_sha256"}:
+        return [Problem(table.path, table.header_line, 0,
+                        f"this is a schema version 1 file (it has {', '.join(schema.REMOVED_IN_V2)} and lacks "
+                        f"{', '.join(missing)}); upgrade it with 'wsolbench leaderboard migrate {table.path}' "
+                        "(see leaderboard/SCHEMA.md, 'Versions')")], True
     for name in missing:
         problems.append(Problem(table.path, table.header_line, 0,
                                 f"missing column {name!r}; schema v{schema.SCHEMA_VERSION} needs every column "
@@ -150,6 +176,9 @@ def _check_header(table: Table) -> tuple[list[Problem], bool]:
 
 
 def _unknown_column_message(name: str) -> str:
+    if name in schema.REMOVED_IN_V2:
+        return (f"column {name!r} is from schema version 1 (the file's byte checksum); version 2 records "
+                "maps_content_sha256 instead: run 'wsolbench leaderboard migrate FILE'")
     lowered = name.strip().lower().replace(" ", "_").replace("-", "_")
     if lowered in schema.COLUMNS:
         return f"column {name!r} should be written {lowered!r} (lower case, underscores)"
@@ -159,13 +188,17 @@ def _unknown_column_message(name: str) -> str:
             "information into 'notes'")
 
 
-def validate_file(path) -> tuple[list[Row], list[Problem]]:
+def validate_file(path, data: bytes | None = None) -> tuple[list[Row], list[Problem]]:
     """Validate one submission file (rows, duplicates within it).
+
+    Args:
+        path: the file.
+        data: its content, if already read (what is validated is then exactly what will be copied).
 
     Returns:
         The rows read (including rows with problems) and every problem, in file order.
     """
-    rows, problems = rows_from_table(read_table(path))
+    rows, problems = rows_from_table(read_table(path, data))
     for row in rows:
         problems += check_row(row)
     problems += find_duplicates(rows)
@@ -198,11 +231,17 @@ def _sorted(problems: list[Problem], files: list[str]) -> list[Problem]:
 def check_row(row: Row) -> list[Problem]:
     """Every single-row check: names, types, ranges, protocol hash, provenance and consistency."""
     found: list[tuple[str | None, str]] = []
-    for check in (_check_names, _check_protocol, _check_metrics, _check_provenance, _check_schema_version):
+    for check in (_check_formulas, _check_names, _check_category, _check_protocol, _check_metrics,
+                  _check_provenance, _check_schema_version):
         found += check(row)
     if not any(column in schema.METRIC_COLUMNS for column, _ in found):
         found += _check_consistency(row)
-    return [row.problem(column, message) for column, message in found]
+    first, seen = [], set()
+    for column, message in found:                   # one problem per cell: the first check that failed it
+        if column is None or column not in seen:
+            first.append((column, message))
+            seen.add(column)
+    return [row.problem(column, message) for column, message in first]
 
 
 def _text_problem(row: Row, column: str, *, required: bool = True) -> str | None:
@@ -246,6 +285,49 @@ def _check_dataset(row: Row) -> list[tuple[str, str]]:
                         "needs an adapter and an entry in wsolbench/leaderboard/schema.py DATASETS)")]
 
 
+def _check_formulas(row: Row) -> list[tuple[str, str]]:
+    """Cells a spreadsheet would run (CSV injection) are refused rather than escaped: a leading quote
+    would change the value for every other CSV reader, and no legitimate cell starts this way."""
+    out = []
+    for column in schema.COLUMNS:
+        text = row[column]
+        if column not in schema.METRIC_COLUMNS and text.startswith(schema.FORMULA_PREFIXES):
+            out.append((column, f"{column} starts with {text[0]!r}, which makes spreadsheets run the cell as a "
+                                "formula; rephrase it so that it starts with a letter or digit"))
+    return out
+
+
+def sanity_method(method: str) -> bool:
+    """Whether a method name is one of the sanity baselines (``Center-gaussian baseline``, ``random``...)."""
+    name = method.strip().lower().removesuffix(" baseline").strip()
+    return name in schema.SANITY_METHODS
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def fully_supervised_method(method: str) -> bool:
+    """Whether a method name says it is trained with localization labels (FSL, few-shot, fully supervised)."""
+    name = _words(method)
+    return any(_words(word) in name for word in schema.FULLY_SUPERVISED_WORDS)
+
+
+def _check_category(row: Row) -> list[tuple[str, str]]:
+    category, method = row["category"], row["method"]
+    if category not in schema.CATEGORIES:
+        what = "category is empty" if not category else f"category {category!r} is unknown"
+        return [("category", f"{what}; write one of {', '.join(schema.CATEGORIES)} ('method' for a weakly "
+                             "supervised method; the others are reference lines, never ranked)")]
+    if sanity_method(method) and category != "sanity":
+        return [("category", f"{method!r} is a sanity baseline (its maps ignore the image); write category "
+                             "'sanity' so that it is shown as a reference line, not ranked")]
+    if fully_supervised_method(method) and category != "fully-supervised":
+        return [("category", f"{method!r} is trained with localization labels; write category "
+                             "'fully-supervised' so that it is shown as a reference line, not ranked")]
+    return []
+
+
 def _check_protocol(row: Row) -> list[tuple[str, str]]:
     name, given = row["protocol"], row["protocol_hash"]
     if name not in schema.PROTOCOLS:
@@ -259,6 +341,9 @@ def _check_protocol(row: Row) -> list[tuple[str, str]]:
         options = schema.parse_options(row["protocol_options"])
         if options and not info.preset:
             raise ValueError(f"the reported-only protocol {name!r} takes no options; leave it empty")
+        defaults = [k for k, v in options.items() if schema.expected_hash(name, {k: v}) == schema.expected_hash(name, {})]
+        if defaults:
+            raise ValueError(f"{', '.join(defaults)} is the preset's default; leave it out (one spelling per protocol)")
         expected = schema.expected_hash(name, options)
     except (ValueError, ProtocolError) as e:
         return [("protocol_options", f"protocol_options {row['protocol_options']!r}: {e}")]
@@ -303,22 +388,60 @@ def _check_reported(row: Row) -> list[tuple[str, str]]:
     if not row["reference"]:
         out.append(("reference", "a reported row needs its reference: the paper (authors, venue, year, table) "
                                  "or a URL the number can be checked against"))
-    for column in ("maps_sha256", "wsolbench_version"):
+    for column in ("maps_content_sha256", "maps_url", "gt_fingerprint", "wsolbench_version"):
         if row[column]:
             out.append((column, f"{column} must be empty for a reported row (only rows wsolbench computed from a "
                                 "score-map file carry one); use source 'verified' for those"))
+    if row["n_images"]:
+        out += _check_count(row)
     if row["date"]:
         out += _check_date(row)
     return out
 
 
+_EVALUATE = "written by 'wsolbench evaluate MAPS --gt SPEC --submission ROW.csv'"
+
+
+def _check_hash_cell(row: Row, column: str, what: str) -> list[tuple[str, str]]:
+    value = row[column]
+    if not schema.is_sha256(value):
+        found = "is empty" if not value else f"{value!r} is not 64 lower-case hex digits"
+        return [(column, f"{column} {found}; a verified row carries {what} ({_EVALUATE})")]
+    if len(set(value)) == 1:
+        return [(column, f"{column} is {value[:8]}... (one digit repeated), a placeholder, not a hash; write "
+                         f"{what} ({_EVALUATE})")]
+    return []
+
+
+def _check_count(row: Row) -> list[tuple[str, str]]:
+    text = row["n_images"]
+    if not text:
+        return [("n_images", f"n_images is empty; a verified row records how many images were evaluated "
+                             f"({_EVALUATE})")]
+    if not text.isdigit() or int(text) < 1:
+        return [("n_images", f"n_images {text!r} is not a positive whole number of images")]
+    return []
+
+
+def _check_url(row: Row) -> list[tuple[str, str]]:
+    url = row["maps_url"]
+    if not url:
+        if row["dataset"] in schema.REGENERABLE_DATASETS:
+            return []
+        return [("maps_url", "maps_url is empty; a verified row says where its score-map file can be downloaded "
+                             "(https://...), so that anyone can recompute it with 'wsolbench leaderboard verify' "
+                             "(see leaderboard/README.md, 'How a row reaches the board')")]
+    if not _URL.match(url) or len(url) > _MAX_TEXT:
+        return [("maps_url", f"maps_url {url[:60]!r} is not an http(s) URL of at most {_MAX_TEXT} characters")]
+    return []
+
+
 def _check_verified(row: Row) -> list[tuple[str, str]]:
-    out = []
-    sha = row["maps_sha256"]
-    if not schema.is_sha256(sha):
-        what = "is empty" if not sha else f"{sha!r} is not 64 lower-case hex digits"
-        out.append(("maps_sha256", f"maps_sha256 {what}; a verified row carries the SHA-256 of its score-map "
-                                   "file (written by 'wsolbench evaluate ... --submission ROW.csv')"))
+    out = _check_hash_cell(row, "maps_content_sha256", "the content hash of its score maps")
+    out += _check_hash_cell(row, "gt_fingerprint", "the fingerprint of the ground truth it was evaluated on")
+    out += _check_count(row) + _check_url(row)
+    if not any(column in ("n_images", "gt_fingerprint") for column, _ in out):
+        out += check_official_ground_truth(row)
     version = row["wsolbench_version"]
     if not _VERSION.match(version):
         what = "is empty" if not version else f"{version!r} is not a version number"
@@ -328,6 +451,36 @@ def _check_verified(row: Row) -> list[tuple[str, str]]:
         out.append(("protocol", f"protocol {row['protocol']!r} is reported-only; a verified row is measured "
                                 "under a preset (wsoleval or cam2016)"))
     out += _check_date(row) if row["date"] else [("date", "date is empty; write the evaluation date, YYYY-MM-DD")]
+    return out
+
+
+def check_official_ground_truth(row: Row) -> list[tuple[str, str]]:
+    """A verified row of a dataset with a card must be measured on one of its official splits: the
+    image count and the ground-truth fingerprint must be those the card lists (``datasets/cards``)."""
+    from wsolbench.datasets.cards import official_split
+
+    dataset, split = row["dataset"], row["split"]
+    card, counts = official_split(dataset, split)
+    if card is None:
+        return []
+    splits = card.board_splits()
+    if counts is None:
+        return [("split", f"{dataset} has no official split {split!r}; verified rows are measured on one of "
+                          f"{', '.join(splits)} (wsolbench/datasets/cards/{dataset}.toml)")]
+    out = []
+    card_file = f"wsolbench/datasets/cards/{dataset}.toml"
+    if int(row["n_images"]) != counts.images:
+        out.append(("n_images", f"n_images {int(row['n_images']):,} is not the {counts.images:,} images of the "
+                                f"official {dataset} {split} split ({card_file}): the maps were evaluated on other "
+                                "ground truth (a subset, or a folder that only has the split's name); evaluate "
+                                "against the complete split"))
+    fingerprint = row["gt_fingerprint"]
+    if counts.fingerprint and fingerprint != counts.fingerprint:
+        other = [name for name, c in splits.items() if c.fingerprint == fingerprint]
+        hint = f"it is the fingerprint of {dataset} {other[0]!r}: write split {other[0]!r}" if other else \
+            "the images, labels, boxes or mask files differ from the official ones"
+        out.append(("gt_fingerprint", f"gt_fingerprint {fingerprint[:12]}... is not the fingerprint of the official "
+                                      f"{dataset} {split} split ({counts.fingerprint[:12]}..., {card_file}); {hint}"))
     return out
 
 

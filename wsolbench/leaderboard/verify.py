@@ -1,9 +1,12 @@
 """Recomputing a verified row from its score maps (``wsolbench leaderboard verify``).
 
 The protocol is rebuilt from the row's preset and options (and the dataset's own evaluation
-frame, as ``wsolbench evaluate`` does) and must hash to the row's ``protocol_hash``; then the
-maps are evaluated with :func:`wsolbench.pipeline.evaluate_maps` and every metric, and the maps'
-SHA-256, must equal the row's to the row's printed precision.
+frame, as ``wsolbench evaluate`` does) and must hash to the row's ``protocol_hash``; the ground
+truth given must be the row's (dataset, split, image count and fingerprint); then the maps are
+evaluated with :func:`wsolbench.pipeline.evaluate_maps` and every metric must equal the row's to
+the row's printed precision, and the maps' content hash (computed from the maps as they are
+evaluated, see :mod:`wsolbench.scoremaps.content`) must equal ``maps_content_sha256``. The file's
+own bytes do not matter: regenerated identical maps verify.
 
 Example:
     >>> from wsolbench.leaderboard.validate import validate_file
@@ -32,14 +35,16 @@ class VerifyReport:
         row: the row verified.
         problems: every difference found (empty when the row is confirmed).
         recomputed: the metrics as recomputed (empty if evaluation did not run).
-        maps_sha256: the SHA-256 of the maps file given.
+        maps_content_sha256: the content hash of the maps file given.
+        gt_fingerprint: the fingerprint of the ground truth given.
         protocol_hash: the hash of the rebuilt protocol.
     """
 
     row: Row
     problems: list[str] = field(default_factory=list)
     recomputed: dict = field(default_factory=dict)
-    maps_sha256: str = ""
+    maps_content_sha256: str = ""
+    gt_fingerprint: str = ""
     protocol_hash: str = ""
 
     @property
@@ -47,8 +52,8 @@ class VerifyReport:
         return not self.problems
 
 
-def select_row(rows: list[Row], *, line: int | None = None, maps_sha256: str | None = None) -> Row:
-    """Pick the row to verify: the one at ``line``, the only verified row, or the one with this checksum.
+def select_row(rows: list[Row], *, line: int | None = None, content_sha256: str | None = None) -> Row:
+    """Pick the row to verify: the one at ``line``, the only verified row, or the one with this content hash.
 
     Raises:
         SubmissionError: no such row, or several candidates.
@@ -60,8 +65,8 @@ def select_row(rows: list[Row], *, line: int | None = None, maps_sha256: str | N
         raise SubmissionError(f"no row starts on line {line}; rows start on lines "
                               f"{', '.join(str(r.line) for r in rows) or '(none)'}")
     verified = [r for r in rows if r["source"] == "verified"]
-    if len(verified) > 1 and maps_sha256:
-        verified = [r for r in verified if r["maps_sha256"] == maps_sha256] or verified
+    if len(verified) > 1 and content_sha256:
+        verified = [r for r in verified if r["maps_content_sha256"] == content_sha256] or verified
     if len(verified) == 1:
         return verified[0]
     if not verified:
@@ -87,7 +92,8 @@ def verify_row(row: Row, maps, gt: str, *, split: str | None = None, mask_root: 
             :func:`wsolbench.datasets.load_annotations` (tests).
 
     Returns:
-        A :class:`VerifyReport`; ``report.ok`` is True when every number and the checksum agree.
+        A :class:`VerifyReport`; ``report.ok`` is True when the ground truth, the content hash and every
+        number agree.
     """
     report = VerifyReport(row)
     if row["source"] != "verified":
@@ -101,14 +107,15 @@ def verify_row(row: Row, maps, gt: str, *, split: str | None = None, mask_root: 
             f"dataset hashes to {report.protocol_hash!r}, the row says {row['protocol_hash']!r}; the row was "
             "computed under another protocol (or another wsolbench version's protocol definition)")
         return report
-    report.maps_sha256 = file_sha256(maps)
-    if report.maps_sha256 != row["maps_sha256"]:
-        report.problems.append(f"maps_sha256: the row says {row['maps_sha256']}, the file {maps} has "
-                               f"{report.maps_sha256}; these are not the maps the row was computed from")
-    report.problems += _dataset_problems(row, annotations)
+    report.gt_fingerprint = annotations.fingerprint()
+    report.problems += _dataset_problems(row, annotations, report.gt_fingerprint)
     if evaluate is None:
         from wsolbench.pipeline import evaluate_maps as evaluate
     result = evaluate(maps, annotations, protocol, workers=workers, progress=progress, spec=gt)
+    report.maps_content_sha256 = (getattr(result, "maps", None) or {}).get("content_sha256") or maps_content_sha256(maps)
+    if report.maps_content_sha256 != row["maps_content_sha256"]:
+        report.problems.append(f"maps_content_sha256: the row says {row['maps_content_sha256']}, the maps in {maps} "
+                               f"have {report.maps_content_sha256}; these are not the maps the row was computed from")
     report.recomputed = dict(result.metrics)
     report.problems += compare_metrics(row, report.recomputed)
     return report
@@ -130,21 +137,24 @@ def _protocol_and_gt(row: Row, gt: str, *, split, mask_root, load):
     return protocol, annotations
 
 
-def file_sha256(path) -> str:
-    """The SHA-256 of a score-map file (hex)."""
-    from wsolbench.scoremaps import sha256_file
+def maps_content_sha256(path) -> str:
+    """The content hash of a score-map file (:func:`wsolbench.scoremaps.content_sha256`)."""
+    from wsolbench.scoremaps import content_sha256
 
-    return sha256_file(path)
+    return content_sha256(path)
 
 
-def _dataset_problems(row: Row, annotations) -> list[str]:
+def _dataset_problems(row: Row, annotations, fingerprint: str) -> list[str]:
     problems = []
     name = schema.normalize_dataset(getattr(annotations, "name", ""))
     if name != row["dataset"]:
         problems.append(f"dataset: the row says {row['dataset']!r}, the ground truth given is {name!r}")
-    split = getattr(annotations, "split", "")
-    if split and split != row["split"]:
-        problems.append(f"split: the row says {row['split']!r}, the ground truth given is {split!r}")
+    if len(annotations) != int(row["n_images"] or 0):
+        problems.append(f"n_images: the row says {row['n_images']}, the ground truth given has {len(annotations)} "
+                        "images")
+    if fingerprint != row["gt_fingerprint"]:
+        problems.append(f"gt_fingerprint: the row says {row['gt_fingerprint'][:12]}..., the ground truth given has "
+                        f"{fingerprint[:12]}...; verify against the ground truth the row was computed on")
     return problems
 
 

@@ -4,6 +4,7 @@ Writing needs only numpy + h5py (or :class:`ScoreMapWriter`); reading streams in
 :class:`ScoreMapFile`, so evaluation never holds the whole file in memory.
 """
 
+from wsolbench.scoremaps.content import content_sha256
 from wsolbench.scoremaps.format import FORMAT_NAME, FORMAT_VERSION, SUPPORTED_VERSIONS, Layout
 from wsolbench.scoremaps.npydir import ExportSummary, export_npy_dir, import_npy_dir, npy_path
 from wsolbench.scoremaps.reader import MapBatch, ScoreMapFile, ValidationReport, sha256_file, validate_scoremaps
@@ -21,6 +22,7 @@ __all__ = [
     "ValidationReport",
     "validate_scoremaps",
     "sha256_file",
+    "content_sha256",
     "import_npy_dir",
     "export_npy_dir",
     "npy_path",

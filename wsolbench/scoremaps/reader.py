@@ -114,8 +114,33 @@ class ScoreMapFile:
         self._scores_name, self.num_classes = self._load_scores(n)
         self._index = fmt.check_unique_keys(self.image_ids, self._labels[fmt.MAP_LABELS], path=self.path)
 
+    def _local(self, group: h5py.Group, name: str, *, row: int | None = None):
+        """``group[name]``, or None if absent; refuses links to elsewhere and data stored outside the file.
+
+        A score-map file must hold what was evaluated: an external link, a soft link, external
+        storage or a virtual dataset would let the file's checksum, and its content hash, stand for
+        data that lives (and can change) somewhere else.
+        """
+        link = group.get(name, getlink=True)
+        if link is None:
+            return None
+        full = f"{group.name.rstrip('/')}/{name}".lstrip("/")
+        where = fmt.location(self.path, row=row, image_id=None if row is None else self.image_ids[row])
+        fix = "write the array into this file (h5py: f.create_dataset(name, data=array))"
+        if isinstance(link, h5py.ExternalLink):
+            raise FormatError(f"{where}'{full}' is an external link to {link.filename}:{link.path}; score-map files "
+                              f"that read data from other files are refused: {fix}")
+        if isinstance(link, h5py.SoftLink):
+            raise FormatError(f"{where}'{full}' is a soft link to {link.path}; store the data under its own name: {fix}")
+        obj = group[name]
+        if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
+            what = f"stored in external file(s) {', '.join(str(e[0]) for e in obj.external)}" if obj.external \
+                else "a virtual dataset (its data live in other datasets or files)"
+            raise FormatError(f"{where}'{full}' is {what}; score-map files must hold their data: {fix}")
+        return obj
+
     def _dataset(self, name: str, *, required: bool = False) -> h5py.Dataset | None:
-        obj = self._h5.get(name)
+        obj = self._local(self._h5, name)
         if obj is None:
             if required:
                 what = f"dataset '{name}'" + (f" (or group '{fmt.MAPS_BY_ROW}')" if name == fmt.MAPS else "")
@@ -148,7 +173,7 @@ class ScoreMapFile:
             ds = self._dataset(fmt.MAPS, required=True)
             self._row_names = None
             return fmt.check_fixed_maps(ds.shape, ds.dtype, n=n, path=self.path)
-        group = self._h5[fmt.MAPS_BY_ROW]
+        group = self._local(self._h5, fmt.MAPS_BY_ROW)
         if not isinstance(group, h5py.Group):
             raise FormatError(f"{fmt.location(self.path)}'{fmt.MAPS_BY_ROW}' is a dataset, expected a group with one "
                               "dataset per row")
@@ -159,7 +184,7 @@ class ScoreMapFile:
         return fmt.Layout(n_maps=n, kind=fmt.LAYOUT_BY_ROW, map_ndim=first.ndim, dtype=first.dtype)
 
     def _row_dataset(self, row: int) -> h5py.Dataset:
-        obj = self._h5[fmt.MAPS_BY_ROW][self._row_names[row]]
+        obj = self._local(self._h5[fmt.MAPS_BY_ROW], self._row_names[row], row=row)
         if not isinstance(obj, h5py.Dataset):
             raise FormatError(f"{fmt.location(self.path, row=row, image_id=self.image_ids[row])}"
                               f"'{fmt.MAPS_BY_ROW}/{self._row_names[row]}' is a group, expected a dataset")
