@@ -20,6 +20,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def _list_spaces(as_json: bool) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from wsolbench.nn.search_space import list_spaces
 
@@ -36,8 +37,9 @@ def _list_spaces(as_json: bool) -> None:
             extra = "".join(f"; {b}: {', '.join(f'{k} {v}' for k, v in o.items() if k != 'note')}"
                             for b, o in s.overrides.get(p.name, {}).items())
             table.add_row(s.name if i == 0 else "", p.name, p.describe() + extra, p.note)
-        table.add_row("", f"[dim]splits: train {s.splits.train or '(recipe)'}, select {s.splits.select}"
-                          + (f", refit {s.splits.refit}" if s.splits.refit else "") + "[/]", "", "", end_section=True)
+        splits = (f"splits: trains on {s.splits.train or '(recipe)'}, selects on {s.splits.select}"
+                  + (f", refits on {s.splits.refit}" if s.splits.refit else ""))
+        table.add_row("", Text(splits, style="dim"), "", "", end_section=True)
     stdout_console().print(table)
 
 

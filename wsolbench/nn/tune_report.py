@@ -167,11 +167,11 @@ def _panel(ax, param: dict, summary: dict) -> None:
                xlim=ax.get_xlim(), ylim=(0.0, min(100.0, top * 1.15 + 1.0)))
     if param["distribution"].startswith("log-"):
         ax.set_xscale("log")
-    if labels is None:   # the whole searched range, so the figure shows where the trials fell in it
+    if labels is None and float(param["high"]) > float(param["low"]):   # the whole searched range, so the figure shows where the trials fell in it
         low, high = float(param["low"]), float(param["high"])
         pad = (high / low) ** 0.04 if param["distribution"].startswith("log-") else None
         ax.set_xlim(*((low / pad, high * pad) if pad else (low - 0.04 * (high - low), high + 0.04 * (high - low))))
-    else:
+    elif labels is not None:
         ax.set_xticks(range(len(labels)), [format_value(json.loads(k)) for k in labels])
         ax.set_xlim(-0.5, len(labels) - 0.5)
     ax.legend(loc="lower right", fontsize=8)
