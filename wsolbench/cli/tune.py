@@ -46,7 +46,9 @@ def _list_spaces(as_json: bool) -> None:
 @contextmanager
 def tune_progress(disable: bool):
     """Rich progress on stderr: the budget, and the stages of the running trial; yields
-    :class:`~wsolbench.nn.tune.TuneCallbacks`."""
+    :class:`~wsolbench.nn.tune.TuneCallbacks`. The display appears with the first trial, so a
+    command that fails while checking its inputs prints its error alone."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wsolbench.nn.runner import Callbacks
@@ -55,35 +57,61 @@ def tune_progress(disable: bool):
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr_console(), disable=disable)
-    trials = progress.add_task("trials", total=None)
-    stages: dict[str, int] = {}
+    tasks: dict[str, int] = {}
 
-    def stage(name: str) -> int:
-        if name not in stages:
-            stages[name] = progress.add_task(name, total=None)
-        return stages[name]
+    def task(name: str) -> int:
+        if not tasks:
+            progress.start()
+        if name not in tasks:
+            tasks[name] = progress.add_task(name, total=None)
+        return tasks[name]
 
     def started(number, slot, params):
-        for task in stages.values():
-            progress.reset(task, total=None)
+        for name, t in tasks.items():
+            if name != "trials":
+                progress.reset(t, total=None)
         shown = ", ".join(f"{k} {format_value(v)}" for k, v in params.items())
-        progress.update(trials, description=f"trials (running {number}: {shown})")
+        progress.update(task("trials"), description=escape(f"trials (running {number}: {shown})"))
 
     def finished(record):
         outcome = f"{record['value']:.2f}" if record["value"] is not None else f"failed: {record['error']}"
-        progress.console.print(f"trial {record['number']} (slot {record['slot']}): {outcome}")
+        progress.console.print(escape(f"trial {record['number']} (slot {record['slot']}): {outcome}"))
 
     def train(done, total, message):
-        progress.update(stage("train"), completed=done, total=total, description=f"train: {message}")
+        progress.update(task("train"), completed=done, total=total, description=escape(f"train: {message}"))
 
-    run = Callbacks(stage=stage, train=train, extract=lambda d, t: progress.update(stage("extract"), completed=d, total=t),
-                    evaluate=lambda d, t: progress.update(stage("evaluate"), completed=d, total=t))
-    with progress:
+    run = Callbacks(stage=task, train=train, extract=lambda d, t: progress.update(task("extract"), completed=d, total=t),
+                    evaluate=lambda d, t: progress.update(task("evaluate"), completed=d, total=t))
+    try:
         yield TuneCallbacks(
             run=run, trial_started=started, trial_finished=finished,
-            budget=lambda done, total: progress.update(trials, completed=done, total=total),
-            waiting=lambda n: progress.update(trials, description=f"trials (waiting for {n} running elsewhere)"),
-            testing=lambda r: progress.update(trials, description=f"testing the chosen trial {r['number']}"))
+            budget=lambda done, total: progress.update(task("trials"), completed=done, total=total),
+            waiting=lambda n: progress.update(task("trials"), description=f"trials (waiting for {n} running elsewhere)"),
+            testing=lambda r: progress.update(task("trials"), description=f"testing the chosen trial {r['number']}"))
+    finally:
+        if tasks:
+            progress.stop()
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (Slurm preemption, ``kill``) interrupts like Ctrl-C, so the running trial is requeued at
+    once instead of after its heartbeat goes stale."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _options(method, spec, **kw):
@@ -170,7 +198,7 @@ def tune(method, spec, backbone, recipe_name, space, trials, sampler, seed, epoc
     require_torch(threads)
     from wsolbench.nn.tune import run_tune
 
-    with tune_progress(disable=as_json) as callbacks:
+    with tune_progress(disable=as_json) as callbacks, _sigterm_interrupts():
         summary = run_tune(_options(method, spec, **kw), callbacks)
     c = summary["counts"]
     stderr_console().print(f"study {summary['study']['name']}: {c['complete']} complete, {c['failed']} failed of "

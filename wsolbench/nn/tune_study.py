@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -37,7 +38,8 @@ IDENTITY_ATTR = "wsolbench_identity"
 BUDGET_ATTR = "wsolbench_budget"
 SAMPLERS = ("random", "tpe")
 DEFAULT_HEARTBEAT = 60
-INSTALL_HINT = "pip install 'wsolbench[tune]' (or: pip install optuna psycopg2-binary)"
+SCHEMA_ATTEMPTS = 6
+INSTALL_HINT = "pip install 'wsolbench[tune]' (or: pip install optuna 'psycopg[binary]')"
 
 
 class StudyError(WsolbenchError):
@@ -73,17 +75,27 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):])
 
 
+def driver_url(url: str) -> str:
+    """``url`` with an explicit PostgreSQL driver: ``postgresql://`` and ``postgres://`` become
+    ``postgresql+psycopg://`` (psycopg 3, the ``tune`` extra; SQLAlchemy's default driver differs
+    between its versions). Other URLs are returned as they are."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def _engine_kwargs(url: str) -> dict:
     scheme = url.split(":", 1)[0]
     if scheme == "sqlite":
         return {"connect_args": {"timeout": 120}}   # seconds a writer waits for another process's lock
+    if scheme == "postgresql+psycopg":
+        try:
+            import psycopg  # noqa: F401  (the PostgreSQL driver of the tune extra)
+        except ImportError as e:
+            raise MissingDependencyError(f"storage {mask_url(url)}: PostgreSQL needs the psycopg driver: "
+                                         f"{INSTALL_HINT}") from e
     if scheme.startswith("postgresql"):
-        if "+" not in scheme:
-            try:
-                import psycopg2  # noqa: F401  (SQLAlchemy's default PostgreSQL driver)
-            except ImportError as e:
-                raise MissingDependencyError(f"storage {mask_url(url)}: PostgreSQL needs the psycopg2 driver: "
-                                             f"{INSTALL_HINT}") from e
         return {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     return {"pool_pre_ping": True}
 
@@ -104,15 +116,27 @@ def open_storage(url: str, *, heartbeat: int = DEFAULT_HEARTBEAT):
         raise StudyError(f"storage {url}: the folder {path.parent} does not exist; create it or name another file")
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    try:
-        return RDBStorage(url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=int(heartbeat),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
-    except WsolbenchError:
-        raise
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of every kind become one line
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StudyError(f"cannot open the study storage {mask_url(url)}: {reason} (check the URL, that the "
-                         "server runs and accepts this user, or use the default SQLite file)") from None
+    given, url = url, driver_url(url)
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with claim_lock(url):   # SQLite: one process at a time creates the tables
+                return RDBStorage(url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=int(heartbeat),
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
+        except WsolbenchError:
+            raise
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of every kind become one line
+            if _racing_schema(e) and attempt + 1 < SCHEMA_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))   # another worker is creating the tables right now
+                continue
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StudyError(f"cannot open the study storage {mask_url(given)}: {reason} (check the URL, that the "
+                             "server runs and accepts this user, or use the default SQLite file)") from None
+
+
+def _racing_schema(error: Exception) -> bool:
+    """Whether an error is a concurrent creation of Optuna's tables (retrying then finds them made)."""
+    name = type(error).__name__
+    return name in ("IntegrityError", "ProgrammingError") or "already exists" in str(error)
 
 
 @contextlib.contextmanager
@@ -157,8 +181,6 @@ def _add_slots(study, count: int) -> None:
 
 
 def _wait_for_budget(study, timeout: float, poll: float = 0.5) -> int:
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         budget = study.user_attrs.get(BUDGET_ATTR)
