@@ -93,6 +93,19 @@ def test_status_and_rerun_change_nothing_and_more_trials_extend_the_study(cam_st
     assert extended["counts"]["complete"] == 3 and extended["trials"][:2] == summary["trials"]
 
 
+def test_table_compares_finished_studies(cam_study, tmp_path):
+    out, _ = cam_study
+    summary = json.loads((out / "tune.json").read_text())   # as it is now (another test may extend the study)
+    result = _tune("--table", str(out))
+    assert result.exit_code == 0, result.output
+    row = result.stdout.splitlines()[2]
+    assert row.startswith(f"| cam | {summary['counts']['complete']}/") and "MaxBoxAccV2" in row
+    assert f"{summary['test']['metrics']['pxap']:.2f}" in row
+    rows = json.loads(_tune("--table", str(out), "--json").stdout)
+    assert rows[0]["chosen"] == summary["best"]["params"]
+    assert "cannot read a tune summary" in _error(_tune("--table", str(tmp_path)))
+
+
 def test_fsl_is_tuned_on_a_held_out_part_of_train_fullsup_and_retrained_on_all_of_it(spec, tmp_path):
     out = tmp_path / "fsl"
     result = _tune("fsl", "--dataset", spec, "--trials", "1", *FAST, "--out", str(out), "--json")

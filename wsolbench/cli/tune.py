@@ -165,11 +165,13 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 @click.option("--no-test", is_flag=True, help="Do not evaluate the chosen model on test at the end.")
 @click.option("--status", is_flag=True, help="Show the study's table of trials and exit (runs nothing).")
 @click.option("--list", "list_only", is_flag=True, help="List the search spaces and exit.")
+@click.option("--table", "tables", multiple=True, type=click.Path(exists=True, file_okay=False), metavar="OUT",
+              help="Print a markdown table comparing finished studies (their --out folders; repeatable) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON (tune.json) instead of the table.")
 @option_flag
 def tune(method, spec, backbone, recipe_name, space, trials, sampler, seed, epochs, batch_size, loader_workers,
          metric, select_split, study_name, storage, out, device, threads, pretrained, image_root, mask_root,
-         eval_workers, heartbeat, no_test, status, list_only, as_json, options):
+         eval_workers, heartbeat, no_test, status, list_only, tables, as_json, options):
     """Choose METHOD's hyper-parameters as the evaluation protocol does: a search (random, --trials 30)
     over the method's search space, each trial a baseline run trained on train and scored on the
     train-fullsup split (val: MaxBoxAccV2, or PxAP for mask datasets); the chosen model is tested once.
@@ -177,6 +179,12 @@ def tune(method, spec, backbone, recipe_name, space, trials, sampler, seed, epoc
     rerun it to resume."""
     if list_only:
         _list_spaces(as_json)
+        return
+    if tables:
+        from wsolbench.nn.tune_report import comparison_markdown, read_summary, table_row
+
+        rows = [table_row(read_summary(folder)) for folder in tables]
+        click.echo(json.dumps(rows) if as_json else comparison_markdown(rows), nl=as_json)
         return
     if not method or not spec:
         raise click.UsageError("give METHOD and --dataset SPEC (or --list to see the search spaces)")

@@ -195,3 +195,49 @@ def draw_figure(summary: dict, out) -> dict | None:
                  f"{(summary.get('splits') or {}).get('select')} per trial", fontsize=11)
     drawn = save_figure(fig, Path(out) / FIGURE)
     return {"file": FIGURE, "size": drawn["size"], "panels": drawn["panels"]}
+
+
+# --------------------------------------------------------------------------- several studies
+
+TABLE_METRICS = ("top1_cls", "maxboxacc", "maxboxacc_v2", "pxap")
+
+
+def read_summary(folder) -> dict:
+    """The ``tune.json`` of a study's output folder."""
+    from wsolbench.errors import FormatError
+
+    path = Path(folder) / TUNE_JSON
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{path}: cannot read a tune summary ({e}); give the --out folder of a "
+                          "wsolbench tune run") from None
+    if summary.get("summary_version") != SUMMARY_VERSION:
+        raise FormatError(f"{path}: summary version {summary.get('summary_version')!r} is not {SUMMARY_VERSION}")
+    return summary
+
+
+def table_row(summary: dict) -> dict:
+    """One row of the comparison of tuned methods: the chosen configuration and its test numbers."""
+    best, test, c = summary.get("best") or {}, summary.get("test") or {}, summary["counts"]
+    metrics = test.get("metrics") or {}
+    return {"method": summary["method"], "backbone": summary["backbone"], "study": summary["study"]["name"],
+            "trials": f"{c['complete']}/{c['budget']}", "chosen": best.get("params"),
+            "selected_on": (summary.get("splits") or {}).get("select"), "metric": summary["metric_name"],
+            "val": best.get("value"), "test": {k: metrics.get(k) for k in TABLE_METRICS},
+            "refit": test.get("refit_split")}
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    """A markdown table of tuned methods: chosen configuration, selection metric, test numbers."""
+    names = [METRIC_NAMES[k] for k in TABLE_METRICS]
+    lines = ["| method | trials | chosen configuration | val metric | " + " | ".join(f"test {n}" for n in names) + " |",
+             "| --- | ---: | --- | ---: |" + " ---: |" * len(names)]
+    for r in rows:
+        chosen = ", ".join(f"{k.rsplit('.', 1)[1]} {format_value(v)}" for k, v in (r["chosen"] or {}).items()) or "-"
+        val = "-" if r["val"] is None else f"{r['metric']} {r['val']:.2f} ({r['selected_on']})"
+        tests = " | ".join(format_value(r["test"][k]) if r["test"][k] is None else f"{r['test'][k]:.2f}"
+                           for k in TABLE_METRICS)
+        method = r["method"] + (f" (refit on {r['refit']})" if r["refit"] else "")
+        lines.append(f"| {method} | {r['trials']} | {chosen} | {val} | {tests} |")
+    return "\n".join(lines) + "\n"
