@@ -174,3 +174,14 @@ def test_a_study_created_for_another_space_is_refused(spec, tmp_path):
                               budget=2, url=url)
     out = _error(_tune("cam", "--dataset", spec, "--trials", "2", *FAST, "--out", str(out_dir)))
     assert "was created for another search" in out and "--study-name NEW" in out
+
+
+def test_a_set_up_error_stops_the_worker_and_gives_the_slots_back(spec, tmp_path):
+    root = spec.split(":", 1)[1].split("?")[0]
+    args = ("cam", "--dataset", f"wsoleval:{root}/metadata", "--image-root", str(tmp_path / "no-images"),
+            "--recipe", "cam-smallcnn-synthetic", "--trials", "3", *FAST, "--out", str(tmp_path / "x"))
+    out = _error(_tune(*args))
+    assert "two trials in a row failed with the same error" in out and "not found" in out
+    status = json.loads(_tune(*args, "--status", "--json").stdout)
+    assert status["counts"]["finished"] == 0 and status["counts"]["requeued"] == 2
+    assert status["counts"]["waiting"] == 3   # the two retries and the untouched slot: a fixed rerun runs them

@@ -322,7 +322,13 @@ def _emit(callback, *args) -> None:
         callback(*args)
 
 
-def _run_trial(study, storage, trial_id: int, plan: Plan, options: TuneOptions, cb: TuneCallbacks) -> None:
+def _failure(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"diverged: {text}" if "NaN or infinite" in text else text
+
+
+def _run_trial(study, storage, trial_id: int, plan: Plan, options: TuneOptions, cb: TuneCallbacks) -> str | None:
+    """Run one claimed trial; returns ``None``, or the error of a failed configuration."""
     import optuna
 
     from wsolbench.nn.runner import run_trained
@@ -347,16 +353,17 @@ def _run_trial(study, storage, trial_id: int, plan: Plan, options: TuneOptions, 
             if value is None or not math.isfinite(value):
                 raise WsolbenchError(f"the result has no {plan.metric} (is the selection split annotated for it?)")
         except (WsolbenchError, FloatingPointError) as e:   # this configuration failed: the budget is spent
-            trial.set_user_attr("error", str(e).splitlines()[0] if str(e) else type(e).__name__)
+            trial.set_user_attr("error", _failure(e))
             trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            return
+            return _failure(e)
         except BaseException:   # interrupted (Ctrl-C, SIGTERM) or a bug: give the slot back, then stop
             tune_study.requeue(study, storage, trial_id)
             raise
     trial.set_user_attr("metrics", outputs.result.metrics)
     trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
     study.tell(trial, float(value))
+    return None
 
 
 def _report_finished(study, trial_id: int, storage, cb: TuneCallbacks) -> None:
@@ -366,17 +373,31 @@ def _report_finished(study, trial_id: int, storage, cb: TuneCallbacks) -> None:
         _emit(cb.trial_finished, records[0])
 
 
+def _stop_if_systemic(study, storage, failed: list[tuple[int, str]]) -> None:
+    """Two trials in a row failing with the same error (not a divergence) point at the set-up, not at
+    their configurations: their slots are requeued (a fixed rerun runs them) and the worker stops."""
+    if len(failed) < 2 or failed[-1][1] != failed[-2][1] or failed[-1][1].startswith("diverged"):
+        return
+    for trial_id, _ in failed[-2:]:
+        tune_study.requeue_failed(study, storage, trial_id)
+    raise tune_study.StudyError(f"two trials in a row failed with the same error, which does not depend on their "
+                                f"configuration: {failed[-1][1]}; fix it and rerun (their slots were requeued)")
+
+
 def work(study, storage, plan: Plan, options: TuneOptions, cb: TuneCallbacks) -> None:
     """Run trials of the study until none is waiting and none runs elsewhere."""
     from optuna.trial import TrialState
 
+    failed: list[tuple[int, str]] = []
     while True:
         tune_study.fail_stale(study)
         _emit(cb.budget, *_finished_count(study))
         trial_id = tune_study.claim_next(study, storage, plan.location.url)
         if trial_id is not None:
-            _run_trial(study, storage, trial_id, plan, options, cb)
+            error = _run_trial(study, storage, trial_id, plan, options, cb)
             _report_finished(study, trial_id, storage, cb)
+            failed = failed + [(trial_id, error)] if error else []
+            _stop_if_systemic(study, storage, failed)
             _write_progress(study, plan)
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

@@ -281,14 +281,20 @@ def claim_next(study, storage, url: str) -> int | None:
 def requeue(study, storage, trial_id: int) -> None:
     """Fail a trial this process was running and enqueue its retry (same parameters, same slot)."""
     optuna = require_optuna()
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     try:
         if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-            RetryHeartbeatStaleTrialCallback()(study, storage.get_trial(trial_id))
+            requeue_failed(study, storage, trial_id)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass
+
+
+def requeue_failed(study, storage, trial_id: int) -> None:
+    """Enqueue a retry of a failed trial (same parameters, same slot)."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    RetryHeartbeatStaleTrialCallback()(study, storage.get_trial(trial_id))
 
 
 class Heartbeat:
