@@ -434,21 +434,6 @@ def chosen_recipe(plan: Plan, best) -> Recipe:
                f"study's trials; base recipe {plan.base.name}")
 
 
-@contextlib.contextmanager
-def _test_lock(out: Path):
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(out / ".test.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def test_chosen(plan: Plan, best, options: TuneOptions, cb: TuneCallbacks) -> Path:
     """Evaluate the chosen model on the test split once (or reuse that evaluation); returns its result path.
 
@@ -467,7 +452,7 @@ def test_chosen(plan: Plan, best, options: TuneOptions, cb: TuneCallbacks) -> Pa
         folder, evaluation = plan.location.out / best.user_attrs.get("folder", ""), EvalOptions(split=plan.test_split)
         recipe = trial_recipe(plan, best.params, slot)   # the checkpoint's own recipe
         result_path = folder / evaluation.file_names()[1]
-    with _test_lock(plan.location.out):
+    with tune_study.file_lock(plan.location.out / ".test.lock"):   # workers sharing OUT test it once
         if not result_path.is_file():
             _emit(cb.testing, {"number": best.number, "slot": slot, "params": best.params})
             run_trained(recipe, spec=options.spec, out_dir=folder, device=options.device, resume=True,
@@ -540,4 +525,9 @@ def tune_status(options: TuneOptions) -> dict:
     location = locate(options)
     storage = tune_study.open_storage(location.url, heartbeat=options.heartbeat)
     study = tune_study.load_existing(storage, location.name, location.url)
-    return tune_report.summarize(study, location)
+    summary = tune_report.summarize(study, location)
+    with contextlib.suppress(WsolbenchError, KeyError, TypeError):   # the test of this worker's last run
+        written = tune_report.read_summary(location.out)
+        if written["test"] and written["best"]["number"] == summary["best"]["number"]:
+            summary["test"] = written["test"]
+    return summary

@@ -140,6 +140,23 @@ def _racing_schema(error: Exception) -> bool:
 
 
 @contextlib.contextmanager
+def file_lock(path):
+    """An exclusive lock on ``path`` (created if absent) between processes on this machine (or a shared
+    file system that supports ``flock``); released when the block ends or the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def claim_lock(url: str):
     """Serialise trial claims of SQLite studies across processes (a lock file beside the database);
     a no-op for servers, whose row locks already do it."""
@@ -147,17 +164,8 @@ def claim_lock(url: str):
     if path is None:
         yield
         return
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    with file_lock(path.parent / f".{path.name}.lock"):
         yield
-        return
-    with open(path.parent / f".{path.name}.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def study_names(storage) -> list[str]:
