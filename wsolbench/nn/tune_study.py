@@ -32,14 +32,14 @@ import time
 import warnings
 from pathlib import Path
 
-from wsolbench.errors import MissingDependencyError, WsolbenchError
+from wsolbench.errors import WsolbenchError
+from wsolbench.optional import import_optional
 
 IDENTITY_ATTR = "wsolbench_identity"
 BUDGET_ATTR = "wsolbench_budget"
 SAMPLERS = ("random", "tpe")
 DEFAULT_HEARTBEAT = 60
 SCHEMA_ATTEMPTS = 6
-INSTALL_HINT = "pip install 'wsolbench[tune]' (or: pip install optuna 'psycopg[binary]')"
 
 
 class StudyError(WsolbenchError):
@@ -48,10 +48,7 @@ class StudyError(WsolbenchError):
 
 def require_optuna():
     """Import Optuna (quietly: its info logging and experimental-feature warnings off)."""
-    try:
-        import optuna
-    except ImportError as e:
-        raise MissingDependencyError(f"wsolbench tune needs Optuna, which is not installed: {INSTALL_HINT}") from e
+    optuna = import_optional("optuna", feature="wsolbench tune", extra="tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
@@ -89,12 +86,9 @@ def _engine_kwargs(url: str) -> dict:
     scheme = url.split(":", 1)[0]
     if scheme == "sqlite":
         return {"connect_args": {"timeout": 120}}   # seconds a writer waits for another process's lock
-    if scheme == "postgresql+psycopg":
-        try:
-            import psycopg  # noqa: F401  (the PostgreSQL driver of the tune extra)
-        except ImportError as e:
-            raise MissingDependencyError(f"storage {mask_url(url)}: PostgreSQL needs the psycopg driver: "
-                                         f"{INSTALL_HINT}") from e
+    if scheme == "postgresql+psycopg":   # the PostgreSQL driver of the tune extra
+        import_optional("psycopg", feature=f"the PostgreSQL storage {mask_url(url)}", extra="tune",
+                        package="psycopg[binary]")
     if scheme.startswith("postgresql"):
         return {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     return {"pool_pre_ping": True}
