@@ -48,9 +48,9 @@ def test_joining_checks_the_identity_and_the_budget(storage_url):
     assert len(study.get_trials()) == 4 and study.user_attrs[tune_study.BUDGET_ATTR] == 4
 
 
-def _suggest(study, storage, trial_id, seed):
+def _suggest(study, storage, trial_id, seed, sampler="random"):
     frozen = storage.get_trial(trial_id)
-    study.sampler = tune_study.make_sampler("random", seed, tune_study.slot_of(frozen))
+    study.sampler = tune_study.make_sampler(sampler, seed, tune_study.slot_of(frozen))
     trial = optuna.trial.Trial(study, trial_id)
     return {p.name: p.suggest(trial) for p in get_space("has").for_backbone("smallcnn", lambda k: False).params}
 
@@ -114,3 +114,15 @@ def test_a_missing_study_lists_the_studies_there(storage_url):
     tune_study.create_or_join(storage, "present", identity=IDENTITY, budget=1, url=storage_url)
     with pytest.raises(tune_study.StudyError, match="no study 'absent'.*studies there: present"):
         tune_study.load_existing(storage, "absent", storage_url)
+
+
+def test_tpe_draws_in_the_space_and_an_unknown_sampler_is_refused(storage_url):
+    storage = tune_study.open_storage(storage_url)
+    study = tune_study.create_or_join(storage, "s", identity=IDENTITY, budget=3, url=storage_url)
+    for trial_id in _claim_all(study, storage, storage_url):
+        params = _suggest(study, storage, trial_id, 0, sampler="tpe")
+        study.tell(storage.get_trial(trial_id).number, params["method.hide_prob"])
+        assert 0.01 <= params["train.lr"] <= 0.5
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 3
+    with pytest.raises(tune_study.StudyError, match="unknown sampler 'grid'"):
+        tune_study.make_sampler("grid", 0, 0)
