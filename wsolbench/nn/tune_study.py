@@ -272,8 +272,9 @@ def claim_next(study, storage, url: str) -> int | None:
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             trial_id = frozen._trial_id  # Optuna's storage key of the trial (the storage API is by id)
             try:
+                # the heartbeat first: a RUNNING trial without one would never be found stale
+                storage.record_heartbeat(trial_id)
                 if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                    storage.record_heartbeat(trial_id)
                     return trial_id
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
