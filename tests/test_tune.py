@@ -103,7 +103,8 @@ def test_table_compares_finished_studies(cam_study, tmp_path):
     assert f"{summary['test']['metrics']['pxap']:.2f}" in row
     rows = json.loads(_tune("--table", str(out), "--json").stdout)
     assert rows[0]["chosen"] == summary["best"]["params"]
-    assert "cannot read a tune summary" in _error(_tune("--table", str(tmp_path)))
+    assert json.loads(_tune("--table", str(out.parent), "--json").stdout)[0]["study"] == summary["study"]["name"]
+    assert "no tune.json here nor in its sub-folders" in _error(_tune("--table", str(tmp_path)))
 
 
 def test_fsl_is_tuned_on_a_held_out_part_of_train_fullsup_and_retrained_on_all_of_it(spec, tmp_path):

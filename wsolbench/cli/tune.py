@@ -166,7 +166,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 @click.option("--status", is_flag=True, help="Show the study's table of trials and exit (runs nothing).")
 @click.option("--list", "list_only", is_flag=True, help="List the search spaces and exit.")
 @click.option("--table", "tables", multiple=True, type=click.Path(exists=True, file_okay=False), metavar="OUT",
-              help="Print a markdown table comparing finished studies (their --out folders; repeatable) and exit.")
+              help="Print a markdown table comparing finished studies (their --out folders, or a folder of them; "
+                   "repeatable) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON (tune.json) instead of the table.")
 @option_flag
 def tune(method, spec, backbone, recipe_name, space, trials, sampler, seed, epochs, batch_size, loader_workers,
@@ -181,9 +182,9 @@ def tune(method, spec, backbone, recipe_name, space, trials, sampler, seed, epoc
         _list_spaces(as_json)
         return
     if tables:
-        from wsolbench.nn.tune_report import comparison_markdown, read_summary, table_row
+        from wsolbench.nn.tune_report import comparison_markdown, read_summary, summary_folders, table_row
 
-        rows = [table_row(read_summary(folder)) for folder in tables]
+        rows = [table_row(read_summary(folder)) for folder in summary_folders(tables)]
         click.echo(json.dumps(rows) if as_json else comparison_markdown(rows), nl=as_json)
         return
     if not method or not spec:

@@ -217,6 +217,21 @@ def read_summary(folder) -> dict:
     return summary
 
 
+def summary_folders(paths) -> list[Path]:
+    """The study folders named: each path that holds a ``tune.json``, else its sub-folders that do
+    (sorted), so ``runs/tune-synthetic`` names every study under it."""
+    from wsolbench.errors import FormatError
+
+    out = []
+    for path in map(Path, paths):
+        found = [path] if (path / TUNE_JSON).is_file() else sorted(p.parent for p in path.glob(f"*/{TUNE_JSON}"))
+        if not found:
+            raise FormatError(f"{path}: no {TUNE_JSON} here nor in its sub-folders; give the --out folder of a "
+                              "wsolbench tune run (or their parent)")
+        out += found
+    return out
+
+
 def table_row(summary: dict) -> dict:
     """One row of the comparison of tuned methods: the chosen configuration and its test numbers."""
     best, test, c = summary.get("best") or {}, summary.get("test") or {}, summary["counts"]
