@@ -51,6 +51,7 @@ def tune_progress(disable: bool):
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from wsolbench.interrupts import check as check_interrupt
     from wsolbench.nn.runner import Callbacks
     from wsolbench.nn.tune import TuneCallbacks
     from wsolbench.nn.tune_report import format_value
@@ -78,10 +79,16 @@ def tune_progress(disable: bool):
         progress.console.print(escape(f"trial {record['number']} (slot {record['slot']}): {outcome}"))
 
     def train(done, total, message):
+        check_interrupt()
         progress.update(task("train"), completed=done, total=total, description=escape(f"train: {message}"))
 
-    run = Callbacks(stage=task, train=train, extract=lambda d, t: progress.update(task("extract"), completed=d, total=t),
-                    evaluate=lambda d, t: progress.update(task("evaluate"), completed=d, total=t))
+    def counter(name):
+        def update(done, total):
+            check_interrupt()
+            progress.update(task(name), completed=done, total=total)
+        return update
+
+    run = Callbacks(stage=task, train=train, extract=counter("extract"), evaluate=counter("evaluate"))
     try:
         yield TuneCallbacks(
             run=run, trial_started=started, trial_finished=finished,
@@ -91,27 +98,6 @@ def tune_progress(disable: bool):
     finally:
         if tasks:
             progress.stop()
-
-
-@contextmanager
-def _sigterm_interrupts():
-    """SIGTERM (Slurm preemption, ``kill``) interrupts like Ctrl-C, so the running trial is requeued at
-    once instead of after its heartbeat goes stale."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _options(method, spec, **kw):
@@ -207,7 +193,7 @@ def tune(method, spec, backbone, recipe_name, space, trials, sampler, seed, epoc
     require_torch(threads)
     from wsolbench.nn.tune import run_tune
 
-    with tune_progress(disable=as_json) as callbacks, _sigterm_interrupts():
+    with tune_progress(disable=as_json) as callbacks:
         summary = run_tune(_options(method, spec, **kw), callbacks)
     c = summary["counts"]
     stderr_console().print(f"study {summary['study']['name']}: {c['complete']} complete, {c['failed']} failed of "

@@ -47,6 +47,7 @@ from wsolbench.metric_names import METRIC_KEYS, METRIC_NAMES
 from wsolbench.nn import tune_report, tune_study
 from wsolbench.nn.recipe import Recipe, family_of_spec
 from wsolbench.nn.search_space import SearchSpace, SpaceError, get_space
+from wsolbench.outputs import check_outputs, output_folder
 
 STUDY_FILE = "study.db"
 TRIALS_DIR = "trials"
@@ -510,6 +511,7 @@ def run_tune(options: TuneOptions, callbacks: TuneCallbacks | None = None) -> di
     plan = prepare(options)
     data = load_data(plan, options)
     plan = dataclasses.replace(plan, metric=plan.metric or selection_metric(data["select"]))
+    check_outputs([output_folder(plan.location.out, "--out")])
     plan.location.out.mkdir(parents=True, exist_ok=True)
     _check_out(plan.location)
     storage = tune_study.open_storage(plan.location.url, heartbeat=options.heartbeat)
