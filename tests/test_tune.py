@@ -1,6 +1,8 @@
 """`wsolbench tune` end to end on a tiny synthetic benchmark (CPU), and its bad-input errors."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -153,11 +155,23 @@ def test_a_space_for_another_method_is_refused(spec, tmp_path):
 
 
 def test_a_dataset_without_train_fullsup_says_which_splits_exist_and_how_to_make_one(spec, tmp_path):
-    root = spec.split(":", 1)[1].split("?")[0]
-    out = _error(_tune("cam", "--dataset", f"wsoleval:{root}/metadata/test", "--image-root", f"{root}/images",
+    root = Path(spec.split(":", 1)[1].split("?")[0])
+    for split in ("train", "test"):   # a wsolevaluation-style metadata folder without its val split
+        shutil.copytree(root / "metadata" / split, tmp_path / "meta" / split)
+    out = _error(_tune("cam", "--dataset", f"wsoleval:{tmp_path / 'meta'}", "--image-root", str(root / "images"),
                        "--recipe", "cam-smallcnn-synthetic", *FAST, "--out", str(tmp_path / "x")))
-    assert "no train-fullsup split 'val'" in out and "gave its 'test' split instead" in out
-    assert "metadata/<DATASET>/val" in out
+    assert "no train-fullsup split 'val'" in out and "splits found: train, test" in out
+    assert "metadata/<DATASET>/val" in out and not (tmp_path / "x").exists()
+
+
+def test_a_selection_split_that_is_the_test_set_is_refused(spec, tmp_path):
+    root = Path(spec.split(":", 1)[1].split("?")[0])
+    for split in ("train", "test"):
+        shutil.copytree(root / "metadata" / split, tmp_path / "meta" / split)
+    shutil.copytree(root / "metadata" / "test", tmp_path / "meta" / "val")   # "val" holding the test images
+    out = _error(_tune("cam", "--dataset", f"wsoleval:{tmp_path / 'meta'}", "--image-root", str(root / "images"),
+                       "--recipe", "cam-smallcnn-synthetic", *FAST, "--out", str(tmp_path / "x")))
+    assert "12 of its 12 images are in the test split 'test'" in out
 
 
 def test_an_unreachable_storage_is_one_line(spec, tmp_path):

@@ -252,11 +252,11 @@ def load_data(plan: Plan, options: TuneOptions) -> dict:
     def load(split):
         return load_split(options.spec, split, image_root=options.image_root, **options.dataset_options)
 
-    train, test = load(plan.train_split), load(plan.test_split)
-    try:
+    try:   # first: a dataset without one is the error a user most needs explained
         select = load(plan.select_split)
-    except DatasetError as e:
+    except WsolbenchError as e:
         raise _no_fullsup(options, plan.select_split, str(e)) from None
+    train, test = load(plan.train_split), load(plan.test_split)
     base = parse_split(plan.select_split)[0]
     if parse_split(select.split)[0] != base:
         raise _no_fullsup(options, plan.select_split, f"the adapter gave its {select.split!r} split instead")
