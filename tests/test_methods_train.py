@@ -25,7 +25,7 @@ TINY = "classes=3&train=8&val=2&test=4&seed=2"
 HEAVY = {"vgg16", "resnet50", "se_resnet50", "inception_v3", "googlenet"}
 #: Methods that change the model (its layers or its maps) run on every backbone in the fast suite; the
 #: others change only the input or the loss, so on heavy backbones they are in the slow suite.
-MODEL_METHODS = {"cam", "adl"}
+MODEL_METHODS = {"cam", "adl", "fsl"}
 
 
 def _grid():
@@ -36,7 +36,7 @@ def _grid():
 
 
 def test_every_method_has_a_recipe():
-    assert set(SYNTHETIC_RECIPES) == {"cam", "has", "cutmix", "adl", "er", "input-dropout", "augment"}
+    assert set(SYNTHETIC_RECIPES) == {"cam", "has", "cutmix", "adl", "er", "input-dropout", "augment", "fsl"}
 
 
 @pytest.mark.parametrize("method,backbone", list(_grid()))
@@ -49,7 +49,9 @@ def test_recipe_method_trains_one_step_on_every_backbone(method, backbone):
     model.train()
     side = 32 if backbone in HEAVY else 64  # ImageNet backbones still give 2x2 maps at 32 px
     images, labels = torch.randn(2, 3, side, side), torch.tensor([0, 2])
-    out = meth.training_step(model, images, labels, generator=step_generator(0, 0, 0))
+    # pixel-level targets (foreground, valid) for methods trained on them (fsl)
+    extra = {"pixel_targets": torch.ones(2, 2, side, side)} if getattr(meth, "pixel_supervision", False) else {}
+    out = meth.training_step(model, images, labels, generator=step_generator(0, 0, 0), **extra)
     assert out.logits.shape == (2, 3) and torch.isfinite(out.loss)
     before = [p.detach().clone() for p in model.parameters()]
     out.loss.backward()

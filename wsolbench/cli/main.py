@@ -27,6 +27,7 @@ COMMANDS = [
     ("wsolbench.cli.datasets", "datasets"),
     ("wsolbench.cli.baseline", "baseline"),
     ("wsolbench.cli.study", "study"),
+    ("wsolbench.cli.tune", "tune"),
     ("wsolbench.cli.leaderboard", "leaderboard"),
     ("wsolbench.cli.report", "report"),
     ("wsolbench.cli.report", "compare"),

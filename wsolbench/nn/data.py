@@ -59,6 +59,9 @@ class WSOLDataset(Dataset):
         seed: base seed of the augmentation.
         num_classes: when given, labels are returned as multi-hot float vectors (C,) over the
             image's label set (multi-label training with BCE); else the (first) class index.
+        pixel_targets: also return each image's pixel-level target, cropped and flipped with the
+            image: ``dataset[i] -> (image, label, image_id, target (2, S, S) float: foreground,
+            valid)`` (:mod:`wsolbench.nn.pixel_targets`; the few-shot learning baseline).
 
     Raises:
         DatasetError: no image root, or an image that cannot be read (with its id).
@@ -69,7 +72,7 @@ class WSOLDataset(Dataset):
     """
 
     def __init__(self, annotations: AnnotationSet, *, train: bool, size: int = 224, resize: int = 256,
-                 seed: int = 0, num_classes: int | None = None):
+                 seed: int = 0, num_classes: int | None = None, pixel_targets: bool = False):
         if not annotations.root:
             raise DatasetError(f"{annotations.source or annotations.name}: the annotations name no image folder; "
                                "pass --image-root DIR (the folder the image ids are relative to)")
@@ -81,6 +84,7 @@ class WSOLDataset(Dataset):
         self.resize = int(resize)
         self.seed = int(seed)
         self.num_classes = None if num_classes is None else int(num_classes)
+        self.pixel_targets = bool(pixel_targets)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -102,14 +106,27 @@ class WSOLDataset(Dataset):
         path = os.path.join(self.annotations.root, record.image_id)
         if not self.train:
             rgb = load_rgb(path, size_wh=(self.size, self.size), image_id=record.image_id)
-            return to_tensor(rgb), self._target(record), record.image_id
+            return self._item(record, to_tensor(rgb), path, side=self.size, crop=None, flip=False)
         rgb = load_rgb(path, size_wh=(self.resize, self.resize), image_id=record.image_id)
         rng = np.random.default_rng((self.seed, self.epoch, index))
         y, x = rng.integers(0, self.resize - self.size + 1, size=2)
         rgb = rgb[y:y + self.size, x:x + self.size]
-        if rng.random() < 0.5:
+        flip = rng.random() < 0.5
+        if flip:
             rgb = rgb[:, ::-1]
-        return to_tensor(rgb), self._target(record), record.image_id
+        return self._item(record, to_tensor(rgb), path, side=self.resize, crop=(y, x), flip=flip)
+
+    def _item(self, record, image: torch.Tensor, path: str, *, side: int, crop, flip: bool) -> tuple:
+        if not self.pixel_targets:
+            return image, self._target(record), record.image_id
+        from wsolbench.nn.pixel_targets import pixel_targets
+
+        planes = pixel_targets(record, size=side, image_path=path)
+        if crop is not None:
+            planes = planes[:, crop[0]:crop[0] + self.size, crop[1]:crop[1] + self.size]
+        if flip:
+            planes = planes[:, :, ::-1]
+        return image, self._target(record), record.image_id, torch.from_numpy(np.ascontiguousarray(planes)).float()
 
 
 class EpochSampler(Sampler):

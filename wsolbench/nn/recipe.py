@@ -208,6 +208,20 @@ def dataset_family(name: str) -> str | None:
     return _FAMILY_ALIASES.get(name.strip().lower().replace("-", "_"))
 
 
+def family_of_spec(spec: str) -> str | None:
+    """The dataset family a spec names (adapter name, or a wsoleval folder such as ``metadata/CUB``)."""
+    from pathlib import Path
+
+    from wsolbench.datasets import parse_spec
+
+    name, path = parse_spec(spec)
+    family = dataset_family(name)
+    if family or name != "wsoleval":
+        return family
+    parts = [p for p in Path(path.rstrip("/")).parts if p not in ("train", "val", "test")]
+    return dataset_family(parts[-1]) if parts else None
+
+
 def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = None) -> Recipe:
     """The recipe for (method, dataset family, backbone), derived from the closest packaged one.
 

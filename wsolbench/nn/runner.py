@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Callable
 
 from wsolbench import __version__
-from wsolbench.datasets import load_annotations, parse_spec
+from wsolbench.datasets import load_annotations
+from wsolbench.datasets.holdout import parse_split, split_part
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import WsolbenchError
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.checkpoint import LAST_CHECKPOINT
 from wsolbench.nn.extract import extract_maps
 from wsolbench.nn.multicrop import MultiCrop
-from wsolbench.nn.recipe import Recipe, dataset_family, load_recipe, resolve_recipe
+from wsolbench.nn.recipe import Recipe, family_of_spec, load_recipe, resolve_recipe
 from wsolbench.nn.train import TrainResult, num_classes_of, resolve_device, train
 from wsolbench.protocol import get_protocol
 
@@ -47,14 +48,18 @@ class EvalOptions:
         multicrop: average maps and scores over crops (:class:`~wsolbench.nn.multicrop.MultiCrop`),
             or ``None`` (one pass per image).
         explainer: ``torchcam:NAME`` (:mod:`wsolbench.nn.explainers`), or ``None`` (the method's CAM).
+        split: evaluate this split instead of the recipe's ``eval_split`` (the tuner tests the model it
+            selected on ``val`` this way: ``maps.test.h5``, ``result.test.json``), or ``None``.
     """
 
     multicrop: MultiCrop | None = None
     explainer: str | None = None
+    split: str | None = None
 
     def tag(self) -> str:
-        """``""`` for the default, else e.g. ``torchcam-GradCAMpp+multicrop10-0.875``."""
-        parts = [self.explainer.replace(":", "-")] if self.explainer else []
+        """``""`` for the default, else e.g. ``torchcam-GradCAMpp+multicrop10-0.875`` or ``test``."""
+        parts = [self.split.replace("[", "-").replace("]", "")] if self.split else []
+        parts += [self.explainer.replace(":", "-")] if self.explainer else []
         parts += [self.multicrop.tag()] if self.multicrop else []
         return "+".join(parts)
 
@@ -107,16 +112,6 @@ class Callbacks:
     evaluate: Callable[[int, int], None] | None = None
 
 
-def family_of_spec(spec: str) -> str | None:
-    """The dataset family a spec names (adapter name, or a wsoleval folder such as ``metadata/CUB``)."""
-    name, path = parse_spec(spec)
-    family = dataset_family(name)
-    if family or name != "wsoleval":
-        return family
-    parts = [p for p in Path(path.rstrip("/")).parts if p not in ("train", "val", "test")]
-    return dataset_family(parts[-1]) if parts else None
-
-
 def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe: str | None = None) -> Recipe:
     """``--recipe`` (name or TOML path) if given, else the packaged recipe for method/dataset/backbone."""
     if recipe:
@@ -130,8 +125,12 @@ def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe
 
 
 def load_split(spec: str, split: str, *, image_root: str | None = None, **options) -> AnnotationSet:
-    """Load one split; ``image_root`` overrides the folder images are read from."""
-    annotations = load_annotations(spec, split=split, **options)
+    """Load one split (``val``, or a part of one: ``val[fit]``, ``val[holdout]``, see
+    :mod:`wsolbench.datasets.holdout`); ``image_root`` overrides the folder images are read from."""
+    base, part = parse_split(split)
+    annotations = load_annotations(spec, split=base, **options)
+    if part:
+        annotations = split_part(annotations, part)
     if image_root:
         annotations.root = os.fspath(image_root)
     return annotations
@@ -178,7 +177,8 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
     out_dir = Path(out_dir)
     options = dict(dataset_options or {})
     train_set = load_split(spec, recipe.train_split, image_root=image_root, **options)
-    eval_set = load_split(spec, recipe.eval_split, image_root=image_root, **options)
+    eval_split = evaluation.split if evaluation is not None and evaluation.split else recipe.eval_split
+    eval_set = load_split(spec, eval_split, image_root=image_root, **options)
     fresh = not (out_dir / LAST_CHECKPOINT).exists()
     if ctx.is_main and fresh:  # a resumed run's recipe is checked against its checkpoint first
         _write_recipe(out_dir, recipe)

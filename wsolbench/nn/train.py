@@ -177,13 +177,15 @@ def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progr
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen, start, message = 0, time.perf_counter(), f"epoch {epoch + 1}"
-    for step, (images, labels, _) in enumerate(loader):
+    for step, (images, labels, _, *pixels) in enumerate(loader):
         images = images.to(device, non_blocking=True)
         if amp:
             images = images.contiguous(memory_format=torch.channels_last)
         labels = labels.to(device, non_blocking=True)
+        # pixel-level targets, only for methods that train on them (the few-shot learning baseline)
+        extra = {"pixel_targets": pixels[0].to(device, non_blocking=True)} if pixels else {}
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            out = method.training_step(model, images, labels, generator=step_generator(seed, epoch, step))
+            out = method.training_step(model, images, labels, generator=step_generator(seed, epoch, step), **extra)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -226,7 +228,8 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
     scheduler = make_scheduler(optimizer, recipe)
     start = _restore(out_dir, model, optimizer, scheduler, recipe, resume=resume)
     dataset = WSOLDataset(annotations, train=True, size=recipe.image_size, resize=recipe.resize_size,
-                          seed=recipe.seed, num_classes=n_classes if uses_bce(recipe, annotations) else None)
+                          seed=recipe.seed, num_classes=n_classes if uses_bce(recipe, annotations) else None,
+                          pixel_targets=getattr(method, "pixel_supervision", False))
     loader, sampler = _loader(dataset, recipe, ctx, device=device)
     wrapped = dist.wrap_model(model, ctx, device=device)
     result = TrainResult(model=model, method=method, checkpoint=out_dir / ckpt.LAST_CHECKPOINT, start_epoch=start)

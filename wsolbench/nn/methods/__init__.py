@@ -2,10 +2,12 @@
 
 ``cam`` (Zhou et al. 2016), ``has`` (Hide-and-Seek), ``cutmix``, ``adl`` (attention-based
 dropout), ``er`` (entropy regularization), ``input-dropout`` (pixel dropout, Hide-and-Seek's
-comparison) and ``augment`` (flip / rotate / translate / random erasing).
+comparison) and ``augment`` (flip / rotate / translate / random erasing); ``fsl``, the few-shot
+learning baseline (a fully supervised foreground head trained on train-fullsup).
 """
 
 from wsolbench.nn.methods import adl, augment, cam, cutmix, er, has, input_dropout  # noqa: F401
+from wsolbench.nn.methods import fsl  # noqa: F401  (the few-shot learning baseline)
 from wsolbench.nn.methods.base import MixedTargets, StepOutput, WSOLMethod, classification_loss
 from wsolbench.nn.methods.registry import create_method, method_names, register_method
 
