@@ -11,8 +11,10 @@ Options for the Hide-and-Seek reproductions (``baselines/*-tinyimagenet.toml``,
 ``*-ilsvrc-has2017.toml``): ``conv1_padding = 0`` is the original (Caffe) AlexNet's conv1, whose
 arithmetic is why its input is 227 pixels (227 -> 55 -> 27 -> 13: 13x13 maps; a 64x64 Tiny
 ImageNet image without upscaling gives 2x2 maps); torchvision's conv1 pads by 2 (13x13 at 224,
-3x3 at 64). ``fc_bias = False`` is a classifier without bias. The parameter shapes do not depend
-on either option.
+3x3 at 64). ``pool5_stride1 = True`` keeps AlexNet's pool5 (3x3 max) at stride 1 with padding 1
+before conv6: the trunk is cut after a pooling layer, as the Hide-and-Seek reproduction describes
+the HaS paper's AlexNet-GAP, and the map keeps its size (13x13 at 227, 2x2 at 64 without padding).
+``fc_bias = False`` is a classifier without bias. The parameter shapes do not depend on any option.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ class AlexNetGAP(WSOLBackbone):
     classifier_prefixes = ("conv6.", "bn6.", "fc.")
 
     def __init__(self, *, num_classes: int, pool: str = "gap", channels: int = 512, conv1_padding: int = 2,
-                 fc_bias: bool = True):
+                 pool5_stride1: bool = False, fc_bias: bool = True):
         super().__init__(num_classes=num_classes, pool=pool)
         self._modules["features"] = _alexnet_features(conv1_padding)  # torchvision name; `features` is the method
+        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1) if pool5_stride1 else None
         self.conv6 = nn.Conv2d(256, channels, kernel_size=3, padding=1)
         self.bn6 = BNReLU(channels)
         self.fc = nn.Linear(channels, num_classes, bias=fc_bias)
@@ -55,6 +58,7 @@ class AlexNetGAP(WSOLBackbone):
 
     def stages(self):
         trunk = [(f"features.{i}", m) for i, m in enumerate(self._modules["features"])]
+        trunk += [("pool5", self.pool5)] if self.pool5 is not None else []
         return trunk + [("conv6", self.conv6), ("bn6", self.bn6)]
 
     def head_params(self):
@@ -64,9 +68,9 @@ class AlexNetGAP(WSOLBackbone):
 @register_backbone("alexnet", family="alexnet", torchvision="alexnet", aliases=("alexnet-gap",),
                    summary="AlexNet-GAP (HaS): pool5+ removed, BN after convs, conv6 3x3 to 512, GAP (13x13 at 224)")
 def alexnet(*, num_classes: int, pool: str = "gap", channels: int = 512, conv1_padding: int = 2,
-            fc_bias: bool = True) -> AlexNetGAP:
+            pool5_stride1: bool = False, fc_bias: bool = True) -> AlexNetGAP:
     return AlexNetGAP(num_classes=num_classes, pool=pool, channels=channels, conv1_padding=conv1_padding,
-                      fc_bias=fc_bias)
+                      pool5_stride1=pool5_stride1, fc_bias=fc_bias)
 
 
 class AlexNetSmallGAP(AlexNetGAP):
