@@ -297,9 +297,12 @@ def _exact_recipe(method: str, family: str, backbone: str, defaults: list[Recipe
     for r in defaults:
         if (r.method, r.dataset, r.backbone) == (method, family, backbone):
             return r
-    names = sorted(r.name for r in list_recipes() if r.dataset == family)
-    raise WsolbenchError(f"no {family} recipe for method {method!r} with backbone {backbone!r}; the {family} "
-                         f"recipes are: {', '.join(names)}; pick one with --recipe NAME (or pass a TOML file)")
+    family_recipes = [r for r in list_recipes() if r.dataset == family]
+    same = sorted(r.name for r in family_recipes if r.method == method)
+    listed = f"its {method} recipes are: {', '.join(same)}" if same else \
+        f"its recipes are: {', '.join(sorted(r.name for r in family_recipes))}"
+    raise WsolbenchError(f"no default {family} recipe for method {method!r} with backbone {backbone!r}; {listed}; "
+                         "pick one with --recipe NAME (or pass a TOML file)")
 
 
 def _toml_value(v) -> str:

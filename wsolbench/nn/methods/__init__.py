@@ -2,7 +2,8 @@
 
 ``cam`` (Zhou et al. 2016), ``has`` (Hide-and-Seek), ``cutmix``, ``adl`` (attention-based
 dropout), ``er`` (entropy regularization), ``input-dropout`` (pixel dropout, Hide-and-Seek's
-comparison) and ``augment`` (flip / rotate / translate / random erasing).
+comparison) and ``augment`` (flip / rotate / translate / random erasing). ``A+B`` composes them
+(``augment+has``: :mod:`wsolbench.nn.methods.compose`).
 """
 
 from wsolbench.nn.methods import adl, augment, cam, cutmix, er, has, input_dropout  # noqa: F401
