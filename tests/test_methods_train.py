@@ -22,7 +22,7 @@ TINY = "classes=3&train=8&val=2&test=4&seed=2"
 
 
 #: Backbones of ImageNet size (about 0.5 s a step on a free CPU, 10x that on a loaded one).
-HEAVY = {"vgg16", "resnet50", "se_resnet50", "inception_v3", "googlenet"}
+HEAVY = {"vgg16", "resnet50", "se_resnet50", "inception_v3", "googlenet", "squeezenet-gap"}
 #: Methods that change the model (its layers or its maps) run on every backbone in the fast suite; the
 #: others change only the input or the loss, so on heavy backbones they are in the slow suite.
 MODEL_METHODS = {"cam", "adl", "fsl"}

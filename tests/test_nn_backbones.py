@@ -106,18 +106,48 @@ def test_forward_backward_cams(name):
     assert cams.shape == (2, *feats.shape[2:]) and cams.dtype == torch.float32
     # GAP of the CAM of class c is the logit of c minus its bias (the CAM identity).
     weight, bias = model.head_params()
-    expected = logits[torch.arange(2), labels] - bias[labels]
+    expected = logits[torch.arange(2), labels] - (0 if bias is None else bias[labels])
     torch.testing.assert_close(cams.mean((1, 2)), expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name,size,side", [("vgg16", 224, 14), ("resnet50", 224, 14), ("inception_v3", 224, 14),
                                             ("alexnet", 224, 13), ("googlenet", 224, 14), ("preresnet18", 224, 14),
-                                            ("se_resnet50", 224, 14), ("smallcnn", 64, 16)])
+                                            ("se_resnet50", 224, 14), ("smallcnn", 64, 16), ("alexnet-small", 64, 15),
+                                            ("squeezenet-gap", 64, 16)])
 def test_feature_map_size(name, size, side):
     with torch.device("meta"):
         model = create_backbone(name, num_classes=10)
         feats = model.features(torch.empty(1, 3, size, size))
     assert tuple(feats.shape[2:]) == (side, side)
+
+
+@pytest.mark.parametrize("options,size,side", [({}, 227, 13), ({}, 64, 3), ({"conv1_padding": 0}, 227, 13),
+                                               ({"conv1_padding": 0, "pool5_stride1": True}, 64, 2),
+                                               ({"conv1_padding": 0, "pool5_stride1": True}, 227, 13)])
+def test_alexnet_options_of_the_has_reproductions(options, size, side):
+    """The original AlexNet's conv1 (no padding) is what makes 227 px give 13x13 and a 64x64 Tiny
+    ImageNet image 2x2 (the reproduction's no-resize maps); pool5 at stride 1 keeps the size."""
+    with torch.device("meta"):
+        model = create_backbone("alexnet", num_classes=10, **options)
+        feats = model.features(torch.empty(1, 3, size, size))
+    assert tuple(feats.shape[2:]) == (side, side)
+
+
+def test_has_reproduction_networks_and_their_names():
+    """Aliases name the same network; bias-free heads; the fire-module net's parameter budget (~2.9M)."""
+    a, b = _model("alexnet-gap", num_classes=200), _model("alexnet", num_classes=200)
+    assert type(a) is type(b) and set(a.state_dict()) == set(b.state_dict())
+    assert type(_model("googlenet-gap")) is type(_model("googlenet"))
+    assert _model("alexnet", fc_bias=False).head_params()[1] is None
+    assert _model("googlenet", fc_bias=False, channels=512).fc.weight.shape == (5, 512)
+    fire = _model("squeezenet-gap", num_classes=200)
+    assert fire.head_params()[1] is None and 2.8e6 < sum(p.numel() for p in fire.parameters()) < 3.0e6
+    assert type(_model("cusnet")) is type(fire)
+    small = _model("alexnet-small")
+    assert small.pretrained_keys() == [] and small.head_params()[1] is None
+    padded, plain = _model("alexnet", pool5_stride1=True, conv1_padding=0), _model("alexnet")
+    assert set(padded.state_dict()) == set(plain.state_dict())  # parameter-free options: same checkpoint keys
+    assert "pool5" in padded.insertion_points() and "pool5" not in plain.insertion_points()
 
 
 @pytest.mark.parametrize("name,side", [("vgg16", 28), ("inception_v3", 28), ("resnet50", 28)])
@@ -140,7 +170,7 @@ def test_gmp_head_pools_by_max():
 
 
 def test_unknown_backbone_and_bad_pool():
-    with pytest.raises(WsolbenchError, match="unknown backbone 'vgg19'.*resnet50"):
+    with pytest.raises(WsolbenchError, match="unknown backbone 'vgg19'.*resnet50.*aliases: alexnet-gap = alexnet"):
         create_backbone("vgg19", num_classes=2)
     with pytest.raises(ValueError, match="pool"):
         create_backbone("smallcnn", num_classes=2, pool="avg")

@@ -40,8 +40,8 @@ def _backbone_rows() -> list[dict] | None:
         from wsolbench.nn.backbones import list_backbones
     except ImportError:  # torch not installed
         return None
-    return [{"name": b.name, "family": b.family, "torchvision": b.torchvision, "summary": b.summary}
-            for b in list_backbones()]
+    return [{"name": b.name, "aliases": list(b.aliases), "family": b.family, "torchvision": b.torchvision,
+             "summary": b.summary} for b in list_backbones()]
 
 
 def _cell(value) -> str:
@@ -77,8 +77,9 @@ def list_cmd(as_json):
     if backbones is None:
         stderr_console().print("backbones: install torch to list them (pip install torch==2.13.0)")
     else:
-        out.print(_table("backbones (--backbone NAME; --pretrained loads the named torchvision checkpoint)",
-                         backbones, ("name", "family", "torchvision", "summary")))
+        rows = [{**b, "aliases": ", ".join(b["aliases"]) or None} for b in backbones]
+        out.print(_table("backbones (--backbone NAME or alias; --pretrained loads the named torchvision checkpoint)",
+                         rows, ("name", "aliases", "family", "torchvision", "summary")))
     out.print(_table("sanity baselines (no training)", [{"kind": k} for k in SANITY_KINDS], ("kind",)))
 
 

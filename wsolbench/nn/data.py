@@ -2,7 +2,9 @@
 
 Transforms are the wsolevaluation ones, in numpy/Pillow: training images are resized to
 ``resize x resize`` (bilinear), randomly cropped to ``size x size`` and randomly flipped; evaluation
-images are resized to ``size x size``. Both are normalised with the ImageNet mean and std.
+images are resized to ``size x size``. Both are normalised with the ImageNet mean and std by default
+(:class:`InputNorm`: ``mean`` subtracts the mean only, ``none`` keeps pixels in [0, 1]). Grayscale
+images (1.8% of Tiny ImageNet, some of ILSVRC) are replicated to RGB when they are read.
 
 Randomness is a pure function of ``(seed, epoch, index)``: the same sample gets the same crop in an
 interrupted-and-resumed run, with any number of DataLoader workers or processes.
@@ -11,6 +13,7 @@ interrupted-and-resumed run, with any number of DataLoader workers or processes.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,6 +24,40 @@ from wsolbench.errors import DatasetError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputNorm:
+    """How pixels in [0, 1] become network inputs: ``(x - mean) / std`` per channel.
+
+    Example:
+        >>> InputNorm.named("mean").value_of((0.485, 0.456, 0.406)).flatten().tolist()
+        [0.0, 0.0, 0.0]
+    """
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @classmethod
+    def named(cls, kind: str) -> "InputNorm":
+        """``mean-std`` (ImageNet mean and std), ``mean`` (mean only) or ``none``."""
+        if kind == "mean-std":
+            return cls()
+        if kind == "mean":
+            return cls(std=(1.0, 1.0, 1.0))
+        if kind == "none":
+            return cls(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+        raise ValueError(f"unknown input normalisation {kind!r}; use mean-std, mean or none")
+
+    def value_of(self, rgb, *, device=None) -> torch.Tensor:
+        """(1, 3, 1, 1): the network input of a pixel of colour ``rgb`` (three values in [0, 1])."""
+        return self.apply(torch.tensor(rgb, dtype=torch.float32, device=device).view(1, 3, 1, 1))
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., 3, H, W) pixels in [0, 1] -> network inputs."""
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        return (x - mean) / std
 
 
 def load_rgb(path, *, size_wh: tuple[int, int], image_id: str) -> np.ndarray:
@@ -40,12 +77,10 @@ def load_rgb(path, *, size_wh: tuple[int, int], image_id: str) -> np.ndarray:
         raise DatasetError(f"{path}: cannot decode image '{image_id}' ({e})") from e
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, H, W) float32 normalised with the ImageNet mean/std."""
+def to_tensor(rgb: np.ndarray, norm: InputNorm = InputNorm()) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 normalised by ``norm`` (the ImageNet mean/std by default)."""
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    return norm.apply(x)
 
 
 class WSOLDataset(Dataset):
@@ -62,6 +97,8 @@ class WSOLDataset(Dataset):
         pixel_targets: also return each image's pixel-level target, cropped and flipped with the
             image: ``dataset[i] -> (image, label, image_id, target (2, S, S) float: foreground,
             valid)`` (:mod:`wsolbench.nn.pixel_targets`; the few-shot learning baseline).
+        norm: input normalisation (:class:`InputNorm`; ImageNet mean/std by default).
+        flip: probability of the horizontal flip of a training image.
 
     Raises:
         DatasetError: no image root, or an image that cannot be read (with its id).
@@ -72,7 +109,8 @@ class WSOLDataset(Dataset):
     """
 
     def __init__(self, annotations: AnnotationSet, *, train: bool, size: int = 224, resize: int = 256,
-                 seed: int = 0, num_classes: int | None = None, pixel_targets: bool = False):
+                 seed: int = 0, num_classes: int | None = None, pixel_targets: bool = False,
+                 norm: InputNorm = InputNorm(), flip: float = 0.5):
         if not annotations.root:
             raise DatasetError(f"{annotations.source or annotations.name}: the annotations name no image folder; "
                                "pass --image-root DIR (the folder the image ids are relative to)")
@@ -85,6 +123,8 @@ class WSOLDataset(Dataset):
         self.seed = int(seed)
         self.num_classes = None if num_classes is None else int(num_classes)
         self.pixel_targets = bool(pixel_targets)
+        self.norm = norm
+        self.flip = float(flip)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -106,15 +146,15 @@ class WSOLDataset(Dataset):
         path = os.path.join(self.annotations.root, record.image_id)
         if not self.train:
             rgb = load_rgb(path, size_wh=(self.size, self.size), image_id=record.image_id)
-            return self._item(record, to_tensor(rgb), path, side=self.size, crop=None, flip=False)
+            return self._item(record, to_tensor(rgb, self.norm), path, side=self.size, crop=None, flip=False)
         rgb = load_rgb(path, size_wh=(self.resize, self.resize), image_id=record.image_id)
         rng = np.random.default_rng((self.seed, self.epoch, index))
         y, x = rng.integers(0, self.resize - self.size + 1, size=2)
         rgb = rgb[y:y + self.size, x:x + self.size]
-        flip = rng.random() < 0.5
+        flip = rng.random() < self.flip
         if flip:
             rgb = rgb[:, ::-1]
-        return self._item(record, to_tensor(rgb), path, side=self.resize, crop=(y, x), flip=flip)
+        return self._item(record, to_tensor(rgb, self.norm), path, side=self.resize, crop=(y, x), flip=flip)
 
     def _item(self, record, image: torch.Tensor, path: str, *, side: int, crop, flip: bool) -> tuple:
         if not self.pixel_targets:

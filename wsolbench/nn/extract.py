@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from wsolbench.datasets.records import AnnotationSet
-from wsolbench.nn.data import WSOLDataset
+from wsolbench.nn.data import InputNorm, WSOLDataset
 from wsolbench.nn.multicrop import MapSource, MultiCrop
 
 
@@ -52,7 +52,7 @@ def _with_multicrop(source: MapSource, multicrop: MultiCrop, crop: int) -> MapSo
 def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_size: int, batch_size: int = 64,
                  device: str = "cpu", workers: int = 0, attrs: dict | None = None,
                  progress: Callable[[int, int], None] | None = None, source: MapSource | None = None,
-                 multicrop: MultiCrop | None = None) -> Path:
+                 multicrop: MultiCrop | None = None, norm: InputNorm = InputNorm()) -> Path:
     """Write the CAM of every image of ``annotations`` to an HDF5 score-map file.
 
     Args:
@@ -69,6 +69,7 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
         source: the map source (default: ``method.cams_and_logits`` on ``model``).
         multicrop: average maps and scores over crops (images are loaded at
             ``multicrop.full_size(image_size)``); ``None`` = one pass per image.
+        norm: input normalisation (the training recipe's; ImageNet mean/std by default).
 
     Returns:
         The written path.
@@ -82,7 +83,7 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
     if multicrop is not None:
         source = _with_multicrop(source, multicrop, image_size)
     load_size = multicrop.full_size(image_size) if multicrop is not None else image_size
-    dataset = WSOLDataset(annotations, train=False, size=load_size)
+    dataset = WSOLDataset(annotations, train=False, size=load_size, norm=norm)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device == "cuda")
     amp = device == "cuda"

@@ -27,12 +27,21 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DATASET_FAMILIES = ("cub", "ilsvrc", "openimages", "synthetic")
+DATASET_FAMILIES = ("cub", "ilsvrc", "openimages", "synthetic", "tinyimagenet")
 # Adapter / metadata-folder names -> the dataset family whose published protocol applies.
 _FAMILY_ALIASES = {"cub": "cub", "cub_200_2011": "cub", "cub200": "cub", "ilsvrc": "ilsvrc", "imagenet": "ilsvrc",
-                   "openimages": "openimages", "openimages30k": "openimages", "synthetic": "synthetic"}
-DEFAULT_BACKBONE = {"synthetic": "smallcnn"}
+                   "openimages": "openimages", "openimages30k": "openimages", "synthetic": "synthetic",
+                   "tinyimagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet",
+                   "tiny_imagenet_200": "tinyimagenet"}
+DEFAULT_BACKBONE = {"synthetic": "smallcnn", "tinyimagenet": "alexnet"}
+#: Families whose recipes are a published grid (the Hide-and-Seek reproduction on Tiny ImageNet): a
+#: (method, backbone) without a recipe there is an error listing them, never a recipe derived from
+#: another method's, backbone's or dataset's.
+STRICT_FAMILIES = ("tinyimagenet",)
 LOSSES = ("auto", "ce", "bce")
+#: How pixels in [0, 1] become network inputs (:class:`wsolbench.nn.data.InputNorm`).
+NORMALIZATIONS = ("mean-std", "mean", "none")
+LR_SCHEDULES = ("step", "linear", "regimes")
 
 
 def _f(section: str, default, **kw):
@@ -47,7 +56,11 @@ class Recipe:
         name: recipe name (``cam-resnet50-cub``).
         method: WSOL method (``cam``).
         backbone: backbone registry name.
-        dataset: the dataset family the defaults come from (cub, ilsvrc, openimages, synthetic).
+        dataset: the dataset family the defaults come from (cub, ilsvrc, openimages, synthetic,
+            tinyimagenet).
+        variant: ``""`` for the default recipe of its (method, backbone, dataset), which runs
+            without ``--recipe`` pick; else a short name of the variant (``16``, ``gmp``,
+            ``has2017``...), chosen by name (``--recipe``) or by a study.
         description: one line.
         source: where the hyper-parameters come from.
         pool: ``gap`` or ``gmp``.
@@ -56,10 +69,19 @@ class Recipe:
         backbone_options: extra keyword arguments of the backbone builder.
         method_options: the method's options.
         train_split / eval_split: splits to train on and to extract/evaluate maps of.
-        image_size: network input (crop) size; resize_size: training resize before the crop.
+        image_size: network input (crop) size; resize_size: training resize before the crop
+            (equal sizes: no crop, the image is only resized, e.g. 64 -> 227 on Tiny ImageNet).
+        normalize: ``mean-std`` (ImageNet mean and std), ``mean`` (the ImageNet mean subtracted, no
+            std scaling) or ``none`` (pixels in [0, 1]); see :class:`wsolbench.nn.data.InputNorm`.
+            Grayscale images are always replicated to RGB.
+        train_flip: probability of the random horizontal flip of training images (0.5).
         epochs, batch_size, lr, lr_classifier_ratio, momentum, nesterov, weight_decay: SGD.
-        lr_decay_every, lr_decay_gamma: step decay: the lr of (0-based) epoch e is
-            ``lr * gamma ** ((e + 1) // lr_decay_every)`` (wsolevaluation's schedule).
+        lr_schedule: ``step`` (``lr_decay_every``, ``lr_decay_gamma``: the lr of 0-based epoch e
+            is ``lr * gamma ** ((e + 1) // lr_decay_every)``, wsolevaluation's schedule),
+            ``linear`` (from ``lr`` in the first epoch to ``lr_final`` in the last, linearly per
+            epoch) or ``regimes`` (``lr_regimes``: ``[first_epoch, lr, weight_decay]`` rows,
+            1-based epochs, the first row ``[1, lr, weight_decay]``: piecewise-constant lr and
+            weight decay, as the Hide-and-Seek code's ``paramsForEpoch``).
         seed: seed of initialisation, data order and augmentation.
         loss: ``auto`` (binary cross-entropy over the label set when the training split is
             multi-label, e.g. VOC; cross-entropy otherwise), ``ce`` (cross-entropy on the first
@@ -75,6 +97,7 @@ class Recipe:
     dataset: str = _f("recipe", "ilsvrc")
     description: str = _f("recipe", "")
     source: str = _f("recipe", "")
+    variant: str = _f("recipe", "")
     pool: str = _f("model", "gap")
     pretrained: str = _f("model", "imagenet")
     backbone_options: dict = _f("model", None, compare=False)
@@ -83,6 +106,8 @@ class Recipe:
     eval_split: str = _f("data", "test")
     image_size: int = _f("data", 224)
     resize_size: int = _f("data", 256)
+    normalize: str = _f("data", "mean-std")
+    train_flip: float = _f("data", 0.5)
     epochs: int = _f("train", 10)
     batch_size: int = _f("train", 32)
     lr: float = _f("train", 0.01)
@@ -92,6 +117,9 @@ class Recipe:
     weight_decay: float = _f("train", 1e-4)
     lr_decay_every: int = _f("train", 3)
     lr_decay_gamma: float = _f("train", 0.1)
+    lr_schedule: str = _f("train", "step")
+    lr_final: float = _f("train", 0.0)
+    lr_regimes: tuple = _f("train", ())
     seed: int = _f("train", 0)
     loss: str = _f("train", "auto")
     workers: int = _f("train", 4)
@@ -102,6 +130,9 @@ class Recipe:
     def __post_init__(self):
         object.__setattr__(self, "backbone_options", dict(self.backbone_options or {}))
         object.__setattr__(self, "method_options", dict(self.method_options or {}))
+        if isinstance(self.lr_regimes, (list, tuple)):
+            object.__setattr__(self, "lr_regimes", tuple(tuple(row) if isinstance(row, (list, tuple)) else row
+                                                         for row in self.lr_regimes))
         problems = _problems(self)
         if problems:
             raise WsolbenchError(f"recipe {self.name!r}: " + "; ".join(problems))
@@ -136,7 +167,33 @@ def _problems(r: Recipe) -> list[str]:
         out.append(f"loss must be one of {', '.join(LOSSES)}, got {r.loss!r}")
     if not isinstance(r.workers, int) or r.workers < 0:
         out.append(f"workers must be an integer >= 0, got {r.workers!r}")
-    return out
+    if r.normalize not in NORMALIZATIONS:
+        out.append(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {r.normalize!r}")
+    if not isinstance(r.train_flip, (int, float)) or not 0 <= r.train_flip <= 1:
+        out.append(f"train_flip must be a probability in [0, 1], got {r.train_flip!r}")
+    return out + _schedule_problems(r)
+
+
+def _schedule_problems(r: Recipe) -> list[str]:
+    if r.lr_schedule not in LR_SCHEDULES:
+        return [f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {r.lr_schedule!r}"]
+    if not isinstance(r.lr_final, (int, float)) or r.lr_final < 0:
+        return [f"lr_final must be a non-negative number, got {r.lr_final!r}"]
+    if r.lr_schedule != "regimes":
+        return [] if not r.lr_regimes else [f"lr_regimes is set but lr_schedule is {r.lr_schedule!r}; "
+                                            "use lr_schedule = \"regimes\" or remove lr_regimes"]
+    rows = r.lr_regimes
+    shape_ok = rows and all(isinstance(row, tuple) and len(row) == 3 and isinstance(row[0], int)
+                            and all(isinstance(v, (int, float)) and v >= 0 for v in row[1:]) for row in rows)
+    if not shape_ok:
+        return [f"lr_regimes must be a non-empty list of [first_epoch, lr, weight_decay] rows (1-based epochs, "
+                f"non-negative numbers), got {list(rows)!r}"]
+    firsts = [row[0] for row in rows]
+    if firsts[0] != 1 or any(b <= a for a, b in zip(firsts, firsts[1:])):
+        return [f"lr_regimes must start at epoch 1 with increasing first epochs, got first epochs {firsts}"]
+    if (rows[0][1], rows[0][2]) != (r.lr, r.weight_decay):
+        return [f"lr_regimes' first row {list(rows[0])} must repeat lr ({r.lr}) and weight_decay ({r.weight_decay})"]
+    return []
 
 
 def _sections() -> dict[str, set[str]]:
@@ -225,13 +282,17 @@ def family_of_spec(spec: str) -> str | None:
 def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = None) -> Recipe:
     """The recipe for (method, dataset family, backbone), derived from the closest packaged one.
 
-    Exact match first; else the method's recipe for that dataset with the backbone swapped; else
-    the CAM recipe with the method swapped (new methods inherit CAM's schedule); datasets with no
-    recipe use the ILSVRC schedule.
+    Only default recipes (``variant = ""``) are candidates. Exact match first; else the method's
+    recipe for that dataset with the backbone swapped; else the CAM recipe with the method swapped
+    (new methods inherit CAM's schedule); datasets with no recipe use the ILSVRC schedule. In the
+    :data:`STRICT_FAMILIES` only an exact match is taken; otherwise the error lists the family's
+    recipes (pick one with ``--recipe``).
     """
     family = dataset if dataset in DATASET_FAMILIES else "ilsvrc"
     backbone = backbone or DEFAULT_BACKBONE.get(family, "resnet50")
-    recipes = list_recipes()
+    recipes = [r for r in list_recipes() if not r.variant]
+    if family in STRICT_FAMILIES:
+        return _exact_recipe(method, family, backbone, recipes)
     for m in (method, "cam"):
         same = [r for r in recipes if r.method == m and r.dataset == family]
         exact = [r for r in same if r.backbone == backbone]
@@ -244,6 +305,18 @@ def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = N
                                 backbone_options={} if base.backbone != backbone else base.backbone_options,
                                 description=f"derived from {base.name}")
     raise WsolbenchError(f"no recipe to derive {method}/{backbone}/{family} from")
+
+
+def _exact_recipe(method: str, family: str, backbone: str, defaults: list[Recipe]) -> Recipe:
+    for r in defaults:
+        if (r.method, r.dataset, r.backbone) == (method, family, backbone):
+            return r
+    family_recipes = [r for r in list_recipes() if r.dataset == family]
+    same = sorted(r.name for r in family_recipes if r.method == method)
+    listed = f"its {method} recipes are: {', '.join(same)}" if same else \
+        f"its recipes are: {', '.join(sorted(r.name for r in family_recipes))}"
+    raise WsolbenchError(f"no default {family} recipe for method {method!r} with backbone {backbone!r}; {listed}; "
+                         "pick one with --recipe NAME (or pass a TOML file)")
 
 
 def _toml_value(v) -> str:
@@ -267,7 +340,15 @@ def _to_toml(r: Recipe) -> str:
         lines += [f"{k} = {_toml_value(d[k])}" for k in keys]
         lines.append("")
     for title, table in (("model.backbone_options", d["backbone_options"]), ("method", d["method_options"])):
-        lines.append(f"[{title}]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-        lines.append("")
+        lines += _toml_table(title, table)
     return "\n".join(lines)
+
+
+def _toml_table(title: str, table: dict) -> list[str]:
+    """``[title]`` with the plain keys, then a ``[title.key]`` sub-table for every dict value (the
+    options of each part of a composed method, ``augment+has``)."""
+    lines = [f"[{title}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)] + [""]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            lines += _toml_table(f"{title}.{k}", v)
+    return lines

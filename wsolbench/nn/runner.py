@@ -29,6 +29,7 @@ from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import WsolbenchError
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.checkpoint import LAST_CHECKPOINT
+from wsolbench.nn.data import InputNorm
 from wsolbench.nn.extract import extract_maps
 from wsolbench.nn.multicrop import MultiCrop
 from wsolbench.nn.recipe import Recipe, family_of_spec, load_recipe, resolve_recipe
@@ -113,15 +114,33 @@ class Callbacks:
 
 
 def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe: str | None = None) -> Recipe:
-    """``--recipe`` (name or TOML path) if given, else the packaged recipe for method/dataset/backbone."""
+    """``--recipe`` (name or TOML path) if given, else the packaged recipe for method/dataset/backbone.
+
+    ``backbone`` may be an alias (``alexnet-gap``); an unknown one is an error here, before any folder
+    is written.
+    """
+    from wsolbench.nn.backbones import canonical_backbone
+
+    backbone = canonical_backbone(backbone) if backbone else None
     if recipe:
         chosen = load_recipe(recipe)
         if chosen.method != method:
             raise WsolbenchError(f"recipe {chosen.name!r} is for method {chosen.method!r}, not {method!r}")
-        if backbone and backbone != chosen.backbone:  # another backbone: its own defaults, not the recipe's options
+        if backbone and backbone != canonical_backbone(chosen.backbone):  # its own defaults, not the recipe's
             return chosen.replace(backbone=backbone, backbone_options={}, name=f"{chosen.name}-{backbone}")
         return chosen
     return resolve_recipe(method, dataset=family_of_spec(spec), backbone=backbone)
+
+
+def check_recipe(recipe: Recipe) -> Recipe:
+    """``recipe`` with its backbone's registry name, after checking that the backbone and the method
+    (with its options) exist, so that a bad name fails before any run folder is written."""
+    from wsolbench.nn.backbones import canonical_backbone
+    from wsolbench.nn.methods import create_method
+
+    recipe = recipe.replace(backbone=canonical_backbone(recipe.backbone))
+    create_method(recipe.method, **recipe.method_options)
+    return recipe
 
 
 def load_split(spec: str, split: str, *, image_root: str | None = None, **options) -> AnnotationSet:
@@ -170,6 +189,7 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
     from wsolbench.pipeline import evaluate_maps
 
     cb = callbacks or Callbacks()
+    recipe = check_recipe(recipe)
     if evaluation is not None:
         evaluation.check()
     device = resolve_device(device)
@@ -218,7 +238,7 @@ def extract_evaluation_maps(trained: TrainResult, recipe: Recipe, eval_set: Anno
         return extract_maps(trained.model, trained.method, eval_set, path, image_size=recipe.image_size,
                             batch_size=recipe.eval_batch_size, device=device, workers=recipe.workers,
                             attrs={**attrs, **evaluation.attrs()}, progress=progress, source=source,
-                            multicrop=evaluation.multicrop)
+                            multicrop=evaluation.multicrop, norm=InputNorm.named(recipe.normalize))
     finally:
         if source is not None:
             source.extractor.remove_hooks()

@@ -1,8 +1,10 @@
 """Training a WSOL classifier with image labels (SGD, step decay, checkpoints every epoch).
 
-The schedule is the wsolevaluation one: SGD with (Nesterov) momentum and weight decay, the new
-layers at ``lr * lr_classifier_ratio``, the lr multiplied by ``lr_decay_gamma`` every
-``lr_decay_every`` epochs. bf16 autocast and channels_last on CUDA. Deterministic on CPU: the
+The schedule is the wsolevaluation one by default: SGD with (Nesterov) momentum and weight decay,
+the new layers at ``lr * lr_classifier_ratio``, the lr multiplied by ``lr_decay_gamma`` every
+``lr_decay_every`` epochs; recipes may instead decay it linearly per epoch (``lr_schedule =
+"linear"``) or follow piecewise-constant (lr, weight decay) regimes (``"regimes"``, the
+Hide-and-Seek code's). bf16 autocast and channels_last on CUDA. Deterministic on CPU: the
 initialisation, the data order, the augmentation and the methods' per-step randomness are pure
 functions of the recipe's seed, the epoch and the step, so ``resume`` reproduces an uninterrupted
 run exactly.
@@ -24,7 +26,7 @@ from wsolbench.errors import WsolbenchError
 from wsolbench.nn import checkpoint as ckpt
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.backbones import create_backbone
-from wsolbench.nn.data import EpochSampler, WSOLDataset
+from wsolbench.nn.data import EpochSampler, InputNorm, WSOLDataset
 from wsolbench.nn.methods import create_method
 from wsolbench.nn.recipe import Recipe
 
@@ -69,6 +71,36 @@ class StepDecay:
         return self.gamma ** ((epoch + 1) // self.every)
 
 
+class LinearDecay:
+    """lr factor of 0-based epoch e of ``epochs``: linear from 1 (first epoch) to ``final_ratio``
+    (last epoch): ``1 + (final_ratio - 1) * e / (epochs - 1)``."""
+
+    def __init__(self, epochs: int, final_ratio: float):
+        self.epochs, self.final_ratio = int(epochs), float(final_ratio)
+
+    def __call__(self, epoch: int) -> float:
+        span = max(self.epochs - 1, 1)
+        return 1.0 + (self.final_ratio - 1.0) * min(epoch, span) / span
+
+
+class Regimes:
+    """Piecewise-constant lr and weight decay: ``regimes`` rows ``(first_epoch, lr, weight_decay)``,
+    1-based epochs; the lr factor of 0-based epoch e is the lr of the last row starting at or before
+    e + 1, divided by the base ``lr``."""
+
+    def __init__(self, regimes, lr: float):
+        self.regimes, self.lr = [list(r) for r in regimes], float(lr)
+
+    def row(self, epoch: int) -> list:
+        return [r for r in self.regimes if r[0] <= epoch + 1][-1]
+
+    def __call__(self, epoch: int) -> float:
+        return self.row(epoch)[1] / self.lr if self.lr else 0.0
+
+    def weight_decay(self, epoch: int) -> float:
+        return float(self.row(epoch)[2])
+
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without a GPU is an error."""
     if device == "auto":
@@ -91,6 +123,7 @@ def num_classes_of(annotations: AnnotationSet) -> int:
 def build_model(recipe: Recipe, num_classes: int, *, pretrained=None):
     """Seeded backbone (+ ImageNet weights) prepared by the recipe's method; returns ``(model, method)``."""
     method = create_method(recipe.method, **recipe.method_options)
+    method.input_norm = InputNorm.named(recipe.normalize)
     torch.manual_seed(recipe.seed)
     model = create_backbone(recipe.backbone, num_classes=num_classes, pool=recipe.pool, **recipe.backbone_options)
     if pretrained:
@@ -105,8 +138,26 @@ def make_optimizer(model, recipe: Recipe) -> torch.optim.SGD:
                            nesterov=recipe.nesterov and recipe.momentum > 0)
 
 
+def lr_factor(recipe: Recipe):
+    """The recipe's lr schedule: a picklable callable, 0-based epoch -> factor of the base lr."""
+    if recipe.lr_schedule == "linear":
+        return LinearDecay(recipe.epochs, recipe.lr_final / recipe.lr if recipe.lr else 1.0)
+    if recipe.lr_schedule == "regimes":
+        return Regimes(recipe.lr_regimes, recipe.lr)
+    return StepDecay(recipe.lr_decay_every, recipe.lr_decay_gamma)
+
+
 def make_scheduler(optimizer, recipe: Recipe):
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, StepDecay(recipe.lr_decay_every, recipe.lr_decay_gamma))
+    """A per-epoch ``LambdaLR`` over every parameter group (:func:`lr_factor`)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe))
+
+
+def set_epoch_weight_decay(optimizer, scheduler, epoch: int) -> None:
+    """Under ``regimes`` the weight decay changes with the epoch too (set before the epoch trains)."""
+    schedule = scheduler.lr_lambdas[0]
+    if isinstance(schedule, Regimes):
+        for group in optimizer.param_groups:
+            group["weight_decay"] = schedule.weight_decay(epoch)
 
 
 def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
@@ -135,7 +186,7 @@ def _check_resume(state: dict, recipe: Recipe, path) -> None:
     saved = dict(state["recipe"])
     mine = recipe.to_dict()
     defaults = Recipe().to_dict()  # a key a checkpoint of an older version lacks had its default value
-    ignore = {"epochs", "workers", "eval_batch_size", "name", "description", "source"}
+    ignore = {"epochs", "workers", "eval_batch_size", "name", "description", "source", "variant"}
     diff = sorted(k for k in mine if k not in ignore and saved.get(k, defaults.get(k)) != mine[k])
     if diff:
         raise ckpt.CheckpointError(f"{path}: the checkpoint was trained with a different recipe ({', '.join(diff)} "
@@ -229,7 +280,8 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
     start = _restore(out_dir, model, optimizer, scheduler, recipe, resume=resume)
     dataset = WSOLDataset(annotations, train=True, size=recipe.image_size, resize=recipe.resize_size,
                           seed=recipe.seed, num_classes=n_classes if uses_bce(recipe, annotations) else None,
-                          pixel_targets=getattr(method, "pixel_supervision", False))
+                          pixel_targets=getattr(method, "pixel_supervision", False),
+                          norm=InputNorm.named(recipe.normalize), flip=recipe.train_flip)
     loader, sampler = _loader(dataset, recipe, ctx, device=device)
     wrapped = dist.wrap_model(model, ctx, device=device)
     result = TrainResult(model=model, method=method, checkpoint=out_dir / ckpt.LAST_CHECKPOINT, start_epoch=start)
@@ -237,6 +289,7 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
     for epoch in range(start, recipe.epochs):
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
+        set_epoch_weight_decay(optimizer, scheduler, epoch)
         lr = optimizer.param_groups[0]["lr"]
         sums = _train_epoch(wrapped, method, loader, optimizer, device=device, epoch=epoch, seed=recipe.seed,
                             progress=progress if ctx.is_main else None, done=(epoch - start) * len(loader),

@@ -287,7 +287,7 @@ def identity(plan: Plan, data: dict, options: TuneOptions) -> dict:
     """What a study is (stored with it; a worker with another identity is refused)."""
     recipe = {k: v for k, v in plan.base.to_dict().items()
               if k not in ("workers", "eval_batch_size", "name", "description", "source")}
-    return {
+    return _as_stored({
         "method": plan.base.method, "backbone": plan.base.backbone, "recipe": recipe,
         "space": plan.space.to_dict(), "metric": plan.metric, "sampler": options.sampler, "seed": options.seed,
         "splits": {"train": plan.train_split, "select": plan.select_split, "refit": plan.refit_split,
@@ -295,7 +295,13 @@ def identity(plan: Plan, data: dict, options: TuneOptions) -> dict:
         "data": {"name": data["select"].name, "n_train": len(data["train"]), "n_select": len(data["select"]),
                  "select": _fingerprint(data["select"])},
         "pretrained": Path(options.pretrained).name if options.pretrained else None,
-    }
+    })
+
+
+def _as_stored(identity: dict) -> dict:
+    """The identity as the study storage gives it back (JSON: tuples become lists), so that a stored
+    identity and a freshly computed one compare equal."""
+    return json.loads(json.dumps(identity))
 
 
 # --------------------------------------------------------------------------- trials

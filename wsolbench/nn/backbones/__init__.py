@@ -9,8 +9,11 @@ Example:
     3
 """
 
-from wsolbench.nn.backbones import alexnet, googlenet, inception, preresnet, resnet, senet, smallcnn, vgg  # noqa: F401
+from wsolbench.nn.backbones import (alexnet, googlenet, inception, preresnet, resnet, senet,  # noqa: F401
+                                    smallcnn, squeezenet, vgg)
 from wsolbench.nn.backbones.base import WSOLBackbone
-from wsolbench.nn.backbones.registry import BackboneInfo, create_backbone, list_backbones, register_backbone
+from wsolbench.nn.backbones.registry import (BackboneInfo, canonical_backbone, create_backbone, list_backbones,
+                                             register_backbone)
 
-__all__ = ["WSOLBackbone", "BackboneInfo", "create_backbone", "list_backbones", "register_backbone"]
+__all__ = ["WSOLBackbone", "BackboneInfo", "canonical_backbone", "create_backbone", "list_backbones",
+           "register_backbone"]

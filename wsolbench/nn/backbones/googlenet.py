@@ -5,6 +5,8 @@ inception 5a/5b, the auxiliary classifiers and ``fc`` removed (14x14 maps at 224
 3x3 convolution ``conv6`` (832 -> 1024) + BN + ReLU, global pooling, linear ``fc``. Keys are
 torchvision's. torchvision's ImageNet weights were ported from TensorFlow and expect inputs in
 [-1, 1]: pass ``transform_input=True`` when loading them (same transform as torchvision's).
+``channels`` is conv6's width (1024); ``fc_bias = False`` is a classifier without bias (the Hide-and-Seek
+reproduction on Tiny ImageNet).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class GoogLeNetGAP(WSOLBackbone):
     classifier_prefixes = ("conv6.", "fc.")
 
     def __init__(self, *, num_classes: int, pool: str = "gap", transform_input: bool = False,
-                 channels: int = 1024):
+                 channels: int = 1024, fc_bias: bool = True):
         super().__init__(num_classes=num_classes, pool=pool)
         self.transform = InputTransform(transform_input)
         self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
@@ -79,7 +81,7 @@ class GoogLeNetGAP(WSOLBackbone):
             setattr(self, name, Inception(*cfg))
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv6 = BasicConv2d(832, channels, kernel_size=3, padding=1)
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = nn.Linear(channels, num_classes, bias=fc_bias)
         init_new_layer(self)
 
     def stages(self):
@@ -91,7 +93,9 @@ class GoogLeNetGAP(WSOLBackbone):
         return self.fc.weight, self.fc.bias
 
 
-@register_backbone("googlenet", family="googlenet", torchvision="googlenet",
+@register_backbone("googlenet", family="googlenet", torchvision="googlenet", aliases=("googlenet-gap",),
                    summary="GoogLeNet-GAP (HaS): pool4+ removed, conv6 3x3 to 1024 + BN, GAP (14x14 at 224)")
-def googlenet(*, num_classes: int, pool: str = "gap", transform_input: bool = False) -> GoogLeNetGAP:
-    return GoogLeNetGAP(num_classes=num_classes, pool=pool, transform_input=transform_input)
+def googlenet(*, num_classes: int, pool: str = "gap", transform_input: bool = False, channels: int = 1024,
+              fc_bias: bool = True) -> GoogLeNetGAP:
+    return GoogLeNetGAP(num_classes=num_classes, pool=pool, transform_input=transform_input, channels=channels,
+                        fc_bias=fc_bias)

@@ -3,7 +3,8 @@
 ``cam`` (Zhou et al. 2016), ``has`` (Hide-and-Seek), ``cutmix``, ``adl`` (attention-based
 dropout), ``er`` (entropy regularization), ``input-dropout`` (pixel dropout, Hide-and-Seek's
 comparison) and ``augment`` (flip / rotate / translate / random erasing); ``fsl``, the few-shot
-learning baseline (a fully supervised foreground head trained on train-fullsup).
+learning baseline (a fully supervised foreground head trained on train-fullsup). ``A+B`` composes
+them (``augment+has``: :mod:`wsolbench.nn.methods.compose`).
 """
 
 from wsolbench.nn.methods import adl, augment, cam, cutmix, er, has, input_dropout  # noqa: F401

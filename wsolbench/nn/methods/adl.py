@@ -19,7 +19,9 @@ Defaults: ``drop_rate`` 0.75 and ``threshold`` 0.9 (wsolevaluation's defaults). 
 * Backbones wsolevaluation has no ADL for, by analogy (wsolbench's choice): AlexNet after pool2,
   conv4 and conv5 (``features.5``, ``features.9``, ``features.11``); GoogLeNet after
   ``maxpool3``, ``inception4e`` and ``conv6``; PreResNet-18 after ``layer3.0``, ``layer4.0``,
-  ``layer4.1``; the small CNN after ``stage2``, ``stage3.0`` and ``stage3``.
+  ``layer4.1``; the small CNN after ``stage2``, ``stage3.0`` and ``stage3``; AlexNet-Small as
+  AlexNet; the fire-module network after ``stage1`` (its second pool), the fourth fire module of
+  ``stage2`` (``stage2.3``) and ``stage2``.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ _POSITIONS = {
     "GoogLeNetGAP": ["maxpool3", "inception4e", "conv6"],
     "PreResNetGAP": ["layer3.0", "layer4.0", "layer4.1"],
     "SmallCNN": ["stage2", "stage3.0", "stage3"],
+    "AlexNetSmallGAP": ["features.5", "features.9", "features.11"],
+    "SqueezeNetGAP": ["stage1", "stage2.3", "stage2"],
 }
 
 

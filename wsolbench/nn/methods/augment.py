@@ -4,7 +4,7 @@ The comparison Hide-and-Seek's journal version makes: is hiding patches just mor
 Applied per image at training time, on top of the dataset's random crop and horizontal flip:
 
 * ``vflip``: probability of a vertical flip (0); ``hflip``: of an extra horizontal flip (0; the
-  training crops are already flipped with probability 0.5);
+  training crops are already flipped with the recipe's ``train_flip`` probability, 0.5 by default);
 * ``rotate``: maximum rotation in degrees (uniform in [-rotate, rotate]);
 * ``translate``: maximum shift as a fraction of the image side, in x and y independently;
   pixels moved in from outside take the dataset mean (0 after normalisation);
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from wsolbench.nn.methods.base import WSOLMethod, option_list
+from wsolbench.nn.methods.has import fill_values
 from wsolbench.nn.methods.registry import register_method
 
 ERASING_FILLS = ("random", "mean")
@@ -36,16 +37,20 @@ def _uniform(n: int, low: float, high: float, generator) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, generator=generator)
 
 
-def random_affine(images: torch.Tensor, *, rotate: float, translate: float, generator) -> torch.Tensor:
+def random_affine(images: torch.Tensor, *, rotate: float, translate: float, generator,
+                  mean: torch.Tensor | None = None) -> torch.Tensor:
     """Rotate each image by U(-rotate, rotate) degrees about its centre and shift it by up to
-    ``translate`` x its side; uncovered pixels become 0 (the mean). Bilinear sampling."""
+    ``translate`` x its side; uncovered pixels take ``mean`` ((1, C, 1, 1), the dataset mean in the
+    network input; 0 by default). Bilinear sampling."""
     b = images.shape[0]
     angle = torch.deg2rad(_uniform(b, -rotate, rotate, generator))
     shift = _uniform(2 * b, -translate, translate, generator).view(b, 2) * 2.0  # normalised coords span 2
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    background = 0.0 if mean is None else mean.to(images)  # sampled as 0 outside, then shifted back
+    moved = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved + background
 
 
 def flip_random(images: torch.Tensor, *, prob: float, dim: int, generator) -> torch.Tensor:
@@ -67,8 +72,9 @@ def _erase_box(h: int, w: int, area: tuple[float, float], ratio: tuple[float, fl
 
 
 def erase_random(images: torch.Tensor, *, prob: float, generator, area=(0.02, 0.4), ratio=(0.3, 1 / 0.3),
-                 fill: str = "random") -> torch.Tensor:
-    """Random erasing: with probability ``prob`` per image, one rectangle is replaced by noise or 0."""
+                 fill: str = "random", mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Random erasing: with probability ``prob`` per image, one rectangle is replaced by noise or the
+    mean (``mean`` (1, C, 1, 1) in the network input; 0 by default)."""
     out = images.clone()
     _, c, h, w = images.shape
     for i in range(images.shape[0]):
@@ -78,7 +84,10 @@ def erase_random(images: torch.Tensor, *, prob: float, generator, area=(0.02, 0.
         if box is None:
             continue
         y, x, eh, ew = box
-        value = torch.randn(c, eh, ew, generator=generator) if fill == "random" else torch.zeros(c, eh, ew)
+        if fill == "random":
+            value = torch.randn(c, eh, ew, generator=generator)
+        else:
+            value = torch.zeros(c, eh, ew) if mean is None else mean[0].expand(c, eh, ew)
         out[i, :, y:y + eh, x:x + ew] = value.to(out)
     return out
 
@@ -111,9 +120,9 @@ class Augment(WSOLMethod):
             images = flip_random(images, prob=float(o["vflip"]), dim=-2, generator=generator)
         if float(o["rotate"]) > 0 or float(o["translate"]) > 0:
             images = random_affine(images, rotate=float(o["rotate"]), translate=float(o["translate"]),
-                                   generator=generator)
+                                   generator=generator, mean=fill_values("mean", norm=self.input_norm))
         if float(o["erasing"]) > 0:
             images = erase_random(images, prob=float(o["erasing"]), generator=generator,
                                   area=tuple(option_list("erasing_area", o["erasing_area"], kind=float)),
-                                  fill=o["erasing_fill"])
+                                  fill=o["erasing_fill"], mean=fill_values("mean", norm=self.input_norm))
         return images, labels

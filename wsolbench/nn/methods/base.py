@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsolbench.nn.data import InputNorm
+
 
 @dataclass
 class StepOutput:
@@ -88,6 +90,9 @@ class WSOLMethod:
     name = "base"
     #: option name -> default value; unknown recipe options are an error.
     defaults: dict[str, Any] = {}
+    #: the input normalisation of the images it sees (the trainer sets the recipe's), so that fills
+    #: such as "the dataset mean" or "black" get the right values in the network input.
+    input_norm: InputNorm = InputNorm()
 
     def __init__(self, **options):
         unknown = sorted(set(options) - set(self.defaults))

@@ -2,8 +2,8 @@
 
 At training time each image is divided into a grid of patches and every patch is hidden with
 probability ``hide_prob`` (0.5). Hidden pixels take the dataset mean, which is 0 after the
-mean/std normalisation, so that a convolution sees at test time (nothing hidden) the activation it
-expected on average during training. Nothing is hidden at test time.
+mean/std (or mean-only) normalisation, so that a convolution sees at test time (nothing hidden) the
+activation it expected on average during training. Nothing is hidden at test time.
 
 Patch size: ``patch_sizes`` lists the candidate sizes; one is drawn per image and per step, and
 ``0`` means "no hiding". The published settings at 224 px inputs are ``16``, ``32``, ``44``, ``56``
@@ -29,20 +29,17 @@ import math
 
 import torch
 
-from wsolbench.nn.data import IMAGENET_MEAN, IMAGENET_STD
+from wsolbench.nn.data import IMAGENET_MEAN, InputNorm
 from wsolbench.nn.methods.base import WSOLMethod, option_list
 from wsolbench.nn.methods.registry import register_method
 
 FILLS = ("mean", "zero")
 
 
-def fill_values(fill: str, *, device=None) -> torch.Tensor:
-    """(1, 3, 1, 1) value of a hidden pixel in the normalised input: the dataset mean (0) or black."""
-    if fill == "mean":
-        return torch.zeros(1, 3, 1, 1, device=device)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return -mean / std
+def fill_values(fill: str, *, device=None, norm: InputNorm = InputNorm()) -> torch.Tensor:
+    """(1, 3, 1, 1) value of a hidden pixel in the network input (``norm``): the dataset mean (the
+    ImageNet mean; 0 unless ``norm`` is ``none``) or black."""
+    return norm.value_of(IMAGENET_MEAN if fill == "mean" else (0.0, 0.0, 0.0), device=device)
 
 
 def patch_mask(height: int, width: int, patch_size: int, hide_prob: float, *,
@@ -58,7 +55,7 @@ def patch_mask(height: int, width: int, patch_size: int, hide_prob: float, *,
 
 
 def hide_patches(images: torch.Tensor, *, patch_size, hide_prob: float = 0.5, generator: torch.Generator,
-                 fill: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+                 fill: str = "mean", norm: InputNorm = InputNorm()) -> tuple[torch.Tensor, torch.Tensor]:
     """Hide random grid patches of every image.
 
     Args:
@@ -67,6 +64,7 @@ def hide_patches(images: torch.Tensor, *, patch_size, hide_prob: float = 0.5, ge
         hide_prob: probability that a patch is hidden.
         generator: the random stream.
         fill: ``mean`` (0 in the normalised input) or ``zero`` (black pixels).
+        norm: the images' input normalisation (the fill values depend on it).
 
     Returns:
         ``(hidden images (B, C, H, W), mask (B, H, W) bool, True where hidden)``.
@@ -74,7 +72,7 @@ def hide_patches(images: torch.Tensor, *, patch_size, hide_prob: float = 0.5, ge
     b, _, h, w = images.shape
     sizes = [int(patch_size)] * b if isinstance(patch_size, (int, float)) else [int(s) for s in patch_size]
     mask = torch.stack([patch_mask(h, w, s, hide_prob, generator=generator) for s in sizes]).to(images.device)
-    value = fill_values(fill, device=images.device).to(images.dtype)
+    value = fill_values(fill, device=images.device, norm=norm).to(images.dtype)
     return torch.where(mask[:, None], value, images), mask
 
 
@@ -123,5 +121,5 @@ class HideAndSeek(WSOLMethod):
         picks = torch.randint(0, len(candidates), (images.shape[0],), generator=generator).tolist()
         hidden, _ = hide_patches(images, patch_size=[candidates[i] for i in picks],
                                  hide_prob=float(self.options["hide_prob"]), generator=generator,
-                                 fill=self.options["fill"])
+                                 fill=self.options["fill"], norm=self.input_norm)
         return hidden, labels

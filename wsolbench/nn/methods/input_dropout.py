@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import torch
 
+from wsolbench.nn.data import InputNorm
 from wsolbench.nn.methods.base import WSOLMethod
 from wsolbench.nn.methods.has import FILLS, fill_values
 from wsolbench.nn.methods.registry import register_method
 
 
 def drop_pixels(images: torch.Tensor, *, rate: float, generator: torch.Generator, fill: str = "mean",
-                rescale: bool = False) -> torch.Tensor:
-    """(B, C, H, W) images with each pixel dropped (all channels) with probability ``rate``."""
+                rescale: bool = False, norm: InputNorm = InputNorm()) -> torch.Tensor:
+    """(B, C, H, W) images with each pixel dropped (all channels) with probability ``rate``; ``norm``
+    is the images' input normalisation (the fill values depend on it)."""
     b, _, h, w = images.shape
     dropped = (torch.rand(b, 1, h, w, generator=generator) < rate).to(images.device)
     kept = images / (1.0 - rate) if rescale and rate < 1 else images
-    return torch.where(dropped, fill_values(fill, device=images.device).to(images.dtype), kept)
+    return torch.where(dropped, fill_values(fill, device=images.device, norm=norm).to(images.dtype), kept)
 
 
 @register_method("input-dropout")
@@ -50,7 +52,7 @@ class InputDropout(WSOLMethod):
 
     def _drop(self, images, generator):
         return drop_pixels(images, rate=float(self.options["rate"]), generator=generator,
-                           fill=self.options["fill"], rescale=self.options["rescale"])
+                           fill=self.options["fill"], rescale=self.options["rescale"], norm=self.input_norm)
 
     def transform_batch(self, images, labels, *, generator):
         return self._drop(images, generator), labels

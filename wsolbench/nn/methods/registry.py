@@ -25,9 +25,18 @@ def method_names() -> list[str]:
 
 
 def create_method(name: str, **options):
-    """Instantiate a registered method with its options (unknown options raise)."""
+    """Instantiate a registered method with its options (unknown options raise); ``A+B`` composes
+    registered methods (:mod:`wsolbench.nn.methods.compose`; options ``A={...}, B={...}``)."""
+    if "+" in name:
+        from wsolbench.nn.methods.compose import compose
+
+        try:
+            return compose(name, options, create_method)
+        except ValueError as e:
+            raise WsolbenchError(str(e)) from e
     if name not in _METHODS:
-        raise WsolbenchError(f"unknown WSOL method {name!r}; trained methods: {', '.join(method_names())}")
+        raise WsolbenchError(f"unknown WSOL method {name!r}; trained methods: {', '.join(method_names())} "
+                             "(or several joined by '+', e.g. augment+has)")
     try:
         return _METHODS[name](**options)
     except ValueError as e:
