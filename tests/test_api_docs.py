@@ -13,7 +13,9 @@ from conftest import REPO
 
 DOCTESTED = ["wsolbench", "wsolbench.evaluator", "wsolbench.compat.wsolevaluation", "wsolbench.metrics.boxes",
              "wsolbench.metrics.box_accuracy", "wsolbench.metrics.gt", "wsolbench.metrics.masks",
-             "wsolbench.metrics.resize", "wsolbench.protocol"]
+             "wsolbench.metrics.resize", "wsolbench.protocol", "wsolbench.metrics.bootstrap",
+             "wsolbench.metrics.imagestate", "wsolbench.metrics.pointing", "wsolbench.metrics.sizes",
+             "wsolbench.datasets.idmatch", "wsolbench.report.story", "wsolbench.report.sections"]
 
 
 def _readme_example() -> str:
@@ -42,6 +44,7 @@ def test_api_doc_code_blocks_run_in_order(tmp_path, monkeypatch, capsys):
         exec(compile(block, "docs/api.md", "exec"), namespace)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:4] == ["True []", "True", "True"]     # reloaded result; the same maps from a file; merged shards
+    assert lines[4:6] == ["True 24", "1.0 False"]        # interval around the number; paired test of the same maps
     assert lines[-1].startswith("refused: best IoUs were computed on another CAM-threshold grid")
 
 

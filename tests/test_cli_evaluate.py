@@ -87,6 +87,18 @@ def test_extra_ids_listed(case):
     assert "'zzz/other.jpg'" in line and "not in the ground truth" in line
 
 
+def test_no_matching_id_says_0_of_n_and_shows_both_sides(case):
+    tmp, meta, ids, maps, preds, _ = case
+    path = write_maps(tmp / "prefixed.h5", ["test/" + i for i in ids], maps)
+    line = _error_line(run(["evaluate", str(path), "--gt", f"wsoleval:{meta}"]))
+    assert f"0 of {len(ids)} image ids match the ground truth's {len(ids)}" in line
+    assert f"'test/{ids[0]}'" in line and f"the ground truth '{ids[0]}'" in line
+    assert "leading 'test/' that the ground truth's do not" in line
+    other = write_maps(tmp / "other.h5", [f"x/{k}.png" for k in range(len(ids))], maps)
+    line = _error_line(run(["evaluate", str(other), "--gt", f"wsoleval:{meta}"]))
+    assert f"0 of {len(ids)} image ids match" in line and "'x/0.png'" in line and "leading" not in line
+
+
 def test_nan_map_names_image(case):
     tmp, meta, ids, maps, preds, _ = case
     maps = maps.copy()

@@ -17,7 +17,7 @@ from wsolbench.cli.main import cli
 from wsolbench.datasets import load_annotations
 from wsolbench.errors import FormatError, ProtocolError
 
-PROVENANCE = ("created", "maps")
+PROVENANCE = ("created", "maps", "state")   # state: the per-image state file a saved result names
 
 
 def _cli(*args) -> dict:
@@ -151,6 +151,14 @@ def test_multilabel_maps_with_map_labels_equal_cli(tmp_path):
 def small(tmp_path):
     meta, ids, maps, preds = make_box_case(tmp_path, n=6)
     return Evaluator(f"wsoleval:{meta}", cam_step=0.01), ids, maps, preds
+
+
+def test_a_first_batch_of_foreign_ids_says_0_of_n_match(small):
+    ev, ids, maps, _ = small
+    with pytest.raises(FormatError, match=r"0 of 2 image ids match the ground truth's 6: the maps have e.g. "
+                                          r"'val/" + ids[0] + r"', the ground truth '" + ids[0] + r"' \(the maps' ids "
+                                          r"carry a leading 'val/'"):
+        ev.update(["val/" + i for i in ids[:2]], maps[:2])
 
 
 def test_unknown_and_duplicate_ids_fail_at_update_and_add_nothing(small):

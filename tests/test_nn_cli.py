@@ -50,7 +50,7 @@ def test_run_cam_trains_extracts_evaluates_and_resumes(spec, tmp_path):
     assert data["counts"]["n_with_predicted_labels"] == 12 and data["metrics"]["top1_cls"] is not None
     assert data["maps"]["attrs"]["method"] == "cam" and data["maps"]["attrs"]["backbone"] == "smallcnn"
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint_last.pt", "maps.h5", "recipe.toml", "result.json",
-                                                     "train_log.jsonl"]
+                                                     "result.state.npz", "train_log.jsonl"]
     assert json.loads((out / "result.json").read_text())["metrics"] == data["metrics"]
     with ScoreMapFile(out / "maps.h5") as f:
         assert f.shape_of(0) == (16, 16) and not f.normalized and f.has_predicted_labels

@@ -157,7 +157,7 @@ def test_plotted_lines_are_the_result_arrays(tmp_path):
         for d in ("30", "50", "70"):
             assert lines[f"IoU {d}"]["x"] == pytest.approx(THRESHOLDS)
             assert lines[f"IoU {d}"]["y"] == pytest.approx(result["box"][mode]["curves"][d])
-        assert "IoU 50: max 70.0% at τ=0.3" in panel["lines"] or mode == "all"
+        assert "IoU 50: max 70.0% at τ=0.30" in panel["lines"] or mode == "all"
     top1 = curves.plot_top1(content.top1, tmp_path / "t.png")
     (panel,) = top1["panels"]
     ys = {label.split(" (")[0]: xy["y"] for label, xy in panel["lines"].items()}
@@ -182,8 +182,9 @@ def test_per_class_table_and_worst_classes(built):
     assert [r["class"] for r in data["per_class"]] == list(range(14))
     worst = data["worst_classes"]
     assert worst["metric"] == "gt_known_loc"
-    # class 5 has 1.5; then the lowest 100 - 7c (class 13 has no value and is skipped)
-    assert [r["class"] for r in worst["rows"]] == [5, 12, 11, 10, 9, 8, 7, 6, 4, 3]
+    # class 5 has 1.5; then the lowest 100 - 7c (class 13 has no value and is skipped); 13 scored classes:
+    # the worst half, 6, not 10
+    assert [r["class"] for r in worst["rows"]] == [5, 12, 11, 10, 9, 8]
     html = page.read_text(encoding="utf-8")
     assert '<table class="sortable">' in html and "addEventListener('click'" in html
     assert 'data-v="1.5"' in html  # numeric sort key of class 5's GT-known loc
@@ -193,6 +194,15 @@ def test_worst_classes_fall_back_to_pxap():
     rows = [{"class": c, "gt_known_loc": None, "pxap": 50.0 - c} for c in range(4)]
     assert sections.worst_classes(rows, n=2) == ("pxap", [rows[3], rows[2]])
     assert sections.worst_classes([{"class": 0, "gt_known_loc": None, "pxap": None}]) == (None, [])
+
+
+def test_worst_classes_single_out_at_most_half_of_a_small_dataset():
+    rows = [{"class": c, "gt_known_loc": 90.0 - c, "pxap": None} for c in range(10)]
+    key, worst = sections.worst_classes(rows)
+    assert key == "gt_known_loc" and [r["class"] for r in worst] == [9, 8, 7, 6, 5]
+    many = [{"class": c, "gt_known_loc": float(c), "pxap": None} for c in range(200)]
+    assert [r["class"] for r in sections.worst_classes(many)[1]] == list(range(10))
+    assert sections.worst_classes(rows[:1]) == (None, [])
 
 
 def test_mask_thresholds_follow_reference_indexing():

@@ -83,7 +83,7 @@ def test_compare_out_writes_overlaid_curves(tmp_path, two_results):
             assert im.format == "PNG"
     drawn = plot_comparison([a, b], ["A", "B"], tmp_path / "again")
     lines = drawn["maxboxacc"]["panels"][0]["lines"]
-    assert lines["A: 70.0% at τ=0.3"]["y"] == a["box"]["largest"]["curves"]["50"]
+    assert lines["A: 70.0% at τ=0.30"]["y"] == a["box"]["largest"]["curves"]["50"]
     (b_line,) = [v for k, v in lines.items() if k.startswith("B:")]
     assert b_line["y"] == b["box"]["largest"]["curves"]["50"]
     assert [p["title"] for p in drawn["maxboxacc_v2"]["panels"]] == ["all regions, IoU 30", "all regions, IoU 50",

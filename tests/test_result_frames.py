@@ -78,6 +78,13 @@ def test_per_image_table(box_result):
     assert table["image_id"].tolist() == p["image_ids"] and table["label"].tolist() == p["labels"]
     assert table["predicted"].tolist() == p["predicted"] and table["iou"].tolist() == p["iou"]
     assert str(table["predicted"].dtype) == "Int64" and table["constant_map"].dtype == bool
+    assert table["pointing_hit"].tolist() == p["pointing_hit"] and table["energy"].tolist() == p["energy"]
+
+
+def test_per_image_table_has_the_mask_area_ratios(mask_result):
+    table = mask_result.per_image_frame()
+    ratios = [float("nan") if v is None else v for v in mask_result.per_image["mask_area_ratio"]]
+    assert table["mask_area_ratio"].tolist() == pytest.approx(ratios, nan_ok=True)
 
 
 def test_curve_tables(box_result, mask_result):

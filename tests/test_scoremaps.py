@@ -540,7 +540,7 @@ def test_docs_writer_example_runs_and_reads_back(tmp_path, monkeypatch):
     exec(compile(block, "docs/scoremaps.md", "exec"), {})
     with ScoreMapFile(tmp_path / "maps.h5") as f:
         assert f.image_ids == ["val2/0/0.jpeg", "val2/0/1.jpeg", "val2/1/2.jpeg"]
-        assert f.shape_of(0) == (14, 14) and f.layout.dtype == np.float16 and not f.normalized
+        assert f.shape_of(0) == (14, 14) and f.layout.dtype == np.float32 and not f.normalized
         assert f.predicted_labels.tolist() == [0, 3, 1] and f.attrs["method"] == "CAM"
     assert validate_scoremaps(tmp_path / "maps.h5").n_maps == 3
 
@@ -551,7 +551,9 @@ def test_bundled_example_matches_its_metadata():
     annotations = load_annotations(f"wsoleval:{EXAMPLE / 'metadata'}")
     with ScoreMapFile(EXAMPLE / "maps.h5") as f:
         assert f.image_ids == annotations.image_ids and len(f) == 24
-        assert f.shape_of(0) == (28, 28) and f.layout.dtype == np.float16 and not f.normalized
+        assert f.shape_of(0) == (28, 28) and f.layout.dtype == np.float32 and not f.normalized
+        assert f.image_ids[0] == "001.Black_footed_Albatross/Black_Footed_Albatross_0001_1043.jpg"
+        assert not any(i.startswith("test/") for i in f.image_ids)     # ids like real wsolevaluation CUB ids
         preds = f.predicted_labels
     labels = np.array([r.label for r in annotations])
     assert (preds == labels).sum() == 20 and annotations.num_classes == 4 and annotations.has_boxes

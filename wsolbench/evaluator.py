@@ -30,6 +30,7 @@ import sys
 import numpy as np
 
 from wsolbench.datasets.coverage import require_ground_truth
+from wsolbench.datasets.idmatch import no_match_message
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.errors import AnnotationError, DatasetError, FormatError, ProtocolError
 from wsolbench.metrics.evaluator import EvalState, FrameEvaluator, ImageInput, listing
@@ -165,6 +166,11 @@ class Evaluator:
         skip_images_without_gt: leave out the split's images that have neither a box nor a mask (their
             maps are ignored; the result lists them as ``dataset.skipped_without_gt``). By default such
             an image is an error: counted as a miss it would lower every metric.
+        box_sizes: also record each map's largest-region box area at every CAM threshold, for the
+            size diagnostics (predicted / GT box area at the best threshold; ``docs/protocol.md``).
+            It costs one more largest-region sweep per map (on the synthetic benchmark 6 -> 8 ms of
+            CPU per map, boxes and masks), so it is off by default; mask area ratios (from the PxAP
+            histograms) and the pointing games (0.1-0.3 ms per map) are always computed.
         **dataset_options: adapter options of a spec, e.g. ``mask_root="OpenImages/masks"``.
 
     Raises:
@@ -179,7 +185,7 @@ class Evaluator:
     def __init__(self, dataset: str | AnnotationSet, protocol: Protocol | str = "wsoleval", *,
                  split: str | None = None, cam_step: float | None = None, threshold: float | None = None,
                  normalized: bool = False, spec: str | None = None, skip_images_without_gt: bool = False,
-                 **dataset_options):
+                 box_sizes: bool = False, **dataset_options):
         annotations = _annotations_of(dataset, split, dataset_options)
         if isinstance(dataset, str) and spec is None:
             spec = dataset
@@ -192,7 +198,7 @@ class Evaluator:
         self.spec = spec
         self._frame = FrameEvaluator(self.protocol, with_boxes=annotations.has_boxes,
                                      with_masks=annotations.has_masks, num_classes=annotations.num_classes,
-                                     multilabel=annotations.multilabel)
+                                     multilabel=annotations.multilabel, box_sizes=box_sizes)
         if not (self._frame.with_boxes or self._frame.with_masks):
             raise FormatError(f"{annotations.source or annotations.name}: the ground truth has neither boxes nor "
                               "masks; nothing to localise against (is this a training split?)")
@@ -292,6 +298,9 @@ class Evaluator:
         unknown = [i for i in dict.fromkeys(ids) if i not in self._index]
         if unknown:
             src = self.annotations.source or self.annotations.name
+            if len(unknown) == len(set(ids)) and not self._state.rows:
+                raise FormatError(f"{no_match_message(unknown, self.annotations.image_ids)} ({src}); pass the "
+                                  "dataset's own ids, or build the evaluator for the dataset the maps are for")
             raise FormatError(f"{len(unknown)} image id(s) are not in the ground truth ({src}): {listing(unknown)}; "
                               "build the evaluator for the split the maps are for")
         multilabel = self.annotations.multilabel
@@ -394,12 +403,22 @@ class Evaluator:
 
     # --- compute -------------------------------------------------------------------------------
 
-    def compute(self, *, allow_missing: bool = False) -> EvaluationResult:
+    def compute(self, *, allow_missing: bool = False, bootstrap: int | None = None, seed: int = 0,
+                confidence: float = 0.95) -> EvaluationResult:
         """The metrics of every map given so far, as the :class:`EvaluationResult` ``evaluate`` writes.
+
+        The result carries the per-image state (``result.image_state``; ``result.save`` writes it beside
+        the JSON), so intervals and paired tests can also be computed later
+        (``result.add_bootstrap``, ``result.paired_test``).
 
         Args:
             allow_missing: compute on the maps given even if some images of the split have none (the
                 result then covers ``counts["n_images"]`` of ``dataset["n_images"]`` images).
+            bootstrap: resamples of a percentile bootstrap over images (e.g. 1000): fills the result's
+                ``bootstrap`` section with an interval for every number, thresholds re-selected in
+                each resample (:mod:`wsolbench.metrics.bootstrap`). ``None``: no intervals.
+            seed: seed of the resampling.
+            confidence: coverage of the intervals.
 
         Raises:
             FormatError: images without a map (naming them), or no map at all.
@@ -418,10 +437,14 @@ class Evaluator:
                               "compute(allow_missing=True)")
         sections = self._frame.summarize(self._state)
         p = self.protocol
-        return EvaluationResult(protocol=p.to_dict(), protocol_name=p.name, protocol_hash=p.hash(),
-                                maps={"source": "memory", "n_maps": len(self._state),
-                                      "normalized": self.normalized},
-                                dataset=self.dataset_section(), **sections)
+        result = EvaluationResult(protocol=p.to_dict(), protocol_name=p.name, protocol_hash=p.hash(),
+                                  maps={"source": "memory", "n_maps": len(self._state),
+                                        "normalized": self.normalized},
+                                  dataset=self.dataset_section(), **sections)
+        result._image_state = self._frame.image_state(self._state)
+        if bootstrap is not None:
+            result.add_bootstrap(bootstrap, seed=seed, confidence=confidence)
+        return result
 
     def dataset_section(self) -> dict:
         """The ``dataset`` part of the result (``docs/result-json.md``)."""

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from wsolbench.bounds import check_workers
+from wsolbench.datasets.idmatch import no_match_message
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import FormatError
 from wsolbench.evaluator import Evaluator
@@ -57,6 +58,10 @@ def plan_rows(path, image_ids: list[str], map_labels: np.ndarray | None, annotat
     ignore = set(ignore or ())
     extra = [i for i in dict.fromkeys(image_ids) if i not in annotations and i not in ignore]
     src = annotations.source or annotations.name
+    if image_ids and len(extra) == len(set(image_ids)) and annotations.image_ids:
+        raise FormatError(f"{path}: {no_match_message(list(dict.fromkeys(image_ids)), annotations.image_ids)} "
+                          f"({src}); write the dataset's own ids into the maps file, or evaluate against the "
+                          "dataset the maps were made for")
     if missing:
         raise FormatError(f"{path}: {len(missing)} image id(s) of the ground truth ({src}) have no map: "
                           f"{listing(missing)}; write a map for every image of the split, or evaluate against "
@@ -174,7 +179,8 @@ def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 
 
 def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, workers: int = 1,
                   progress: Callable[[int, int], None] | None = None, spec: str | None = None,
-                  skip_images_without_gt: bool = False) -> EvaluationResult:
+                  skip_images_without_gt: bool = False, box_sizes: bool = False, bootstrap: int | None = None,
+                  seed: int = 0, confidence: float = 0.95) -> EvaluationResult:
     """Evaluate a score-map file against a dataset split under a protocol.
 
     Args:
@@ -186,6 +192,8 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
         spec: the dataset spec string, recorded in the result.
         skip_images_without_gt: leave out images that have neither a box nor a mask (recorded in the
             result as ``dataset.skipped_without_gt``) instead of refusing them.
+        box_sizes: record box areas for the size diagnostics (see :class:`wsolbench.Evaluator`).
+        bootstrap, seed, confidence: bootstrap intervals (see :meth:`wsolbench.Evaluator.compute`).
 
     Raises:
         AnnotationError: images without ground truth (unless skipped).
@@ -196,10 +204,10 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
         image_ids, map_labels, attrs, n_maps = f.image_ids, f.map_labels, dict(f.attrs), len(f.image_ids)
         normalized, map_ndim = f.normalized, f.map_ndim
     evaluator = Evaluator(annotations, protocol, normalized=normalized, spec=spec,
-                          skip_images_without_gt=skip_images_without_gt)
+                          skip_images_without_gt=skip_images_without_gt, box_sizes=box_sizes)
     plan = plan_rows(path, image_ids, map_labels, evaluator.annotations, ignore=evaluator.skipped_without_gt)
     digests = run_evaluation(path, plan, evaluator, workers=workers, progress=progress)
-    result = evaluator.compute()
+    result = evaluator.compute(bootstrap=bootstrap, seed=seed, confidence=confidence)
     content = combine_digests(digests.values(), normalized=normalized, map_ndim=map_ndim) \
         if len(digests) == n_maps else content_sha256(path, digests=digests)    # unevaluated rows: read them
     result.maps = {"path": os.path.abspath(path), "sha256": sha256_file(path), "content_sha256": content,

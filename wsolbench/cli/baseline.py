@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from wsolbench.cli.options import WORKERS, option_flag, parse_options
-from wsolbench.cli.render import result_table, stderr_console, stdout_console
+from wsolbench.cli.render import echo_json, result_table, stderr_console, stdout_console
 
 SANITY_KINDS = ("center-gaussian", "random", "full-image")
 DEVICES = ("auto", "cpu", "cuda")
@@ -116,7 +116,7 @@ def _sanity_paths(kind: str, out: str | None) -> tuple[Path, Path]:
 
 def _emit(result_dict: dict, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result_dict))
+        echo_json(result_dict)
     else:
         stdout_console().print(result_table(result_dict))
 

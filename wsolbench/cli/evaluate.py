@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from wsolbench.cli.options import WORKERS, option_flag, parse_options
-from wsolbench.cli.render import progress_bar, result_table, stderr_console, stdout_console
+from wsolbench.cli.render import (
+    diagnostics_table,
+    echo_json,
+    indent_option_help,
+    progress_bar,
+    result_table,
+    stderr_console,
+    stdout_console,
+)
 
 
 def load_gt(gt: str, *, split: str | None, mask_root: str | None, options: dict | None = None):
@@ -50,8 +56,19 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
 @click.option("--cam-step", type=float, default=None, help="CAM-threshold grid step (default 0.001, the reference's; 0.01 is the coarse grid).")
 @click.option("--threshold", type=float, default=None, help="Fixed threshold of cam2016 (default 0.2).")
 @click.option("--workers", type=WORKERS, default=1, show_default=True, help="Processes (at most the CPU count).")
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(1, 100_000), default=None, metavar="N",
+              help="Percentile bootstrap intervals over images with N resamples (e.g. 1000), thresholds "
+                   "re-selected in each resample.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Coverage of the bootstrap intervals.")
+@click.option("--box-sizes", is_flag=True,
+              help="Record each map's box area at every threshold for the size diagnostics (one more "
+                   "largest-region sweep per map).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the result JSON here.")
+@click.option("--indent", type=click.IntRange(0, 8), default=None, help=indent_option_help)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the result JSON here (and its per-image state beside it, RESULT.state.npz).")
 @click.option("--submission", type=click.Path(dir_okay=False), default=None,
               help="Also write a verified leaderboard row (CSV) here; needs --method and --backbone.")
 @click.option("--method", default=None, help="Method name for --submission.")
@@ -67,8 +84,9 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
 @click.option("--category", type=click.Choice(["method", "sanity", "fully-supervised"]), default=None,
               help="For --submission: the row's category (default: from the method name; only 'method' is ranked).")
 @option_flag
-def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, as_json, out,
-             submission, method, backbone, dataset_name, reference, notes, skip_no_gt, maps_url, category, options):
+def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, n_resamples, seed, confidence,
+             box_sizes, as_json, indent, out, submission, method, backbone, dataset_name, reference, notes, skip_no_gt,
+             maps_url, category, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
     from wsolbench.outputs import check_outputs, output_file
     from wsolbench.pipeline import evaluate_maps
@@ -88,7 +106,8 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
     err = stderr_console()
     with progress_bar("evaluating", disable=as_json) as update:
         result = evaluate_maps(maps, annotations, protocol, workers=workers, progress=update, spec=gt,
-                               skip_images_without_gt=skip_no_gt)
+                               skip_images_without_gt=skip_no_gt, box_sizes=box_sizes, bootstrap=n_resamples, seed=seed,
+                               confidence=confidence)
     skipped = result.dataset.get("skipped_without_gt") or []
     if skipped:
         err.print(f"[yellow]note:[/] {len(skipped)} image(s) without ground truth left out "
@@ -100,7 +119,8 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
                   "as the reference does")
     if out:
         result.save(out)
-        err.print(f"result written to {out}")
+        data = result.to_dict()
+        err.print(f"result written to {out}" + (f" (per-image state: {result.state['file']})" if result.state else ""))
     if submission:
         from wsolbench.leaderboard.submission import row_from_result, write_submission
 
@@ -109,6 +129,10 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
         write_submission(submission, [row])
         err.print(f"leaderboard row written to {submission}")
     if as_json:
-        click.echo(json.dumps(data))
+        echo_json(data, indent=indent)
     else:
-        stdout_console().print(result_table(data))
+        console = stdout_console()
+        console.print(result_table(data))
+        diagnostics = diagnostics_table(data)
+        if diagnostics is not None:
+            console.print(diagnostics)

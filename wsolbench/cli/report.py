@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import click
 
-from wsolbench.cli.render import fmt, stderr_console, stdout_console
+from wsolbench.cli.render import echo_json, fmt, indent_option_help, stderr_console, stdout_console
 
 
 def _default_out(result_path: str) -> pathlib.Path:
@@ -39,6 +38,20 @@ def _check_maps(maps: str) -> None:
         pass
 
 
+def _bootstrap_from_state(result: dict, path, n_resamples: int, seed: int) -> dict:
+    """Intervals of a result dict computed from the state file beside it."""
+    from wsolbench.errors import FormatError
+    from wsolbench.metrics.bootstrap import bootstrap
+    from wsolbench.metrics.imagestate import load_checked
+    from wsolbench.metrics.result import state_file_of
+
+    source = state_file_of(result, path)
+    if source is None:
+        raise FormatError(f"{path}: --bootstrap needs the result's per-image state, which it does not record; "
+                          "re-run `wsolbench evaluate --out` (it writes RESULT.state.npz beside the JSON)")
+    return bootstrap(load_checked(source, result.get("state")), n_resamples=n_resamples, seed=seed)
+
+
 def _check_maps_checksum(result: dict, maps: str, err) -> None:
     """Warn when the maps file is not the one the result was computed from."""
     from wsolbench.scoremaps import sha256_file
@@ -66,8 +79,11 @@ def _check_maps_checksum(result: dict, maps: str, err) -> None:
               help="Images per overlay group (best, worst, random).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random overlay group.")
 @click.option("--no-curves", is_flag=True, help="Build the page without curves (no matplotlib needed).")
-def report(result_path, maps, gt, split, mask_root, image_root, out, n_examples, seed, no_curves):
-    """Write an HTML report of a result: curves, per-class table, overlays, protocol and provenance."""
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(1, 100_000), default=None, metavar="N",
+              help="Show N-resample bootstrap intervals computed from the result's state file (RESULT.state.npz), "
+                   "for a result evaluated without --bootstrap.")
+def report(result_path, maps, gt, split, mask_root, image_root, out, n_examples, seed, no_curves, n_resamples):
+    """Write an HTML report of a result: curves, intervals, diagnostics, per-class table, overlays, provenance."""
     from wsolbench.outputs import check_outputs, output_folder
     from wsolbench.report.build import build_report
     from wsolbench.report.files import load_result
@@ -76,6 +92,8 @@ def report(result_path, maps, gt, split, mask_root, image_root, out, n_examples,
     out_dir = pathlib.Path(out) if out else _default_out(result_path)
     check_outputs([output_folder(out_dir, "--out")], inputs={"RESULT.json": result_path, "--maps": maps})
     result = load_result(result_path)
+    if n_resamples:
+        result["bootstrap"] = _bootstrap_from_state(result, result_path, n_resamples, seed)
     annotations = _annotations_for(result, gt, split, mask_root, maps)
     if maps is not None:
         _check_maps(maps)
@@ -151,6 +169,56 @@ def comparison_table(comparison: dict):
     return table
 
 
+def paired_table(test: dict):
+    """A rich table of one paired bootstrap test (``B - A`` per metric, interval, p-value, verdict)."""
+    from rich.table import Table
+
+    from wsolbench.report.compare import verdict
+    from wsolbench.report.sections import METRIC_NAMES
+
+    names = {**METRIC_NAMES, "pointing_game": "Pointing game", "energy_pointing_game": "Energy pointing game"}
+    level = f"{100 * test['confidence']:g}%"
+    table = Table(title=f"paired bootstrap: {test['label']} - {test['against']} on the same {test['n_images']} images",
+                  caption=f"{level} percentile intervals of the difference, {test['n_resamples']} resamples "
+                          f"(seed {test['seed']}), thresholds re-selected in each; p: two-sided, no difference",
+                  title_justify="left")
+    for col in ("metric", "difference", f"{level} interval", "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("metric", "verdict") else "right",
+                         no_wrap=col != "metric")
+    for key, m in test["metrics"].items():
+        word = verdict(m)
+        style = "dim" if word == "not distinguishable" else "green" if word == "higher" else "red"
+        table.add_row(names.get(key, key), _diff_cell(m["difference"]),
+                      "-" if m["low"] is None else f"[{m['low']:+.2f}, {m['high']:+.2f}]",
+                      "-" if m["p_value"] is None else f"{m['p_value']:.3f}", f"[{style}]{word}[/]")
+    return table
+
+
+def _states_of(entries) -> list:
+    """Each compared entry's per-image state, or the reason it has none."""
+    from wsolbench.errors import FormatError
+    from wsolbench.metrics.imagestate import load_checked
+    from wsolbench.metrics.result import state_file_of
+
+    states = []
+    for entry in entries:
+        result, path = entry.result, entry.source
+        source = state_file_of(result, path) if entry.kind == "result" else None
+        if entry.kind != "result":
+            states.append(f"{path} is a {entry.kind.replace('-', ' ')} entry, without per-image state; compare the "
+                          "runs' result.json files for a paired test")
+            continue
+        if source is None:
+            states.append(f"{path} records no per-image state (written by `wsolbench evaluate --out` beside the "
+                          "result since this version); re-run the evaluation for a paired test")
+            continue
+        try:
+            states.append(load_checked(source, result.get("state")))
+        except FormatError as e:
+            states.append(str(e))
+    return states
+
+
 @click.command()
 @click.argument("result_paths", metavar="RESULT.json...", nargs=-1, required=True)
 @click.option("--label", "labels", multiple=True, help="Display name of each result, in order (repeat).")
@@ -158,9 +226,17 @@ def comparison_table(comparison: dict):
               help="Also write overlaid curves of all results, one PNG per metric, in this folder.")
 @click.option("--force", is_flag=True,
               help="Compare results on different data (dataset, split, image count or ground truth) anyway.")
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(0, 100_000), default=1000, show_default=True,
+              metavar="N", help="Resamples of the paired bootstrap test of each result against the first "
+                                "(needs their per-image state files); 0: no test.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Coverage of the intervals of the differences.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of a table.")
-def compare(result_paths, labels, out, force, as_json):
-    """Compare results: metrics side by side with differences against the first.
+@click.option("--indent", type=click.IntRange(0, 8), default=None, help=indent_option_help)
+def compare(result_paths, labels, out, force, n_resamples, seed, confidence, as_json, indent):
+    """Compare results: metrics side by side with differences against the first, and a paired
+    bootstrap test of each against the first where both have their per-image state.
 
     Takes result JSON files (evaluate --out, a run's result.json), run summaries and study tables
     (baselines/results/*.json; FILE.json#KEY picks one result or section). Results on different data
@@ -168,7 +244,7 @@ def compare(result_paths, labels, out, force, as_json):
     """
     from wsolbench.outputs import check_outputs, output_folder
     from wsolbench.report.comparable import data_differences, refuse_unless_forced
-    from wsolbench.report.compare import compare_metrics, plot_comparison, result_label
+    from wsolbench.report.compare import compare_metrics, paired_tests, plot_comparison, result_label
     from wsolbench.report.files import load_entries
 
     check_outputs([output_folder(out, "--out")], inputs={p: p for p in result_paths})
@@ -201,7 +277,16 @@ def compare(result_paths, labels, out, force, as_json):
         drawn = plot_comparison(results, used, out)
         comparison["figures"] = {k: v["path"] for k, v in drawn.items()}
         err.print(f"{len(drawn)} comparison plot(s) written to {out}")
+    if n_resamples:
+        comparison["paired"] = paired_tests(_states_of(entries), used, n_resamples=n_resamples, seed=seed,
+                                            confidence=confidence)
     if as_json:
-        click.echo(json.dumps(comparison))
-    else:
-        stdout_console().print(comparison_table(comparison))
+        echo_json(comparison, indent=indent)
+        return
+    console = stdout_console()
+    console.print(comparison_table(comparison))
+    for test in comparison.get("paired", []):
+        if "skipped" in test:
+            err.print(f"[yellow]no paired test of {test['label']}:[/] {test['skipped']}", highlight=False)
+        else:
+            console.print(paired_table(test))

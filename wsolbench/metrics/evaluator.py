@@ -11,8 +11,14 @@ So shards evaluated in any order, in other processes or on other machines, merge
 of rows), duplicates are found by key, the summary is the same whatever the order of evaluation,
 and per-image resampling (bootstrap intervals) needs no second pass over the maps.
 
+A row also keeps the image's diagnostics (pointing-game hit, energy share and, when asked, the
+largest region's box area at every threshold; :mod:`wsolbench.metrics.diagnostics`), and
+:meth:`FrameEvaluator.image_state` turns the rows into the columnar
+:class:`~wsolbench.metrics.imagestate.ImageState` that bootstrap resampling works on.
+
 Memory per row: ``T`` float32 + ``ceil(T / 8)`` bytes per (mode, IoU) for boxes (T = 100 at step
-0.01: ~0.5 KB; T = 1000: ~4.8 KB) and ``2 (T + 2)`` int32 for masks.
+0.01: ~0.5 KB; T = 1000: ~4.8 KB), ``2 (T + 2)`` uint16 for masks at 224x224 (uint32 for frames over
+65,535 pixels), and with box sizes ``T`` uint16 more (2 KB at T = 1000).
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ import numpy as np
 from wsolbench.errors import AnnotationError, FormatError, ProtocolError, where
 from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _top1_ok, _update
 from wsolbench.metrics.boxes import best_ious
+from wsolbench.metrics.diagnostics import image_diagnostics, summarize_diagnostics
+from wsolbench.metrics.imagestate import ImageState
 from wsolbench.metrics.masks import PerClassPixelAP, PixelAP
+from wsolbench.metrics.sizes import area_dtype
 from wsolbench.protocol import Protocol
 
 SUM_CHUNK = 2048        # rows whose bits are unpacked at once when summing
@@ -70,8 +79,11 @@ class ImageRow:
         largest: float32 (T,) best IoU per CAM threshold, largest region (``None`` without boxes).
         correct: uint8 ``np.packbits`` of the bool array (modes, IoU thresholds, T) "best IoU >= IoU
             threshold" along the last axis; modes are ``largest`` then ``all`` (``None`` without boxes).
-        fg_hist, bg_hist: int32 (T + 2,) PxAP score histograms of foreground / background pixels
-            (``None`` without masks).
+        fg_hist, bg_hist: (T + 2,) PxAP score histograms of foreground / background pixels, uint16
+            (uint32 for frames over 65,535 pixels), ``None`` without masks.
+        hit: the pointing game's hit; energy: the energy share inside the ground truth.
+        box_area: (T,) unsigned area of the largest region's box per threshold, or ``None`` (not
+            asked, or no boxes); gt_area: area of the largest GT box; n_gt_boxes: GT boxes.
     """
 
     image_id: str
@@ -82,6 +94,11 @@ class ImageRow:
     correct: np.ndarray | None = None
     fg_hist: np.ndarray | None = None
     bg_hist: np.ndarray | None = None
+    hit: bool | None = None
+    energy: float | None = None
+    box_area: np.ndarray | None = None
+    gt_area: int | None = None
+    n_gt_boxes: int = 0
 
 
 def listing(items, limit: int = 5) -> str:
@@ -150,10 +167,12 @@ class FrameEvaluator:
         with_masks: compute mask metrics (the dataset has masks).
         num_classes: number of classes (for per-class mask metrics).
         multilabel: the dataset is multi-label (maps per (image, class); mPxAP).
+        box_sizes: record the largest region's box area at every threshold, for the size diagnostics
+            (one more largest-region sweep per map).
     """
 
     def __init__(self, protocol: Protocol, *, with_boxes: bool, with_masks: bool,
-                 num_classes: int | None = None, multilabel: bool = False):
+                 num_classes: int | None = None, multilabel: bool = False, box_sizes: bool = False):
         self.protocol = protocol
         self.thresholds = protocol.cam_thresholds()
         self.with_boxes = with_boxes and not multilabel
@@ -163,6 +182,8 @@ class FrameEvaluator:
         self.all_regions = protocol.box_regions == "both"
         self.modes = MODES if self.all_regions else MODES[:1]
         self._pxap = PixelAP(protocol.cam_step) if with_masks else None
+        self.box_sizes = bool(box_sizes) and self.with_boxes
+        self._hist_dtype = area_dtype(protocol.height, protocol.width)
 
     def new_state(self, dataset: str = "") -> EvalState:
         return EvalState(protocol_hash=self.protocol.hash(), dataset=dataset)
@@ -182,7 +203,12 @@ class FrameEvaluator:
                 raise AnnotationError(f"{where(image_id=item.image_id)}class index {row.label} is outside "
                                       f"[0, {self.num_classes - 1}]; check the class labels and num_classes")
             fg, bg = self._pxap._update(item.scoremap, item.gt_mask, image_id=item.image_id)
-            row.fg_hist, row.bg_hist = fg.astype(np.int32), bg.astype(np.int32)
+            row.fg_hist, row.bg_hist = fg.astype(self._hist_dtype), bg.astype(self._hist_dtype)
+        diag = image_diagnostics(item.scoremap, gt_boxes=item.gt_boxes,
+                                 gt_mask=item.gt_mask if self.with_masks else None,
+                                 thresholds=self.thresholds if self.box_sizes else None)
+        row.hit, row.energy, row.box_area = diag["hit"], diag["energy"], diag["box_area"]
+        row.gt_area, row.n_gt_boxes = diag["gt_area"], diag["n_gt_boxes"]
         return row
 
     def add(self, state: EvalState, item: ImageInput) -> None:
@@ -233,14 +259,36 @@ class FrameEvaluator:
         metrics = self._metrics(box, mask, rows)
         per_class, iou_at_best = self._per_class(rows, box, mask)
         n_pred = sum(r.pred is not None for r in rows)
+        diagnostics, diag_per_image = summarize_diagnostics(
+            rows, box=box, mask=mask, maxboxacc_iou=self.protocol.maxboxacc_iou, with_masks=self.with_masks)
         return {
             "metrics": metrics, "box": box, "mask": mask, "per_class": per_class,
             "per_image": {"image_ids": [r.image_id for r in rows], "labels": [r.label for r in rows],
                           "predicted": [r.pred for r in rows], "iou": iou_at_best,
-                          "constant_map": [r.constant for r in rows]},
+                          "constant_map": [r.constant for r in rows], **diag_per_image},
             "counts": {"n_images": len(rows), "n_constant_maps": int(sum(r.constant for r in rows)),
                        "n_with_predicted_labels": n_pred},
+            "diagnostics": diagnostics,
         }
+
+    def image_state(self, state: EvalState) -> ImageState:
+        """The rows of ``state`` as columnar arrays (ground-truth order), for bootstrap resampling."""
+        rows = state.ordered_rows()
+        p = self.protocol
+
+        def stacked(name):
+            return np.stack([getattr(r, name) for r in rows]) if rows and getattr(rows[0], name) is not None else None
+
+        return ImageState(
+            image_ids=[r.image_id for r in rows], labels=np.array([r.label for r in rows], np.int64),
+            predicted=np.array([-1 if r.pred is None else int(r.pred) for r in rows], np.int64),
+            thresholds=np.asarray(self.thresholds, np.float64), iou_thresholds=tuple(p.iou_thresholds),
+            maxboxacc_iou=p.maxboxacc_iou, modes=tuple(self.modes), fixed_threshold=p.fixed_threshold is not None,
+            correct=stacked("correct") if self.with_boxes else None, cam_step=p.cam_step,
+            fg_hist=stacked("fg_hist") if self.with_masks else None,
+            bg_hist=stacked("bg_hist") if self.with_masks else None, multilabel=self.multilabel,
+            pointing_hit=np.array([bool(r.hit) for r in rows]), energy=np.array([r.energy for r in rows], np.float64),
+            protocol_hash=p.hash())
 
     def _mask_section(self, rows: list[ImageRow]) -> dict:
         pxap, per_class = self.pixel_ap(rows)

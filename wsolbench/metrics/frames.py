@@ -56,14 +56,24 @@ def per_class_frame(result):
 
 def per_image_frame(result):
     """One row per evaluated map: ``image_id``, ``label``, ``predicted`` (nullable int), ``iou`` (best IoU of the
-    largest region at the MaxBoxAcc threshold), ``constant_map``."""
+    largest region at the MaxBoxAcc threshold), ``constant_map``, and the diagnostics the result has:
+    ``pointing_hit``, ``energy``, ``box_area_ratio``, ``mask_area_ratio`` (NaN where undefined)."""
     pd = pandas()
     p = result.per_image
     n = len(p.get("image_ids", []))
-    iou = [float("nan") if v is None else float(v) for v in (p.get("iou") or [None] * n)]
+
+    def floats(values):
+        return [float("nan") if v is None else float(v) for v in values]
+
+    iou = floats(p.get("iou") or [None] * n)
     frame = pd.DataFrame({"image_id": p.get("image_ids", []), "label": p.get("labels", []),
                           "predicted": pd.array(p.get("predicted") or [None] * n, dtype="Int64"),
                           "iou": iou, "constant_map": p.get("constant_map") or [False] * n})
+    if p.get("pointing_hit") is not None:
+        frame["pointing_hit"] = pd.Series(p["pointing_hit"], dtype="bool")
+    for key in ("energy", "box_area_ratio", "mask_area_ratio"):
+        if p.get(key) is not None:
+            frame[key] = floats(p[key])
     return frame.astype({"image_id": "object", "label": "int64", "iou": "float64", "constant_map": "bool"})
 
 

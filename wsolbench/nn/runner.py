@@ -7,6 +7,7 @@ Run folder (``out_dir``)::
     train_log.jsonl        one line of statistics per epoch
     maps.h5                raw CAMs of the evaluation split (score-map format v1)
     result.json            the evaluation result (docs/result-json.md)
+    result.state.npz       its per-image state (bootstrap intervals, paired tests; docs/result-json.md)
     maps.TAG.h5, result.TAG.json    the same for another evaluation of the trained model
                            (:class:`EvalOptions`: ``multicrop10-0.875``, ``torchcam-GradCAMpp``, ...)
 
@@ -166,7 +167,7 @@ def _maps_attrs(recipe: Recipe, annotations: AnnotationSet, spec: str, pretraine
 def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", resume: bool = False,
                 pretrained=None, image_root: str | None = None, eval_workers: int = 1,
                 callbacks: Callbacks | None = None, dataset_options: dict | None = None,
-                evaluation: EvalOptions | None = None) -> RunOutputs:
+                evaluation: EvalOptions | None = None, box_sizes: bool = False) -> RunOutputs:
     """Train ``recipe`` on ``spec``'s training split, extract maps of its evaluation split, evaluate.
 
     Args:
@@ -182,6 +183,7 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
         dataset_options: extra adapter options (e.g. ``mask_root``).
         evaluation: multi-crop / explainer options; their maps and result go to
             ``maps.TAG.h5`` / ``result.TAG.json`` (see :class:`EvalOptions`).
+        box_sizes: record box areas for the size diagnostics (:class:`wsolbench.Evaluator`).
 
     Returns:
         :class:`RunOutputs`; ``result`` is the :class:`~wsolbench.metrics.result.EvaluationResult`.
@@ -219,7 +221,7 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
         if getattr(eval_set, "resolution", None) is not None:
             protocol = protocol.with_(resolution=tuple(eval_set.resolution))
         outputs.result = evaluate_maps(outputs.maps_path, eval_set, protocol, workers=eval_workers,
-                                       progress=cb.evaluate, spec=spec)
+                                       progress=cb.evaluate, spec=spec, box_sizes=box_sizes)
         outputs.result_path = Path(outputs.result.save(out_dir / result_name))
     return outputs
 

@@ -23,7 +23,8 @@ from wsolbench.report.html import ReportContent, render_page
 
 PAGE = "index.html"
 FIGURE_FILES = {"box_accuracy": "box_accuracy.png", "top1_loc": "top1_loc.png",
-                "mask_curves": "mask_curves.png", "worst_classes": "worst_classes.png"}
+                "mask_curves": "mask_curves.png", "size_ratios": "size_ratios.png",
+                "worst_classes": "worst_classes.png"}
 OVERLAY_TILE = 200
 OVERLAY_COLUMNS = 4
 OVERLAY_FILES = {"best": "overlays_best.png", "worst": "overlays_worst.png", "random": "overlays_random.png"}
@@ -59,7 +60,9 @@ def report_content(result: dict, *, class_names=None) -> ReportContent:
     return ReportContent(title=title, subtitle=subtitle, metrics=sections.metric_rows(result), box=box,
                          top1=sections.top1_series(result), pr=sections.pr_series(result),
                          piou=sections.piou_series(result), per_class=rows, worst_metric=worst_metric,
-                         worst=worst, provenance=sections.provenance(result))
+                         worst=worst, provenance=sections.provenance(result),
+                         diagnostics=sections.diagnostics_series(result),
+                         interval_note=sections.bootstrap_note(result))
 
 
 def draw_curves(content: ReportContent, out_dir) -> dict[str, dict]:
@@ -82,6 +85,8 @@ def draw_curves(content: ReportContent, out_dir) -> dict[str, dict]:
     if content.pr is not None:
         path = out_dir / FIGURE_FILES["mask_curves"]
         plotted["mask_curves"] = curves.plot_mask_curves(content.pr, content.piou, path)
+    if content.diagnostics and content.diagnostics["sizes"]:
+        plotted["size_ratios"] = curves.plot_size_ratios(content.diagnostics["sizes"], out_dir / FIGURE_FILES["size_ratios"])
     if content.worst:
         label = sections.METRIC_NAMES[content.worst_metric]
         plotted["worst_classes"] = curves.plot_worst_classes(content.worst_metric, content.worst,

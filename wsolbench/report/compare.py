@@ -16,6 +16,20 @@ import pathlib
 from wsolbench.outputs import staged_folder
 from wsolbench.report import sections
 
+def _entry(section: str, key: str):
+    return lambda diag: (diag.get(section) or {}).get(key)
+
+
+#: Diagnostics listed after the metrics (``docs/protocol.md``): (key, display name, getter on ``diagnostics``).
+DIAGNOSTIC_ROWS = (
+    ("pointing_game", "Pointing game", _entry("pointing_game", "value")),
+    ("energy_pointing_game", "Energy pointing game", _entry("energy_pointing_game", "value")),
+    ("box_too_small", "Boxes too small (%)", _entry("box_size", "too_small")),
+    ("box_too_large", "Boxes too large (%)", _entry("box_size", "too_large")),
+    ("mask_too_small", "Masks too small (%)", _entry("mask_size", "too_small")),
+    ("mask_too_large", "Masks too large (%)", _entry("mask_size", "too_large")),
+)
+
 COMPARE_FILES = {"maxboxacc": "compare_maxboxacc.png", "maxboxacc_v2": "compare_maxboxacc_v2.png",
                  "top1_loc": "compare_top1_loc.png", "pxap": "compare_pxap.png", "piou": "compare_piou.png"}
 
@@ -63,7 +77,9 @@ def compare_metrics(results: list[dict], *, labels: list[str] | None = None, pat
         "protocol_hash", "protocol_differences", "dataset", "split", "n_images", "maps_sha256"}],
         "metrics": [{"key", "name", "values": [...], "differences": [None, ...]}]}``; a metric is listed
         when any result has it; a difference is ``None`` where either value is missing;
-        ``protocol_differences`` holds the protocol settings that differ from the first result's.
+        ``protocol_differences`` holds the protocol settings that differ from the first result's;
+        the diagnostics (pointing games, too-small / too-large shares; :data:`DIAGNOSTIC_ROWS`) follow
+        the metrics, marked ``"diagnostic": true``.
     """
     from wsolbench.report.comparable import identity, protocol_differences
 
@@ -75,6 +91,11 @@ def compare_metrics(results: list[dict], *, labels: list[str] | None = None, pat
         values = [(r.get("metrics") or {}).get(key) for r in results]
         if any(v is not None for v in values):
             rows.append({"key": key, "name": name, "values": values,
+                         "differences": [None] + [_difference(v, values[0]) for v in values[1:]]})
+    for key, name, get in DIAGNOSTIC_ROWS:
+        values = [get((r.get("diagnostics") or {})) for r in results]
+        if any(v is not None for v in values):
+            rows.append({"key": key, "name": name, "values": values, "diagnostic": True,
                          "differences": [None] + [_difference(v, values[0]) for v in values[1:]]})
     extras = extras or [{} for _ in results]
     for name in dict.fromkeys(k for e in extras for k in e):
@@ -101,7 +122,7 @@ def _plot_box(ax, entries, iou: str, curves) -> None:
         if iou in series["curves"]:
             b, t = series["best"][iou], series["thresholds"]
             ax.plot(t, series["curves"][iou], color=curves.series_color(i), lw=1.8, marker=curves.marker_for(len(t)),
-                    label=f"{label}: {b['value']:.1f}% at τ={b['threshold']:.3g}")
+                    label=f"{label}: {b['value']:.1f}% at τ={sections.fmt_threshold(b['threshold'], series.get('step'))}")
 
 
 def _plot_largest(entries, iou: str, out_path, curves) -> dict:
@@ -194,3 +215,42 @@ def plot_comparison(results: list[dict], labels: list[str], out_dir) -> dict[str
         if isinstance(data, dict) and "path" in data:
             data["path"] = str(out / pathlib.Path(data["path"]).name)
     return drawn
+
+
+def paired_tests(states: list, labels: list[str], *, n_resamples: int = 1000, seed: int = 0,
+                 confidence: float = 0.95) -> list[dict]:
+    """Paired bootstrap tests of every result against the first, on their per-image states.
+
+    Args:
+        states: one :class:`~wsolbench.metrics.imagestate.ImageState` per result, or a string saying
+            why a result has none (the test of that result is then skipped with that reason).
+        labels: the results' display names.
+        n_resamples, seed, confidence: see :func:`wsolbench.metrics.bootstrap.paired_bootstrap`.
+
+    Returns:
+        One entry per result after the first: ``{"label", "against", **paired_bootstrap(...)}``, or
+        ``{"label", "against", "skipped": reason}``.
+    """
+    from wsolbench.errors import FormatError
+    from wsolbench.metrics.bootstrap import paired_bootstrap
+
+    out = []
+    for state, label in zip(states[1:], labels[1:]):
+        entry = {"label": label, "against": labels[0]}
+        reason = next((s for s in (states[0], state) if isinstance(s, str)), None)
+        if reason is not None:
+            out.append({**entry, "skipped": reason})
+            continue
+        try:
+            out.append({**entry, **paired_bootstrap(states[0], state, n_resamples=n_resamples, seed=seed,
+                                                    confidence=confidence)})
+        except FormatError as e:
+            out.append({**entry, "skipped": str(e)})
+    return out
+
+
+def verdict(test: dict) -> str:
+    """``"higher"``, ``"lower"`` or ``"not distinguishable"`` for one metric of a paired test."""
+    if not test.get("distinguishable"):
+        return "not distinguishable"
+    return "higher" if test["difference"] > 0 else "lower"

@@ -19,6 +19,7 @@ import pathlib
 
 from wsolbench.errors import MissingDependencyError
 from wsolbench.atomic import write_bytes_atomic
+from wsolbench.report.sections import fmt_threshold
 
 DPI = 100
 WIDE = (11.0, 4.2)     # two panels side by side: 1100 x 420 px
@@ -122,7 +123,7 @@ def _box_panel(ax, series: dict) -> None:
     for i, (iou, curve) in enumerate(series["curves"].items()):
         color, best = color_for(iou, i), series["best"][iou]
         ax.plot(t, curve, color=color, marker=marker_for(len(t)), lw=1.8,
-                label=f"IoU {iou}: max {best['value']:.1f}% at τ={best['threshold']:.3g}")
+                label=f"IoU {iou}: max {best['value']:.1f}% at τ={fmt_threshold(best['threshold'], series.get('step'))}")
         ax.plot([best["threshold"]], [best["value"]], marker="*", ms=13, color=color, mec="black", mew=0.6,
                 ls="none", label="_best")
     for k, (thr, values) in enumerate(series["old_protocol"].items()):
@@ -166,7 +167,7 @@ def plot_top1(series: dict, out_path) -> dict:
     if series["top1"] is not None:
         ax.plot(t, series["top1"], color="#d62728", lw=1.8, marker=marker_for(len(t)),
                 label=f"top-1 loc ({series['top1'][i]:.1f}% at the GT-known best τ)")
-    ax.axvline(t[i], color="0.35", ls="--", lw=1.0, label=f"GT-known best τ={t[i]:.3g}")
+    ax.axvline(t[i], color="0.35", ls="--", lw=1.0, label=f"GT-known best τ={fmt_threshold(t[i], series.get('step'))}")
     title = f"Top-1 vs GT-known localization (IoU {series['iou']})"
     if series["top1"] is None:
         ax.text(0.5, 0.5, "no predicted labels in the maps file:\ntop-1 loc not available",
@@ -198,7 +199,7 @@ def plot_mask_curves(pr: dict, piou: dict | None, out_path) -> dict:
         ax_iou.plot(piou["thresholds"], piou["iou"], color="#2ca02c", lw=1.8, label="mask IoU")
         if piou.get("piou") is not None and piou.get("piou_threshold") is not None:
             ax_iou.plot([piou["piou_threshold"]], [max(piou["iou"])], marker="*", ms=13, color="#2ca02c",
-                        mec="black", ls="none", label=f"PIoU = {piou['piou']:.2f}% at τ={piou['piou_threshold']:.3g}")
+                        mec="black", ls="none", label=f"PIoU = {piou['piou']:.2f}% at τ={fmt_threshold(piou['piou_threshold'], piou.get('step'))}")
         style_axes(ax_iou, title="Mask IoU vs score threshold", xlabel="score threshold τ (pixels with score ≥ τ)",
                ylabel="mask IoU", ylim=(0, 1.02))
         ax_iou.legend(loc="upper right", fontsize=9)
@@ -226,4 +227,41 @@ def plot_worst_classes(metric: str, rows: list[dict], out_path, *, label: str) -
     ax.set_yticks(y, names, fontsize=8)
     style_axes(ax, title=f"{len(rows)} worst classes by {label}", xlabel=f"{label} (%)", ylabel="class",
            xlim=(0, 105), ylim=(-0.7, len(rows) - 0.3))
+    return save_figure(fig, out_path)
+
+
+def plot_size_ratios(sizes: list[dict], out_path) -> dict:
+    """Histograms of predicted / GT area at the best threshold, on a log2 axis, one panel per kind
+    (box, mask), with the too-small / too-large bounds marked (640 x 420 px per panel).
+
+    Args:
+        sizes: the ``sizes`` entries of :func:`~wsolbench.report.sections.diagnostics_series`.
+        out_path: PNG to write.
+    """
+    import numpy as np
+
+    from wsolbench.metrics.sizes import LOG2_EDGES
+
+    fig, axes = new_figure((SINGLE[0] * len(sizes), SINGLE[1]), len(sizes))
+    for ax, entry in zip(axes, sizes):
+        s, kind = entry["summary"], entry["kind"]
+        ratios = np.asarray(entry["ratios"], dtype=np.float64)
+        logs = np.clip(np.log2(ratios[ratios > 0]), LOG2_EDGES[0], LOG2_EDGES[-1])
+        counts, _ = np.histogram(logs, bins=LOG2_EDGES)
+        lo, hi = np.log2(s["bounds"][0]), np.log2(s["bounds"][1])
+        ax.axvspan(LOG2_EDGES[0], lo, color="#d62728", alpha=0.08)
+        ax.axvspan(hi, LOG2_EDGES[-1], color="#9467bd", alpha=0.08)
+        ax.bar(LOG2_EDGES[:-1], counts, width=np.diff(LOG2_EDGES), align="edge", color="#1f77b4", alpha=0.85,
+               edgecolor="white", label=f"{kind} area ratio")
+        ax.axvline(0.0, color="black", lw=1, ls=":")
+        for x, text in ((lo, f"too small: {s['too_small']:.1f}%"), (hi, f"too large: {s['too_large']:.1f}%")):
+            ax.axvline(x, color="#444", lw=1.2, ls="--")
+            ax.text(x, 1.0, f" {text}", transform=ax.get_xaxis_transform(), va="top",
+                    ha="right" if x < 0 else "left", fontsize=9)
+        ticks = np.arange(LOG2_EDGES[0], LOG2_EDGES[-1] + 1e-9, 2.0)
+        ax.set_xticks(ticks, [f"1/{2 ** int(-t)}" if t < 0 else f"{2 ** int(t)}" for t in ticks])
+        style_axes(ax, title=f"predicted / GT {kind} area at τ={fmt_threshold(s['threshold'], entry.get('step'))} "
+                             f"(median {s['median_ratio']:.2f})",
+                   xlabel=f"{kind} area ratio (log scale)", ylabel="images",
+                   xlim=(LOG2_EDGES[0], LOG2_EDGES[-1]), ylim=(0, max(1, int(counts.max())) * 1.15))
     return save_figure(fig, out_path)

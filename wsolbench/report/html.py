@@ -12,13 +12,16 @@ import math
 from dataclasses import dataclass, field
 from html import escape
 
-SECTION_IDS = ("summary", "box-accuracy", "top1-loc", "mask-curves", "per-class", "worst-classes",
+from wsolbench.report.sections import fmt_threshold, threshold_digits
+
+SECTION_IDS = ("summary", "box-accuracy", "top1-loc", "mask-curves", "diagnostics", "per-class", "worst-classes",
                "overlays", "provenance")
 SECTION_TITLES = {
     "summary": "Summary",
     "box-accuracy": "Box accuracy vs CAM threshold",
     "top1-loc": "Top-1 loc vs GT-known loc",
     "mask-curves": "Pixel precision-recall and mask IoU",
+    "diagnostics": "Pointing games and size diagnostics",
     "per-class": "Per-class results",
     "worst-classes": "Worst classes",
     "overlays": "Score maps over images",
@@ -37,7 +40,7 @@ section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:16px 
 h2{font-size:18px;margin:0 0 10px} h3{font-size:15px;margin:16px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{border:1px solid #e2e5ea;border-radius:6px;padding:8px 14px;min-width:120px;background:#fafbfc}
-.card .v{font-size:22px;font-weight:600} .card .k{font-size:12px;color:#555}
+.card .v{font-size:22px;font-weight:600} .card .k{font-size:12px;color:#555} .card .i{font-size:12px;color:#333}
 img.fig{max-width:100%;height:auto;border:1px solid #eee;border-radius:4px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
 th,td{border-bottom:1px solid #e5e7eb;padding:4px 10px;text-align:right}
@@ -94,6 +97,8 @@ class ReportContent:
         per_class: rows of :func:`~wsolbench.report.sections.per_class_rows`.
         worst_metric, worst: the worst classes and the metric they are ranked by.
         provenance: :func:`~wsolbench.report.sections.provenance`.
+        diagnostics: :func:`~wsolbench.report.sections.diagnostics_series` or ``None``.
+        interval_note: how the metrics' intervals were computed, or ``None`` without intervals.
         figures: ``{"box_accuracy": "box_accuracy.png", ...}`` (absent when not drawn).
         overlays: ``{"best": "overlays_best.png", ...}``.
         notes: ``{section id: text}`` shown when a section has no content; ``notes["curves"]``
@@ -111,6 +116,8 @@ class ReportContent:
     worst_metric: str | None
     worst: list[dict]
     provenance: dict
+    diagnostics: dict | None = None
+    interval_note: str | None = None
     figures: dict = field(default_factory=dict)
     overlays: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
@@ -120,7 +127,8 @@ class ReportContent:
         return {"title": self.title, "metrics": self.metrics, "box": self.box, "top1": self.top1,
                 "pr": self.pr, "piou": self.piou, "per_class": self.per_class,
                 "worst_classes": {"metric": self.worst_metric, "rows": self.worst},
-                "provenance": self.provenance, "figures": self.figures, "overlays": self.overlays}
+                "diagnostics": self.diagnostics, "provenance": self.provenance, "figures": self.figures,
+                "overlays": self.overlays}
 
 
 def json_safe(obj):
@@ -171,12 +179,19 @@ def _td(value, *, digits: int = 2, left: bool = False) -> str:
     return f'<td class="l">{escape(str(value))}</td>' if left else f"<td>{escape(str(value))}</td>"
 
 
+def _interval(interval: dict | None) -> str:
+    return "" if not interval else f"[{interval['low']:.2f}, {interval['high']:.2f}]"
+
+
 def _summary(c: ReportContent) -> str:
-    cards = "".join(f'<div class="card"><div class="v">{_num(m["value"])}</div><div class="k">{escape(m["name"])}'
-                    "</div></div>" for m in c.metrics)
+    cards = "".join(f'<div class="card"><div class="v">{_num(m["value"])}</div>'
+                    + (f'<div class="i">{escape(_interval(m.get("interval")))}</div>' if m.get("interval") else "")
+                    + f'<div class="k">{escape(m["name"])}</div></div>' for m in c.metrics)
     counts = c.provenance.get("counts") or {}
     line = (f"{counts.get('n_images', '?')} evaluated maps; {counts.get('n_constant_maps', 0)} constant map(s); "
             f"{counts.get('n_with_predicted_labels', 0)} with predicted labels. Numbers are percentages.")
+    if c.interval_note:
+        line += " " + c.interval_note
     return (f'<div class="cards">{cards}</div>' if cards else _note("no metric applies")) + f"<p>{escape(line)}</p>"
 
 
@@ -188,7 +203,8 @@ def _box(c: ReportContent) -> str:
     for series in c.box:
         olds = list(series["old_protocol"])
         head = ["IoU", "max accuracy", "best τ"] + [f"at τ={t}" for t in olds]
-        rows = [[_td(f"{iou}", left=True), _td(b["value"]), _td(b["threshold"], digits=3)]
+        digits = threshold_digits(series.get("step"))
+        rows = [[_td(f"{iou}", left=True), _td(b["value"]), _td(b["threshold"], digits=digits)]
                 + [_td(series["old_protocol"][t][iou]) for t in olds] for iou, b in series["best"].items()]
         tables.append(f"<div><h3>{escape(series['title'])}</h3>{_table(head, rows)}</div>")
     parts.append(f'<div class="row">{"".join(tables)}</div>')
@@ -203,7 +219,8 @@ def _top1(c: ReportContent) -> str:
     s = c.top1
     fig = _fig(c, "top1_loc", "top-1 loc vs threshold")
     i = s["best_index"]
-    text = (f"At the GT-known best threshold τ={s['thresholds'][i]:.3g} (IoU {s['iou']}): GT-known loc "
+    text = (f"At the GT-known best threshold τ={fmt_threshold(s['thresholds'][i], s.get('step'))} (IoU {s['iou']}): "
+            f"GT-known loc "
             f"{s['gt_known'][i]:.2f}%, top-1 loc {_num(s['top1_at_best'])}%.")
     if s["top1"] is None:
         text += " The maps file has no predicted labels, so top-1 loc is not available."
@@ -216,8 +233,38 @@ def _mask(c: ReportContent) -> str:
     fig = _fig(c, "mask_curves", "pixel precision-recall and mask IoU")
     text = f"PxAP {_num(c.pr['pxap'])}"
     if c.piou is not None:
-        text += f"; PIoU {_num(c.piou['piou'])} at τ={_num(c.piou['piou_threshold'], 3)}"
+        text += f"; PIoU {_num(c.piou['piou'])} at τ={fmt_threshold(c.piou['piou_threshold'], c.piou.get('step'))}"
     return fig + f"<p>{escape(text)}.</p>"
+
+
+def _diagnostics(c: ReportContent) -> str:
+    d = c.diagnostics
+    if not d:
+        return _note("the result has no diagnostics (it was written by an older wsolbench)")
+    pg, epg = d["pointing_game"], d["energy_pointing_game"]
+    parts = [f"<p>Pointing game: <b>{_num(pg['value'])}%</b> {escape(_interval(pg.get('interval')))} "
+             f"({pg['hits']} of {pg['n']} maps have their maximum within {pg['tolerance_px']} px of the GT "
+             f"{escape(pg['against'])}). Energy-based pointing game: <b>{_num(epg['value'])}%</b> "
+             f"{escape(_interval(epg.get('interval')))} of the maps' energy lies inside the GT {escape(epg['against'])}. "
+             "Neither is a protocol metric: docs/protocol.md defines them.</p>"]
+    if not d["sizes"]:
+        parts.append(_note("no size diagnostics: evaluate with --box-sizes for boxes (mask datasets have them "
+                           "always)"))
+        return "".join(parts)
+    parts.append(_fig(c, "size_ratios", "predicted / GT area histograms"))
+    for entry in d["sizes"]:
+        s, kind = entry["summary"], entry["kind"]
+        lo, hi = s["bounds"]
+        parts.append(f"<h3>{kind.capitalize()} area ratio at τ={fmt_threshold(s['threshold'], entry.get('step'))}</h3>"
+                     f"<p>{s['n']} images: {s['too_small']:.1f}% too small (ratio &lt; {lo:g}), {s['too_large']:.1f}% "
+                     f"too large (&gt; {hi:g}); median {s['median_ratio']:.2f} (quartiles {s['q25_ratio']:.2f}-"
+                     f"{s['q75_ratio']:.2f}). Outside [{lo:g}, {hi:g}] a prediction cannot reach IoU {lo:g} "
+                     "whatever its position.</p>")
+        head = ["class", "images", "median ratio", "too small %", "too large %"]
+        rows = [[_td(r["class"]), _td(r["n"]), _td(r["median_ratio"]), _td(r["too_small"], digits=1),
+                 _td(r["too_large"], digits=1)] for r in entry["per_class"]]
+        parts.append(f'<div class="scroll">{_table(head, rows, cls="sortable")}</div>')
+    return "".join(parts)
 
 
 def _per_class(c: ReportContent) -> str:
@@ -270,7 +317,7 @@ def _provenance(c: ReportContent) -> str:
 
 
 RENDERERS = {"summary": _summary, "box-accuracy": _box, "top1-loc": _top1, "mask-curves": _mask,
-             "per-class": _per_class, "worst-classes": _worst, "overlays": _overlays, "provenance": _provenance}
+             "diagnostics": _diagnostics, "per-class": _per_class, "worst-classes": _worst, "overlays": _overlays, "provenance": _provenance}
 
 
 def render_page(content: ReportContent) -> str:

@@ -30,6 +30,28 @@ OLD_PROTOCOL_THRESHOLDS = (0.2, 0.3)
 MODE_TITLES = {"largest": "largest region (MaxBoxAcc)", "all": "all regions (MaxBoxAccV2)"}
 
 
+def threshold_digits(step: float | None) -> int:
+    """Decimals that show every threshold of a grid of this step alike (0.01 -> 2, 0.001 -> 3)."""
+    if not step or step <= 0:
+        return 2
+    return max(2, int(math.ceil(-math.log10(step) - 1e-9)))
+
+
+def fmt_threshold(value, step: float | None) -> str:
+    """A CAM / score threshold with the grid's decimals (``0.30`` beside ``0.37``, not ``0.3``).
+
+    Example:
+        >>> fmt_threshold(0.3, 0.01), fmt_threshold(0.37, 0.01), fmt_threshold(0.2, 0.001)
+        ('0.30', '0.37', '0.200')
+    """
+    return "" if value is None else f"{float(value):.{threshold_digits(step)}f}"
+
+
+def result_step(result: dict) -> float | None:
+    """The CAM-threshold step of a result's protocol."""
+    return (result.get("protocol") or {}).get("cam_step")
+
+
 def _index_near(thresholds: list[float], value: float) -> int | None:
     """Index of the grid threshold nearest ``value`` if it lies within half a step, else None."""
     if not thresholds:
@@ -67,7 +89,7 @@ def box_series(result: dict, mode: str) -> dict | None:
         if i is not None:
             old[f"{t:g}"] = {d: curves[d][i] for d in ious}
     return {"mode": mode, "title": MODE_TITLES[mode], "thresholds": thresholds, "curves": curves,
-            "best": best, "old_protocol": old}
+            "best": best, "old_protocol": old, "step": result_step(result)}
 
 
 def top1_series(result: dict, *, mode: str = "largest") -> dict | None:
@@ -91,7 +113,7 @@ def top1_series(result: dict, *, mode: str = "largest") -> dict | None:
             "gt_known": [float(v) for v in section["curves"][iou]],
             "top1": None if top1 is None else [float(v) for v in top1],
             "best_index": int(section["best_threshold_index"][iou]),
-            "top1_at_best": None if at_best is None else float(at_best)}
+            "top1_at_best": None if at_best is None else float(at_best), "step": result_step(result)}
 
 
 def mask_thresholds(edges: list[float]) -> list[float]:
@@ -137,7 +159,7 @@ def piou_series(result: dict) -> dict | None:
     thr = mask_thresholds(mask["thresholds"])
     keep = [k for k, t in enumerate(thr) if t <= 1.0]
     return {"thresholds": [thr[k] for k in keep], "iou": [float(mask["iou_curve"][k]) for k in keep],
-            "piou": mask.get("piou"), "piou_threshold": mask.get("piou_threshold")}
+            "piou": mask.get("piou"), "piou_threshold": mask.get("piou_threshold"), "step": result_step(result)}
 
 
 def per_class_rows(result: dict, *, class_names=None) -> list[dict]:
@@ -158,24 +180,74 @@ def per_class_rows(result: dict, *, class_names=None) -> list[dict]:
 
 
 def worst_classes(rows: list[dict], *, n: int = 10) -> tuple[str | None, list[dict]]:
-    """The ``n`` classes with the lowest GT-known loc (or PxAP when there are no box numbers).
+    """The worst classes by GT-known loc (or PxAP when there are no box numbers): ``n`` of them, but
+    never more than half of the scored classes, so that the list singles some out (on a 10-class
+    dataset: the 5 worst, not all 10).
 
     Returns:
         ``(metric key, rows)``, worst first, ties broken by class index; ``(None, [])`` when
-        no class has a number.
+        fewer than two classes have a number.
     """
     for key in ("gt_known_loc", "pxap"):
         scored = [r for r in rows if r.get(key) is not None and not math.isnan(r[key])]
+        if len(scored) >= 2:
+            return key, sorted(scored, key=lambda r: (r[key], r["class"]))[:min(n, len(scored) // 2)]
         if scored:
-            return key, sorted(scored, key=lambda r: (r[key], r["class"]))[:n]
+            return None, []
     return None, []
 
 
 def metric_rows(result: dict) -> list[dict]:
-    """Headline metrics that apply (non-null), in the documented order: ``key``, ``name``, ``value``."""
+    """Headline metrics that apply (non-null), in the documented order: ``key``, ``name``, ``value``
+    and ``interval`` (``{"low", "high"}`` of the result's bootstrap, or ``None``)."""
     metrics = result.get("metrics") or {}
-    return [{"key": k, "name": name, "value": float(metrics[k])}
+    intervals = (result.get("bootstrap") or {}).get("intervals") or {}
+    return [{"key": k, "name": name, "value": float(metrics[k]), "interval": _interval_of(intervals.get(k))}
             for k, name in METRIC_NAMES.items() if metrics.get(k) is not None]
+
+
+def _interval_of(entry: dict | None) -> dict | None:
+    if not entry or entry.get("low") is None:
+        return None
+    return {"low": float(entry["low"]), "high": float(entry["high"])}
+
+
+def bootstrap_note(result: dict) -> str | None:
+    """One sentence saying how the intervals were computed, or ``None`` without intervals."""
+    boot = result.get("bootstrap")
+    if not boot:
+        return None
+    return (f"Intervals: {100 * boot['confidence']:g}% percentile bootstrap over the {boot['n_images']} images "
+            f"({boot['n_resamples']} resamples, seed {boot['seed']}; best thresholds re-selected in each resample).")
+
+
+def diagnostics_series(result: dict) -> dict | None:
+    """The pointing games and size diagnostics: summaries, per-image log2 area ratios for the
+    histograms, and per-class rows of the too-small / too-large shares.
+
+    Returns:
+        ``None`` when the result has no diagnostics, else ``{"pointing_game", "energy_pointing_game"
+        (the result's entries, with ``interval``), "sizes": [{"kind": "box"|"mask", "summary",
+        "ratios": [float], "per_class": [{"class", "n", "median_ratio", "too_small", "too_large"}]}]}``.
+    """
+    diag = result.get("diagnostics") or {}
+    if not diag.get("pointing_game"):
+        return None
+    intervals = (result.get("bootstrap") or {}).get("intervals") or {}
+    out = {key: {**diag[key], "interval": _interval_of(intervals.get(key))}
+           for key in ("pointing_game", "energy_pointing_game")}
+    per_image = result.get("per_image") or {}
+    out["sizes"] = []
+    for kind in ("box", "mask"):
+        summary = diag.get(f"{kind}_size")
+        if not summary or not summary.get("n"):
+            continue
+        ratios = [float(v) for v in per_image.get(f"{kind}_area_ratio") or [] if v is not None]
+        per_class = [{"class": int(c), **{k: v for k, v in e.items() if k != "q25_ratio" and k != "q75_ratio"}}
+                     for c, e in sorted((summary.get("per_class") or {}).items(), key=lambda kv: int(kv[0]))]
+        out["sizes"].append({"kind": kind, "summary": {k: v for k, v in summary.items() if k != "per_class"},
+                             "ratios": ratios, "per_class": per_class, "step": result_step(result)})
+    return out
 
 
 def provenance(result: dict) -> dict:

@@ -1,8 +1,10 @@
 """Generate the tiny example shipped with wsolbench: ``maps.h5`` and ``metadata/``.
 
-24 images of 4 bird classes with CUB-like sizes and boxes (three images have two boxes), written
-as a wsolevaluation metadata folder, and a 28x28 raw CAM-like float16 map of the GT class per
-image with top-1 predicted labels (20 of 24 correct). Deterministic (seed 0)::
+24 images of CUB's first 4 bird classes, with ids and labels shaped like the real wsolevaluation
+CUB metadata (``001.Black_footed_Albatross/Black_Footed_Albatross_0001_1043.jpg``, label 0) and
+generated CUB-like sizes and boxes (three images have two boxes), written as a wsolevaluation
+metadata folder, and a 28x28 raw CAM-like float32 map of the GT class per image with top-1
+predicted labels (20 of 24 correct). Deterministic (seed 0)::
 
     python wsolbench/data/example/make_example.py [OUT_DIR]   # default: this folder
 
@@ -17,7 +19,9 @@ import sys
 import numpy as np
 
 SEED = 0
-CLASSES = ("000.Cardinal", "001.Great_Blue_Heron", "002.Brown_Pelican", "003.Yellow_Warbler")
+#: CUB's class folders and the capitalisation its file names use (label = folder number - 1).
+CLASSES = (("001.Black_footed_Albatross", "Black_Footed_Albatross"), ("002.Laysan_Albatross", "Laysan_Albatross"),
+           ("003.Sooty_Albatross", "Sooty_Albatross"), ("004.Groove_billed_Ani", "Groove_Billed_Ani"))
 IMAGES_PER_CLASS = 6
 MAP_SIZE = 28
 ATTRS = {"method": "synthetic-cam", "backbone": "none", "dataset": "example", "split": "test",
@@ -27,13 +31,13 @@ ATTRS = {"method": "synthetic-cam", "backbone": "none", "dataset": "example", "s
 def make_records(rng: np.random.Generator) -> list[dict]:
     """One dict per image: ``image_id``, ``label``, ``size`` (W, H), ``boxes`` [[x0, y0, x1, y1], ...]."""
     records = []
-    for label, name in enumerate(CLASSES):
+    for label, (folder, bird) in enumerate(CLASSES):
         for k in range(IMAGES_PER_CLASS):
             w, h = int(rng.integers(300, 501)), int(rng.integers(250, 501))
-            n_boxes = 2 if (label * IMAGES_PER_CLASS + k) % 8 == 5 else 1
+            index = label * IMAGES_PER_CLASS + k
+            n_boxes = 2 if index % 8 == 5 else 1
             boxes = [_random_box(rng, w, h, scale=0.35 if n_boxes == 2 else 0.7) for _ in range(n_boxes)]
-            bird = name.split(".", 1)[1]
-            records.append({"image_id": f"test/{name}/{bird}_{k + 1:04d}.jpg", "label": label,
+            records.append({"image_id": f"{folder}/{bird}_{k + 1:04d}_{1043 + 977 * index}.jpg", "label": label,
                             "size": (w, h), "boxes": boxes})
     return records
 
@@ -59,7 +63,7 @@ def make_map(rng: np.random.Generator, size: tuple[int, int], boxes: list[list[i
     cam += rng.uniform(2, 6) * np.exp(-((xx - dx) ** 2 + (yy - dy) ** 2) / (2 * 2.5 ** 2))
     coarse = rng.normal(0, 1.0, (7, 7))
     cam += np.kron(coarse, np.ones((4, 4)))
-    return (cam - rng.uniform(1, 3)).astype(np.float16)
+    return (cam - rng.uniform(1, 3)).astype(np.float32)
 
 
 def predicted_labels(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
