@@ -134,7 +134,7 @@ def test_compare_refuses_the_example_beside_the_synthetic_benchmark(tmp_path):
     ex = REPO / "wsolbench" / "data" / "example"
     out = tmp_path / "ex.json"
     assert run("evaluate", ex / "maps.h5", "--gt", f"wsoleval:{ex / 'metadata'}", "--out", out).exit_code == 0
-    line = error_line(run("compare", out, f"{RESULTS / 'cam-smallcnn-synthetic-demo.json'}#cam"))
+    line = error_line(run("compare", out, f"{RESULTS / 'demo-seed0.json'}#cam"))
     assert "dataset: example" in line and "synthetic" in line and "image count: 24" in line and "500" in line
 
 
@@ -153,12 +153,11 @@ def test_every_json_in_baselines_results_is_read():
 
 
 def test_compare_a_run_summary_and_a_study_section(tmp_path):
-    demo = RESULTS / "cam-smallcnn-synthetic-demo.json"
-    res = run("compare", demo, "--json")                                   # its cam and center_gaussian
+    demo = RESULTS / "demo-seed0.json"
+    res = run("compare", demo, "--json")                                   # its cam, has and center_gaussian
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert [r["label"] for r in data["results"]] == ["cam-smallcnn-synthetic-demo#cam",
-                                                     "cam-smallcnn-synthetic-demo#center_gaussian"]
+    assert [r["label"] for r in data["results"]] == ["demo-seed0#cam", "demo-seed0#has", "demo-seed0#center_gaussian"]
     assert data["same_protocol"] and data["results"][0]["n_images"] == 500
     study = run("compare", f"{RESULTS / 'study-methods.json'}#demo", "--json")
     assert study.exit_code == 0, study.output
@@ -177,5 +176,5 @@ def test_a_study_with_two_datasets_needs_a_section(tmp_path):
 
 def test_compare_runs_on_different_synthetic_configurations_is_refused():
     line = error_line(run("compare", f"{RESULTS / 'cam-smallcnn-synthetic-default.json'}#cam",
-                          f"{RESULTS / 'cam-smallcnn-synthetic-demo.json'}#cam"))
+                          f"{RESULTS / 'demo-seed0.json'}#cam"))
     assert "synthetic dataset configuration" in line and "part=0.12" in line and "part=0.25" in line

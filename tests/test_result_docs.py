@@ -51,3 +51,25 @@ def test_state_file_arrays_are_documented(tmp_path):
     with np.load(tmp_path / "r.state.npz") as z:
         names = list(z.files)
     assert [n for n in names if f"`{n}`" not in DOC] == []
+
+
+def test_the_schema_checks_the_new_sections(tmp_path):
+    import pytest
+
+    from wsolbench.errors import FormatError
+    from wsolbench.report.files import check_result
+
+    data = _full_result(tmp_path)
+    assert check_result(json.loads(json.dumps(data)), source="full") is not None
+    broken = {
+        "state file outside the folder": (lambda d: d["state"].update(file="../elsewhere.state.npz"), "state"),
+        "interval out of range": (lambda d: d["bootstrap"]["intervals"]["pxap"].update(low=-5.0), "bootstrap"),
+        "unknown pointing target": (lambda d: d["diagnostics"]["pointing_game"].update(against="pixels"),
+                                    "diagnostics"),
+        "energy above 1": (lambda d: d["per_image"]["energy"].__setitem__(0, 1.5), "per_image"),
+    }
+    for name, (edit, where) in broken.items():
+        bad = json.loads(json.dumps(data))
+        edit(bad)
+        with pytest.raises(FormatError, match=where):
+            check_result(bad, source=name)

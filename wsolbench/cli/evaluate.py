@@ -94,8 +94,10 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
 
     if submission and not (method and backbone):
         raise click.UsageError("--submission needs --method NAME and --backbone NAME")
-    check_outputs([output_file(out, "--out"), output_file(submission, "--submission")],
-                  inputs={"MAPS": maps, "--gt": spec_file(gt)})
+    from wsolbench.metrics.imagestate import state_path
+
+    check_outputs([output_file(out, "--out"), output_file(out and state_path(out), "--out's state file"),
+                   output_file(submission, "--submission")], inputs={"MAPS": maps, "--gt": spec_file(gt)})
     protocol = get_protocol(protocol_name, cam_step=cam_step, threshold=threshold)
     annotations = load_gt(gt, split=split, mask_root=mask_root, options=parse_options(options))
     if annotations.resolution is not None:
