@@ -168,9 +168,9 @@ class Evaluator:
             an image is an error: counted as a miss it would lower every metric.
         box_sizes: also record each map's largest-region box area at every CAM threshold, for the
             size diagnostics (predicted / GT box area at the best threshold; ``docs/protocol.md``).
-            It costs one more largest-region sweep per map (on the synthetic benchmark 6 -> 8 ms of
-            CPU per map, boxes and masks), so it is off by default; mask area ratios (from the PxAP
-            histograms) and the pointing games (0.1-0.3 ms per map) are always computed.
+            It costs one more largest-region sweep per map (on the synthetic benchmark 2.0 -> 2.7 ms
+            of CPU per map, boxes and masks), so it is off by default; mask area ratios (from the PxAP
+            histograms) and the pointing games (about 0.1 ms per map) are always computed.
         **dataset_options: adapter options of a spec, e.g. ``mask_root="OpenImages/masks"``.
 
     Raises:

@@ -99,9 +99,14 @@ def energy_share(scoremap, *, boxes=None, mask=None) -> float:
     m = np.asarray(scoremap, dtype=np.float64)
     if mask is not None:
         mask = np.asarray(mask)
-        inside = mask == 1
-        total = float(m[mask <= 1].sum())
+        total = float(m.sum(where=mask <= 1))
+        energy = float(m.sum(where=mask == 1))
     else:
-        inside = _inside_boxes(m.shape, boxes if boxes is not None else np.zeros((0, 4)))
+        b = np.asarray(boxes if boxes is not None else np.zeros((0, 4)), dtype=np.int64).reshape(-1, 4)
         total = float(m.sum())
-    return float(m[inside].sum()) / total if total > 0 else 0.0
+        if len(b) == 1:                                  # one box: a view, no mask to build
+            x0, y0, x1, y1 = b[0]
+            energy = float(m[y0:y1 + 1, x0:x1 + 1].sum())
+        else:
+            energy = float(m.sum(where=_inside_boxes(m.shape, b)))
+    return energy / total if total > 0 else 0.0
