@@ -152,7 +152,7 @@ def _train_progress(enabled: bool, names: dict):
 def demo(out, seed, method, device, jobs, threads, n_resamples, as_json, indent, classes, per_class, epochs):
     """Train CAM and a method that spreads the map (Hide-and-Seek) side by side on the synthetic
     benchmark, compare them with bootstrap intervals and a paired test against each other and the
-    center-gaussian floor, and write a report (about 2 minutes on 2 CPU cores, no download)."""
+    center-gaussian floor, and write a report (about 1.5 minutes on 2 CPU cores, no download)."""
     from wsolbench.atomic import write_text_atomic
     from wsolbench.cli.baseline import require_torch
     from wsolbench.outputs import check_outputs, output_folder
