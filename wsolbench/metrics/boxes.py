@@ -167,12 +167,6 @@ def _levels(u8: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return np.floor(thresholds * int(u8.max())).astype(np.int64)
 
 
-def _bucketed(u8: np.ndarray):
-    flat = np.ascontiguousarray(u8).reshape(-1)
-    order, starts = boxkernel.bucket_by_value(flat)
-    return flat, order, starts
-
-
 def _engine_map(scoremap) -> np.ndarray:
     """The map as a C-contiguous float32/float64 2-D array for the engine (other dtypes and bad
     shapes go through :func:`_check_scoremap`, which explains what is wrong)."""
@@ -234,11 +228,11 @@ def extract_boxes(scoremap: np.ndarray, threshold: float, *, regions: str = "lar
     thr = int(_levels(u8, np.array([tau]))[0])
     if thr >= int(u8.max()):
         return np.zeros((1, 4), np.int64)
-    flat, order, starts = _bucketed(u8)
-    extents, _, largest = boxkernel.components_at(flat, W, H, order, starts, thr)
+    flat = np.ascontiguousarray(u8).reshape(-1)
+    extents, _, largest = boxkernel.components_at(flat, W, H, None, None, thr)
     if regions == "largest":
         return _component_boxes(extents[largest:largest + 1], W, H)
-    holes = boxkernel.holes_at(flat, W, H, order, starts, thr)
+    holes = boxkernel.holes_at(flat, W, H, None, None, thr)
     return np.concatenate([_component_boxes(extents, W, H), _hole_boxes(holes, W, H)])
 
 

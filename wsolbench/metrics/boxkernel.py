@@ -57,12 +57,13 @@ def bucket_by_value(u8):
     return order, starts
 
 
-def _regions(W, H, order, starts, thr, holes):
-    order = np.ascontiguousarray(order, dtype=np.int64)
-    starts = np.ascontiguousarray(starts, dtype=np.int64)
+def _regions(u8, W, H, thr, holes):
+    u8 = np.ascontiguousarray(u8, dtype=np.uint8).reshape(-1)
+    if u8.size != W * H:
+        raise ValueError(f"a flat uint8 map of {W}x{H} pixels has {W * H} values, got {u8.size}")
     out = np.empty((max(W * H, 1), 6), np.int64)
     largest = np.zeros(1, np.int64)
-    n = engine().wsb_regions(H, W, ptr(order), ptr(starts), int(thr), int(holes), ptr(out), ptr(largest))
+    n = engine().wsb_regions(ptr(u8), H, W, int(thr), int(holes), ptr(out), ptr(largest))
     if n < 0:
         raise MemoryError(f"the box engine could not allocate its buffers for a {H}x{W} map")
     rows = out[:n]
@@ -76,9 +77,11 @@ def components_at(u8, W, H, order, starts, thr):
     pixel.
 
     Args:
-        u8: uint8 (H*W,) flat map (``order`` and ``starts`` come from :func:`bucket_by_value` of it).
+        u8: uint8 (H*W,) flat map.
         W, H: map width and height.
-        order, starts: :func:`bucket_by_value` of ``u8``.
+        order, starts: :func:`bucket_by_value` of ``u8``; accepted so that callers that sort once can
+            pass it, but the engine sorts the pixels itself (with their neighbour patterns), so
+            they are not read.
         thr: the level.
 
     Returns:
@@ -86,12 +89,13 @@ def components_at(u8, W, H, order, starts, thr):
         area2: int64 (n,) twice the contour area of each component's outer border.
         largest: row of the largest-contour component (ties: the last in raster order); -1 if n == 0.
     """
-    rows, best = _regions(W, H, order, starts, thr, holes=False)
+    rows, best = _regions(u8, W, H, thr, holes=False)
     return rows[:, :4].copy(), rows[:, 5].copy(), best
 
 
 def holes_at(u8, W, H, order, starts, thr):
     """Pixel extents int64 (n, 4) of the holes of ``u8 > thr`` (background 4-components off the
-    border), in raster order of their first pixel."""
-    rows, _ = _regions(W, H, order, starts, thr, holes=True)
+    border), in raster order of their first pixel (``order``, ``starts``: as for
+    :func:`components_at`)."""
+    rows, _ = _regions(u8, W, H, thr, holes=True)
     return rows[:, :4].copy()

@@ -44,6 +44,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #if defined(_WIN32)
 #define WSB_API __declspec(dllexport)
@@ -65,7 +68,7 @@ typedef struct {
     int8_t fg_deuler4[256];   /* change of sum(Q1) - sum(Q3) - 2 sum(QD) */
     uint8_t bg_n[256];        /* groups of 4-neighbours that are 4-connected through a corner */
     uint8_t bg_rep[256][4];
-    uint8_t ring_of[512];     /* 3x3 raster pattern (rows top to bottom, bit 3k + j) -> ring pattern */
+    int8_t bg_arc[256][8];    /* the group of each background 4-neighbour direction, -1 elsewhere */
 } Tables;
 
 static Tables T;
@@ -146,12 +149,8 @@ static void build_tables(void) {
             t.bg_rep[pat][nb] = (uint8_t)(2 * q);
             nb++;
         }
+        for (int d = 0; d < 8; d++) t.bg_arc[pat][d] = (int8_t)((d & 1) ? -1 : bgroup[d / 2]);
         t.bg_n[pat] = (uint8_t)nb;
-    }
-    for (int idx = 0; idx < 512; idx++) {
-        int pat = 0;
-        for (int d = 0; d < 8; d++) pat |= ((idx >> (3 * (DY8[d] + 1) + DX8[d] + 1)) & 1) << d;
-        t.ring_of[idx] = (uint8_t)pat;
     }
     T = t;
     tables_ready = 1;
@@ -160,16 +159,15 @@ static void build_tables(void) {
 /* ------------------------------------------------------------------------------ components */
 
 typedef struct {
-    int32_t x0, y0, x1, y1;   /* pixel extent, unpadded coordinates */
-    int32_t first;            /* smallest padded index (raster order) */
-    int32_t size;
-    int32_t area2;            /* foreground: sum(Q3) + 2 sum(Q4) */
-    int32_t euler4;           /* foreground: 4 x Euler number */
+    int64_t ae;               /* foreground: area2 * 2^32 + euler4 (both bit-quad sums in one add) */
+    int32_t x0, x1;           /* column extent, unpadded */
+    int32_t first, last;      /* smallest / largest padded index (rows: first / PW - 1, last / PW - 1) */
     int32_t stamp;            /* heap entries with another stamp are stale */
-    uint8_t dirty;            /* changed since the last recorded level (and listed in `dirty`) */
-    uint8_t box_new;          /* extent changed since `iou` was computed */
-    uint8_t pad_[2];
+    int32_t dirty;            /* changed since the last recorded level (and listed in `dirty`) */
+    int32_t box_new;          /* extent changed since `iou` was computed (flags are int: a char store */
+    int32_t rank;             /* would alias every pointer and force reloads in the hot loop) */
     double iou;
+    double hb;                /* foreground: a bound of the IoU of the boxes of its holes (hole_births) */
 } Comp;
 
 typedef struct {
@@ -182,10 +180,37 @@ typedef struct {
     int32_t id, stamp;
 } IouEnt;
 
+/* What a pixel's neighbour pattern means for the sweep, with the padded offsets resolved. */
 typedef struct {
-    int W, H, PW, N, PN;
-    int32_t *lab;             /* (PN,) component id (valid where `in` is 1) */
-    uint8_t *in;              /* (PN,) 1 for a pixel in the set (the background sweep: and the padding) */
+    int32_t off[4];           /* a neighbour in each local group (padded index offsets) */
+    int32_t ng;               /* number of groups (0: the pixel starts a component) */
+    int32_t pad_;
+    int64_t dae;              /* change of Comp.ae when the pixel joins (foreground) */
+} PatEnt;
+
+/* One pixel of the sorted list: padded index (bits 0-31), column (32-55), foreground neighbour
+ * pattern at the time it joins the foreground sweep (56-63). */
+typedef uint64_t Ent;
+#define ENT(p, x, pat) ((uint64_t)(pat) << 56 | (uint64_t)(x) << 32 | (uint64_t)(uint32_t)(p))
+#define ENT_P(e) ((int32_t)(uint32_t)(e))
+#define ENT_X(e) ((int32_t)(((e) >> 32) & 0xffffff))
+#define ENT_PAT(e) ((int)((e) >> 56))
+#define MAX_W 0xffffff
+
+
+/* A quantised map, padded, with its pixels sorted by value. */
+typedef struct {
+    int W, H, PW, PH;
+    int64_t N, PN;
+    uint8_t *pu8;             /* (PH, PW) u8 with a border of zeros */
+    Ent *ent;                 /* (N,) pixels by value ascending, raster order within a value */
+    int64_t starts[257];      /* ent[starts[v]:starts[v + 1]] have value v */
+} Prep;
+
+typedef struct {
+    int W, H, PW;
+    int64_t N, PN;
+    int32_t *lab;             /* (PN,) component id of a pixel in the set (the padding: 0 in the background sweep) */
     int32_t *cp;              /* union-find parent of component ids */
     Comp *c;
     int32_t ncomp;
@@ -199,10 +224,16 @@ typedef struct {
     int32_t nsh;
     const int64_t *gt;
     int m;
-    int grow;                 /* 0: component boxes, 1: hole boxes (extent grown by one pixel) */
+    int grow;                 /* 0: component boxes (foreground sweep), 1: hole boxes (background sweep) */
+    const uint8_t *pu8;       /* the padded map: pixel q is foreground at the current level iff pu8[q] > thr */
+    int thr;
+    int64_t budget;           /* walk steps left for hole_births (< 0: spent; holes get their component's bound) */
+    double inv_gmin;          /* max_g 1 / |G_g|: no box B has an inside_bound above |B| inv_gmin */
+    int32_t off[8];           /* padded index offsets of the 8 directions */
+    PatEnt pt[256];
 } Sweep;
 
-static int32_t find_root(int32_t *cp, int32_t i) {
+static inline int32_t find_root(int32_t *cp, int32_t i) {
     while (cp[i] != i) {
         cp[i] = cp[cp[i]];
         i = cp[i];
@@ -227,185 +258,438 @@ static double box_gt_iou(int64_t x0, int64_t y0, int64_t x1, int64_t y1, const i
     return best;
 }
 
+/* Unpadded row extent of a component. */
+static inline int32_t comp_y0(const Sweep *s, const Comp *k) { return k->first / s->PW - 1; }
+static inline int32_t comp_y1(const Sweep *s, const Comp *k) { return k->last / s->PW - 1; }
+
 /* The reference box of a component (grow 0) or of the foreground ring around a hole (grow 1):
  * ``[x0, y0, min(x1 + 1, W - 1), min(y1 + 1, H - 1)]`` of the (grown) extent. */
 static double comp_iou(const Sweep *s, const Comp *k) {
-    int64_t x0 = k->x0 - s->grow, y0 = k->y0 - s->grow;
-    int64_t x1 = k->x1 + 1 + s->grow, y1 = k->y1 + 1 + s->grow;
+    int64_t x0 = k->x0 - s->grow, y0 = comp_y0(s, k) - s->grow;
+    int64_t x1 = k->x1 + 1 + s->grow, y1 = comp_y1(s, k) + 1 + s->grow;
     if (x1 > s->W - 1) x1 = s->W - 1;
     if (y1 > s->H - 1) y1 = s->H - 1;
     return box_gt_iou(x0, y0, x1, y1, s->gt, s->m);
 }
 
-static int sweep_init(Sweep *s, int W, int H, const int64_t *gt, int m, int background) {
-    memset(s, 0, sizeof(*s));
-    s->W = W;
-    s->H = H;
-    s->PW = W + 2;
-    s->N = W * H;
-    s->PN = (W + 2) * (H + 2);
-    s->gt = gt;
-    s->m = m;
-    s->grow = background;
-    int cap = s->N + 2;
-    s->lab = (int32_t *)malloc(sizeof(int32_t) * (size_t)s->PN);
-    s->in = (uint8_t *)calloc((size_t)s->PN + 8, 1);
-    s->cp = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
-    s->c = (Comp *)malloc(sizeof(Comp) * (size_t)cap);
-    s->dirty = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
-    s->ih = (IouEnt *)malloc(sizeof(IouEnt) * (size_t)(cap + 8));
-    s->bh = (IouEnt *)malloc(sizeof(IouEnt) * (size_t)(cap + 8));
-    s->sh = (SizeEnt *)malloc(sizeof(SizeEnt) * (size_t)(cap + 8));
-    if (!s->lab || !s->in || !s->cp || !s->c || !s->dirty || !s->ih || !s->bh || !s->sh) return -1;
-    if (background) {
-        /* component 0 is the outside: the padding, present at every level, never a hole */
-        s->ncomp = 1;
-        s->cp[0] = 0;
-        memset(&s->c[0], 0, sizeof(Comp));
-        int PW = s->PW, PH = H + 2;
-        for (int x = 0; x < PW; x++) {
-            s->lab[x] = s->lab[(PH - 1) * PW + x] = 0;
-            s->in[x] = s->in[(PH - 1) * PW + x] = 1;
-        }
-        for (int y = 0; y < PH; y++) {
-            s->lab[y * PW] = s->lab[y * PW + PW - 1] = 0;
-            s->in[y * PW] = s->in[y * PW + PW - 1] = 1;
-        }
-    }
-    return 0;
-}
-
 static void sweep_free(Sweep *s) {
     free(s->lab);
-    free(s->in);
     free(s->cp);
     free(s->c);
     free(s->dirty);
     free(s->ih);
     free(s->bh);
     free(s->sh);
+    free(s);
 }
 
-static void mark_dirty(Sweep *s, int32_t r) {
+/* A sweep over a prepared map (background: 4-connected background components, the padding being
+ * the outside component 0; else 8-connected foreground components). NULL when out of memory. */
+static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background) {
+    Sweep *s = (Sweep *)calloc(1, sizeof(Sweep));
+    if (!s) return NULL;
+    s->W = pr->W;
+    s->H = pr->H;
+    s->PW = pr->PW;
+    s->N = pr->N;
+    s->PN = pr->PN;
+    s->gt = gt;
+    s->m = m;
+    s->grow = background;
+    s->pu8 = pr->pu8;
+    s->budget = s->N / 2 + 64;
+    size_t cap = (size_t)s->N + 2;
+    s->lab = (int32_t *)malloc(sizeof(int32_t) * (size_t)s->PN);
+    s->cp = (int32_t *)malloc(sizeof(int32_t) * cap);
+    s->c = (Comp *)malloc(sizeof(Comp) * cap);
+    s->dirty = (int32_t *)malloc(sizeof(int32_t) * cap);
+    s->ih = (IouEnt *)malloc(sizeof(IouEnt) * (cap + 8));
+    s->bh = background ? NULL : (IouEnt *)malloc(sizeof(IouEnt) * (cap + 8));
+    s->sh = background ? NULL : (SizeEnt *)malloc(sizeof(SizeEnt) * (cap + 8));
+    if (!s->lab || !s->cp || !s->c || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh))) {
+        sweep_free(s);
+        return NULL;
+    }
+    int32_t *off = s->off;
+    for (int d = 0; d < 8; d++) off[d] = DY8[d] * s->PW + DX8[d];
+    s->inv_gmin = 0.0;
+    for (int g = 0; g < m; g++) {
+        const int64_t *b = gt + 4 * g;
+        int64_t area = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
+        double v = area > 0 ? 1.0 / (double)area : 0.0;
+        if (v > s->inv_gmin) s->inv_gmin = v;
+    }
+    for (int pat = 0; pat < 256; pat++) {
+        PatEnt *t = &s->pt[pat];
+        if (background) {
+            int bp = ~pat & 0xff;      /* the background pattern is the complement (see prep_sort) */
+            t->ng = T.bg_n[bp];
+            for (int g = 0; g < t->ng; g++) t->off[g] = off[T.bg_rep[bp][g]];
+            t->dae = 0;
+        } else {
+            t->ng = T.fg_n[pat];
+            for (int g = 0; g < t->ng; g++) t->off[g] = off[T.fg_rep[pat][g]];
+            t->dae = (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
+        }
+    }
+    if (background) {
+        /* component 0 is the outside: the padding, present at every level, never a hole */
+        s->ncomp = 1;
+        s->cp[0] = 0;
+        memset(&s->c[0], 0, sizeof(Comp));
+        int PW = s->PW, PH = s->H + 2;
+        for (int x = 0; x < PW; x++) s->lab[x] = s->lab[(int64_t)(PH - 1) * PW + x] = 0;
+        for (int y = 0; y < PH; y++) s->lab[(int64_t)y * PW] = s->lab[(int64_t)y * PW + PW - 1] = 0;
+    }
+    return s;
+}
+
+static inline int32_t comp_area2(const Comp *k) {
+    int32_t e = (int32_t)(uint32_t)k->ae;
+    return (int32_t)((k->ae - e) >> 32);
+}
+
+static inline int32_t comp_euler4(const Comp *k) { return (int32_t)(uint32_t)k->ae; }
+
+static inline void mark_dirty(Sweep *s, int32_t r) {
     if (!s->c[r].dirty) {
         s->c[r].dirty = 1;
         s->dirty[s->ndirty++] = r;
     }
 }
 
-static int32_t new_comp(Sweep *s, int x, int y, int32_t p) {
+static inline int32_t new_comp(Sweep *s, int32_t x, int32_t p) {
     int32_t r = s->ncomp++;
     Comp *k = &s->c[r];
+    k->ae = 0;
     k->x0 = k->x1 = x;
-    k->y0 = k->y1 = y;
-    k->first = p;
-    k->size = 1;
-    k->area2 = 0;
-    k->euler4 = 0;
+    k->first = k->last = p;
     k->stamp = 0;
-    k->dirty = 0;
+    k->dirty = 1;
     k->box_new = 1;
+    k->rank = 0;
+    k->hb = 0.0;
+    s->dirty[s->ndirty++] = r;
     s->cp[r] = r;
     return r;
 }
 
-static void extend(Comp *k, int x, int y, int32_t p) {
-    if (x < k->x0) { k->x0 = x; k->box_new = 1; }
-    if (x > k->x1) { k->x1 = x; k->box_new = 1; }
-    if (y < k->y0) { k->y0 = y; k->box_new = 1; }
-    if (y > k->y1) { k->y1 = y; k->box_new = 1; }
-    if (p < k->first) k->first = p;
-    k->size++;
-}
-
 /* Merge the components of roots a != b; returns the surviving root. In the background sweep the
- * outside (root 0) always survives. */
+ * outside (root 0) always survives and keeps no statistics. */
 static int32_t unite(Sweep *s, int32_t a, int32_t b) {
-    if (b == 0 && s->grow) { int32_t t = a; a = b; b = t; }
-    else if (!(a == 0 && s->grow) && s->c[a].size < s->c[b].size) { int32_t t = a; a = b; b = t; }
-    s->cp[b] = a;
-    if (a == 0 && s->grow) return a;
+    if (s->grow && (a == 0 || b == 0)) {
+        s->cp[a == 0 ? b : a] = 0;
+        return 0;
+    }
     Comp *ka = &s->c[a], *kb = &s->c[b];
+    if (ka->rank < kb->rank) {
+        int32_t t = a; a = b; b = t;
+        Comp *tk = ka; ka = kb; kb = tk;
+    } else if (ka->rank == kb->rank) {
+        ka->rank++;
+    }
+    s->cp[b] = a;
     if (kb->x0 < ka->x0) { ka->x0 = kb->x0; ka->box_new = 1; }
     if (kb->x1 > ka->x1) { ka->x1 = kb->x1; ka->box_new = 1; }
-    if (kb->y0 < ka->y0) { ka->y0 = kb->y0; ka->box_new = 1; }
-    if (kb->y1 > ka->y1) { ka->y1 = kb->y1; ka->box_new = 1; }
-    if (kb->first < ka->first) ka->first = kb->first;
-    ka->size += kb->size;
-    ka->area2 += kb->area2;
-    ka->euler4 += kb->euler4;
+    if (kb->first < ka->first) { ka->first = kb->first; ka->box_new = 1; }
+    if (kb->last > ka->last) { ka->last = kb->last; ka->box_new = 1; }
+    ka->ae += kb->ae;
+    if (kb->hb > ka->hb) ka->hb = kb->hb;
     return a;
 }
 
-/* Bits 0-2: the 0/1 bytes a[0], a[1], a[2] (one 4-byte load; a multiply gathers the low bits). */
-static inline uint32_t row3(const uint8_t *a) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint32_t v;
-    memcpy(&v, a, 4);
-    return (((v & 0x010101u) * 0x10204u) >> 16) & 7u;
-#else
-    return (uint32_t)(a[0] | a[1] << 1 | a[2] << 2);
-#endif
-}
-
-/* The 8-bit pattern of the neighbours of p that are in the set (bit d: direction d). `in` has 8
- * bytes of slack after the padded image, for the 4-byte loads of the last pixel. */
-static inline int ring(const uint8_t *in, int32_t p, int32_t PW) {
-    uint32_t idx = row3(in + p - PW - 1) | row3(in + p - 1) << 3 | row3(in + p + PW - 1) << 6;
-    return T.ring_of[idx];
-}
-
-/* The root of the union of the components of p's ng neighbour groups (rep: a direction in each). */
-static inline int32_t join_groups(Sweep *s, int32_t p, int ng, const uint8_t *rep, const int32_t *off) {
-    int32_t r = find_root(s->cp, s->lab[p + off[rep[0]]]);
-    for (int g = 1; g < ng; g++) {
-        int32_t q = find_root(s->cp, s->lab[p + off[rep[g]]]);
-        if (q != r) r = unite(s, r, q);
+/* max_g |B & G_g| / |G_g| for the box B = [x0, y0, x1, y1]: an upper bound of the IoU of every box
+ * inside B with the GT boxes (the IoU of the box B & G_g reaches it). */
+static double inside_bound(const Sweep *s, int64_t x0, int64_t y0, int64_t x1, int64_t y1) {
+    double best = 0.0;
+    for (int g = 0; g < s->m; g++) {
+        const int64_t *b = s->gt + 4 * g;
+        int64_t iw = (x1 < b[2] ? x1 : b[2]) - (x0 > b[0] ? x0 : b[0]) + 1;
+        int64_t ih = (y1 < b[3] ? y1 : b[3]) - (y0 > b[1] ? y0 : b[1]) + 1;
+        int64_t inter = (iw > 0 ? iw : 0) * (ih > 0 ? ih : 0);
+        int64_t area = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
+        double v = area > 0 ? (double)inter / (double)area : 0.0;
+        if (v > best) best = v;
     }
+    return best;
+}
+
+/* The box in the reference convention of an extent (unpadded) and its inside_bound. */
+static double extent_bound(const Sweep *s, int64_t x0, int64_t y0, int64_t x1, int64_t y1) {
+    x1 = x1 + 1 > s->W - 1 ? s->W - 1 : x1 + 1;
+    y1 = y1 + 1 > s->H - 1 ? s->H - 1 : y1 + 1;
+    return inside_bound(s, x0, y0, x1, y1);
+}
+
+/* An upper bound of the IoU of the boxes of the holes of component k: a hole lies strictly inside
+ * k's extent, so its box lies inside k's box A. */
+static double hole_bound(const Sweep *s, const Comp *k) {
+    return extent_bound(s, k->x0, comp_y0(s, k), k->x1, comp_y1(s, k));
+}
+
+/* One border-following walk of hole_births. */
+typedef struct {
+    int64_t q, e;             /* current pixel, and the closing pixel (padded indices) */
+    int x, y, s;              /* current pixel's coordinates, direction back to the previous pixel */
+    int tx0, ty0, tx1, ty1;   /* extent of the walk (padded coordinates) */
+    int64_t acc;              /* twice the signed area */
+    int state;                /* 0 walking, 1 closed, 2 the same region as another walk */
+} Walk;
+
+/* The 8-neighbour pattern of pixel q (bit d: direction d) in the foreground at the moment p (value
+ * v) joins it: u8 > v, or u8 == v and not after p in raster order. Branch-free. */
+static inline unsigned ring_now(const uint8_t *pu8, int64_t q, const int32_t *off, int v, int64_t p) {
+    unsigned m = 0;
+    for (int d = 0; d < 8; d++) {
+        int64_t n = q + off[d];
+        int u = pu8[n];
+        m |= (unsigned)((u > v) | ((u == v) & (n <= p))) << d;
+    }
+    return m;
+}
+
+/* The 4-neighbours of ring_now (bits 0, 2, 4, 6). */
+static inline unsigned ring4_now(const uint8_t *pu8, int64_t q, const int32_t *off, int v, int64_t p) {
+    unsigned m = 0;
+    for (int d = 0; d < 8; d += 2) {
+        int64_t n = q + off[d];
+        int u = pu8[n];
+        m |= (unsigned)((u > v) | ((u == v) & (n <= p))) << d;
+    }
+    return m;
+}
+
+#define SMALL_HOLE 4
+
+/* Flood fill (4-connected) of the background region of pixel q (padded coordinates qx, qy) at the
+ * moment p (value v) joins the foreground, appending its pixels to seen[*nseen..] (room for
+ * SMALL_HOLE + 1 more). Returns 1 and its extent (padded x0, y0, x1, y1) if the region has at most
+ * SMALL_HOLE pixels and does not reach the padding (then the foreground encloses it), else 0. */
+static int small_region(const Sweep *s, int64_t q, int qx, int qy, int v, int64_t p, int64_t *seen, int *nseen,
+                        int *ext) {
+    const int PW = s->PW, PH = s->H + 2;
+    const uint8_t *pu8 = s->pu8;
+    int start = *nseen, n = start;
+    int xs[SMALL_HOLE + 1], ys[SMALL_HOLE + 1];
+    seen[n] = q;
+    xs[0] = qx;
+    ys[0] = qy;
+    n++;
+    ext[0] = ext[2] = qx;
+    ext[1] = ext[3] = qy;
+    for (int i = start; i < n; i++) {
+        int64_t c = seen[i];
+        int cx = xs[i - start], cy = ys[i - start];
+        if (cx == 0 || cy == 0 || cx == PW - 1 || cy == PH - 1) {   /* the padding: outside */
+            *nseen = n;
+            return 0;
+        }
+        ext[0] = cx < ext[0] ? cx : ext[0];
+        ext[2] = cx > ext[2] ? cx : ext[2];
+        ext[1] = cy < ext[1] ? cy : ext[1];
+        ext[3] = cy > ext[3] ? cy : ext[3];
+        for (int d = 0; d < 8; d += 2) {
+            int64_t t = c + s->off[d];
+            if (2 * pu8[t] + (t <= p) > 2 * v) continue;           /* in the foreground */
+            int known = 0;
+            for (int k = start; k < n; k++) known |= seen[k] == t;
+            if (known) continue;
+            if (n - start == SMALL_HOLE) {
+                *nseen = n;
+                return 0;
+            }
+            seen[n] = t;
+            xs[n - start] = cx + DX8[d];
+            ys[n - start] = cy + DY8[d];
+            n++;
+        }
+    }
+    *nseen = n;
+    return 1;
+}
+
+/* Pixel p (value v, neighbour pattern pat) has just closed `cycles` loops of component r: the
+ * background region around p splits into cycles + 1 regions, of which at least `cycles` are
+ * enclosed by r. Every hole that r (or what it merges with) has at a lower level lies inside one
+ * of the regions enclosed here, or inside a hole that r had before (already bounded). So the box
+ * of each enclosed region bounds the boxes of all its future holes: found by following the border
+ * of r around each region, all walks in lockstep (a walk that passes p beside another walk's
+ * start shows that both follow one region), until `cycles` walks have closed around an enclosed
+ * region (the border of an enclosed region runs the other way round from the outer border). The
+ * largest bound goes to r.hb, so that the background sweep runs only where a hole could matter.
+ * The extent of r bounds the new holes too: where that bound does not exceed r.hb, nothing is
+ * walked. Walks cost steps from a budget per map; once it is spent, holes are bounded by their
+ * component's box only (hole_bound). */
+static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, int v, int pat, int32_t r, int cycles) {
+    Comp *k = &s->c[r];
+    const int PW = s->PW;
+    const uint8_t *pu8 = s->pu8;
+    const int32_t *off = s->off;
+    int bp = ~pat & 0xff, na = T.bg_n[bp];
+    int px = x + 1, py = p / PW;
+    Walk w[4];
+    int closed = 0;
+    double hb = k->hb;
+    /* the common case first: the region behind an arc has a few pixels (a flood fill of at most
+     * SMALL_HOLE pixels that does not reach the padding finds all of it); it is enclosed by r */
+    int64_t seen[4 * (SMALL_HOLE + 1)];
+    int nseen = 0;
+    for (int a = 0; a < na; a++) {
+        int d = T.bg_rep[bp][a];
+        int64_t q = p + off[d];
+        int dup = 0;
+        for (int i = 0; i < nseen; i++) dup |= seen[i] == q;
+        if (dup) {                             /* the region of an earlier arc */
+            w[a].state = 2;
+            continue;
+        }
+        int ext[4];
+        if (small_region(s, q, px + DX8[d], py + DY8[d], v, p, seen, &nseen, ext)) {
+            w[a].state = 1;
+            closed++;
+            /* the hole box: the extent (unpadded) grown by one, in the reference convention */
+            if (s->inv_gmin * (double)((int64_t)(ext[2] - ext[0] + 3) * (ext[3] - ext[1] + 3)) > hb) {
+                double b = extent_bound(s, ext[0] - 2, ext[1] - 2, ext[2], ext[3]);
+                if (b > hb) hb = b;
+            }
+        } else {
+            w[a].state = 0;
+        }
+    }
+    if (closed >= cycles) {
+        k->hb = hb;
+        return;
+    }
+    /* the extent of r with p bounds the other new holes (they are strictly inside it) */
+    int64_t ux0 = k->x0 < x ? k->x0 : x, ux1 = k->x1 > x ? k->x1 : x;
+    int64_t uy0 = (k->first < p ? k->first : p) / PW - 1, uy1 = (k->last > p ? k->last : p) / PW - 1;
+    double cheap = extent_bound(s, ux0, uy0, ux1, uy1);
+    if (cheap <= hb || s->budget < 0) {
+        k->hb = cheap > hb ? cheap : hb;
+        return;
+    }
+    unsigned ring_p = ring_now(pu8, p, off, v, p);
+    for (int a = 0; a < na; a++) {
+        Walk *t = &w[a];
+        if (t->state) continue;
+        int d = T.bg_rep[bp][a];
+        for (int j = 0; j < 7; j++) {          /* clockwise from the region's pixel: the closing pixel */
+            d = (d - 1) & 7;
+            if ((ring_p >> d) & 1) break;
+        }
+        t->q = p;
+        t->x = t->tx0 = t->tx1 = px;
+        t->y = t->ty0 = t->ty1 = py;
+        t->s = d;
+        t->e = p + off[d];
+        t->acc = 0;
+    }
+    while (closed < cycles) {
+        int walking = 0;
+        for (int a = 0; a < na; a++) {
+            Walk *t = &w[a];
+            if (t->state) continue;
+            walking++;
+            unsigned m = t->q == p ? ring_p : ring_now(pu8, t->q, off, v, p);
+            int s1 = (t->s + 1) & 7;
+            unsigned rot = ((m >> s1) | (m << (8 - s1))) & 0xffu;   /* counter-clockwise from s + 1 */
+            int d = (s1 + __builtin_ctz(rot)) & 7;                   /* rot != 0: q has a neighbour */
+            if (t->q == p) {                   /* background 4-neighbours of p on this walk's side */
+                for (int j = s1; j != d; j = (j + 1) & 7) {
+                    int b = (j & 1) ? -1 : T.bg_arc[bp][j];
+                    if (b >= 0 && b != a) {
+                        if (w[b].state == 0) w[b].state = 2;
+                        else if (w[b].state == 1) t->state = 2;   /* that region is counted already */
+                    }
+                }
+                if (t->state) continue;
+            }
+            int x4 = t->x + DX8[d], y4 = t->y + DY8[d];
+            int64_t q4 = t->q + off[d];
+            t->acc += (int64_t)t->x * y4 - (int64_t)x4 * t->y;
+            t->tx0 = x4 < t->tx0 ? x4 : t->tx0;
+            t->tx1 = x4 > t->tx1 ? x4 : t->tx1;
+            t->ty0 = y4 < t->ty0 ? y4 : t->ty0;
+            t->ty1 = y4 > t->ty1 ? y4 : t->ty1;
+            if (q4 == p && t->q == t->e) {
+                t->state = 1;
+                if (t->acc > 0) {              /* the border of an enclosed region */
+                    closed++;
+                    double b = extent_bound(s, t->tx0 - 1, t->ty0 - 1, t->tx1 - 1, t->ty1 - 1);
+                    if (b > hb) hb = b;
+                }
+            } else {
+                t->q = q4;
+                t->x = x4;
+                t->y = y4;
+                t->s = (d + 4) & 7;
+            }
+        }
+        s->budget -= walking;
+        if (!walking) break;
+        if (s->budget < 0) {
+            hb = cheap > hb ? cheap : hb;
+            break;
+        }
+    }
+    k->hb = hb;
+}
+
+/* The root of the union of r (the first neighbour group's root) with the components of the
+ * other neighbour groups of pixel p; in the foreground sweep, a group already in r closes a loop
+ * (hole_births). Out of line: the hot loop stays small. */
+static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t p, int32_t x, int pat, int bg, int v) {
+    const PatEnt *t = &s->pt[pat];
+    int cycles = 0;
+    for (int g = 1; g < t->ng; g++) {
+        int32_t q = find_root(s->cp, s->lab[p + (uint32_t)t->off[g]]);
+        if (q != r) r = unite(s, r, q);
+        else cycles++;
+    }
+    if (!bg && cycles) hole_births(s, (int32_t)p, x, v, pat, r, cycles);
     return r;
 }
 
-/* Add pixel p (padded index; x, y unpadded) to the foreground (8-connectivity). */
-static inline void add_fg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
-    int32_t *lab = s->lab;
-    int pat = ring(s->in, p, s->PW);
-    int ng = T.fg_n[pat];
-    int32_t r;
-    if (ng == 0) {
-        r = new_comp(s, x, y, p);
-    } else {
-        r = join_groups(s, p, ng, T.fg_rep[pat], off);
-        extend(&s->c[r], x, y, p);
-    }
-    lab[p] = r;
-    s->in[p] = 1;
-    Comp *k = &s->c[r];
-    k->area2 += T.fg_darea2[pat];
-    k->euler4 += T.fg_deuler4[pat];
-    k->stamp++;                /* invalidates a cached exact area */
-    if (!k->dirty) {
-        k->dirty = 1;
-        s->dirty[s->ndirty++] = r;
-    }
-}
-
-/* Add pixel p to the background (4-connectivity; the padding is the outside component 0). */
-static inline void add_bg(Sweep *s, int32_t p, int x, int y, const int32_t *off) {
-    int32_t *lab = s->lab;
-    int pat = ring(s->in, p, s->PW);
-    int ng = T.bg_n[pat];
-    int32_t r;
-    if (ng == 0) {
-        r = new_comp(s, x, y, p);
-    } else {
-        r = join_groups(s, p, ng, T.bg_rep[pat], off);
-        if (r != 0) extend(&s->c[r], x, y, p);
-    }
-    lab[p] = r;
-    s->in[p] = 1;
-    if (r != 0) {
-        s->c[r].stamp++;
-        mark_dirty(s, r);
+/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward) to the set: union with
+ * the neighbours already in it (one find per local group of neighbours; 99 % of the pixels of a
+ * CAM have one group), then the component's statistics. `bg` and `backward` are compile-time
+ * constants at every call, so each sweep gets its own loop; the arrays live in locals (restrict)
+ * so that the compiler keeps them in registers. */
+static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent *e, int64_t n, const int bg, int v) {
+    int32_t *restrict lab = s->lab;
+    int32_t *restrict cp = s->cp;
+    Comp *restrict c = s->c;
+    int32_t *restrict dirty = s->dirty;
+    const PatEnt *restrict pt = s->pt;
+    for (int64_t i = 0; i < n; i++) {
+        Ent en = bg ? e[-1 - i] : e[i];
+        uint32_t p = (uint32_t)ENT_P(en);
+        int32_t x = ENT_X(en);
+        const PatEnt *t = &pt[ENT_PAT(en)];
+        int32_t r;
+        if (__builtin_expect(t->ng == 0, 0)) {
+            r = new_comp(s, x, (int32_t)p);
+        } else {
+            r = lab[p + (uint32_t)t->off[0]];
+            while (cp[r] != r) {
+                cp[r] = cp[cp[r]];
+                r = cp[r];
+            }
+            if (__builtin_expect(t->ng > 1, 0)) r = join_more(s, r, p, x, ENT_PAT(en), bg, v);
+            if (!bg || r != 0) {
+                Comp *k = &c[r];
+                if (x < k->x0) { k->x0 = x; k->box_new = 1; }
+                if (x > k->x1) { k->x1 = x; k->box_new = 1; }
+                if ((int32_t)p < k->first) { k->first = (int32_t)p; k->box_new = 1; }
+                if ((int32_t)p > k->last) { k->last = (int32_t)p; k->box_new = 1; }
+                if (!k->dirty) {
+                    k->dirty = 1;
+                    dirty[s->ndirty++] = r;
+                }
+            }
+        }
+        lab[p] = r;
+        if (!bg) c[r].ae += t->dae;
     }
 }
 
@@ -481,15 +765,17 @@ static void size_clean(Sweep *s) {
 
 /* --------------------------------------------------------------------------- contour area */
 
-/* Twice cv2.contourArea of the outer border of the foreground component whose raster-first pixel
- * is `start` (padded index): Suzuki-Abe border following with 8-connectivity, as OpenCV's
- * findContours traces it, and the shoelace formula over the traced pixel centres. */
-static int64_t outer_area2(const uint8_t *in, int PW, int32_t start) {
+/* Twice cv2.contourArea of the outer border of the foreground component (pixels with pu8 > thr)
+ * whose raster-first pixel is `start` (padded index): Suzuki-Abe border following with
+ * 8-connectivity, as OpenCV's findContours traces it, and the shoelace formula over the traced
+ * pixel centres. */
+static int64_t outer_area2(const uint8_t *pu8, int thr, int PW, int32_t start) {
+#define IN(q) (pu8[(q)] > thr)
     int sx = start % PW, sy = start / PW;
     int s = 4, found = 0;
     for (int k = 0; k < 7; k++) {          /* clockwise from the west neighbour (background) */
         s = (s - 1) & 7;
-        if (in[(sy + DY8[s]) * PW + sx + DX8[s]]) { found = 1; break; }
+        if (IN((int64_t)(sy + DY8[s]) * PW + sx + DX8[s])) { found = 1; break; }
     }
     if (!found) return 0;                  /* a single pixel */
     int ex = sx + DX8[s], ey = sy + DY8[s];  /* the last border pixel before the walk closes */
@@ -501,7 +787,7 @@ static int64_t outer_area2(const uint8_t *in, int PW, int32_t start) {
             d = (d + 1) & 7;
             x4 = x3 + DX8[d];
             y4 = y3 + DY8[d];
-            if (in[y4 * PW + x4]) break;
+            if (IN((int64_t)y4 * PW + x4)) break;
         }
         acc += (int64_t)x3 * y4 - (int64_t)x4 * y3;
         if (x4 == sx && y4 == sy && x3 == ex && y3 == ey) break;
@@ -510,6 +796,7 @@ static int64_t outer_area2(const uint8_t *in, int PW, int32_t start) {
         s = (d + 4) & 7;
     }
     return acc < 0 ? -acc : acc;
+#undef IN
 }
 
 /* Size key of a foreground component: exact twice-contour-area (or, for a 1-pixel-high or -wide
@@ -517,16 +804,17 @@ static int64_t outer_area2(const uint8_t *in, int PW, int32_t start) {
  * in raster order; for a component with holes an upper and a lower bound. Returns exactness. */
 static int size_key(const Sweep *s, const Comp *k, int64_t *key, int64_t *lb) {
     int64_t PN = s->PN;
+    int64_t h = comp_y1(s, k) - comp_y0(s, k), w = k->x1 - k->x0;
     if (s->H == 1 || s->W == 1) {
-        *key = *lb = (int64_t)((k->x1 - k->x0) + (k->y1 - k->y0)) * PN + k->first;
+        *key = *lb = (w + h) * PN + k->first;
         return 1;
     }
-    *lb = (int64_t)k->area2 * PN + k->first;
-    if (k->euler4 == 4) {
+    *lb = (int64_t)comp_area2(k) * PN + k->first;
+    if (comp_euler4(k) == 4) {
         *key = *lb;
         return 1;
     }
-    *key = 2 * (int64_t)(k->x1 - k->x0) * (k->y1 - k->y0) * PN + k->first;
+    *key = 2 * w * h * PN + k->first;
     return 0;
 }
 
@@ -543,48 +831,32 @@ static int32_t largest_root(Sweep *s) {
         }
         /* the bounds do not decide: trace the border for the exact area */
         const Comp *k = &s->c[top.id];
-        int64_t a2 = outer_area2(s->in, s->PW, k->first);
-        top.key = top.lb = a2 * (int64_t)s->PN + k->first;
+        int64_t a2 = outer_area2(s->pu8, s->thr, s->PW, k->first);
+        top.key = top.lb = a2 * s->PN + k->first;
         size_push(s, top);
     }
 }
 
-/* An upper bound of the IoU of any box inside the box A of component k with the GT boxes:
- * max_g |A & G_g| / |G_g| (the IoU of the box A & G_g). The holes of k have their boxes inside A
- * (a hole's pixels lie strictly inside k's extent), so where this bound is not above the best
- * component IoU, the holes cannot change the all-regions IoU at that level. */
-static double hole_bound(const Sweep *s, const Comp *k) {
-    int64_t x0 = k->x0, y0 = k->y0, x1 = k->x1 + 1, y1 = k->y1 + 1;
-    if (x1 > s->W - 1) x1 = s->W - 1;
-    if (y1 > s->H - 1) y1 = s->H - 1;
-    double best = 0.0;
-    for (int g = 0; g < s->m; g++) {
-        const int64_t *b = s->gt + 4 * g;
-        int64_t iw = (x1 < b[2] ? x1 : b[2]) - (x0 > b[0] ? x0 : b[0]) + 1;
-        int64_t ih = (y1 < b[3] ? y1 : b[3]) - (y0 > b[1] ? y0 : b[1]) + 1;
-        int64_t inter = (iw > 0 ? iw : 0) * (ih > 0 ? ih : 0);
-        int64_t area = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
-        double v = area > 0 ? (double)inter / (double)area : 0.0;
-        if (v > best) best = v;
-    }
-    return best;
-}
-
 /* Recompute the IoU (and, for the foreground, the size key) of every component changed since
- * the last recorded level, and push them onto the heaps. */
+ * the last recorded level, and push them onto the heaps with a new stamp (older entries of the
+ * component become stale). */
 static void flush_dirty(Sweep *s, int with_size) {
     for (int i = 0; i < s->ndirty; i++) {
         int32_t id = s->dirty[i];
         Comp *k = &s->c[id];
         k->dirty = 0;
         if (s->cp[id] != id) continue;
+        k->stamp++;
         if (k->box_new) {
             k->iou = comp_iou(s, k);
             k->box_new = 0;
         }
         iou_push(s->ih, &s->nih, k->iou, id, k->stamp);
-        if (with_size && k->euler4 != 4 && s->H > 1 && s->W > 1)
-            iou_push(s->bh, &s->nbh, hole_bound(s, k), id, k->stamp);
+        if (with_size && comp_euler4(k) != 4 && s->H > 1 && s->W > 1)
+        {
+            double b = hole_bound(s, k);
+            iou_push(s->bh, &s->nbh, k->hb < b ? k->hb : b, id, k->stamp);
+        }
         if (with_size) {
             SizeEnt e;
             size_key(s, k, &e.key, &e.lb);
@@ -596,36 +868,175 @@ static void flush_dirty(Sweep *s, int with_size) {
     s->ndirty = 0;
 }
 
-static void offsets(int PW, int32_t *off) {
-    for (int d = 0; d < 8; d++) off[d] = DY8[d] * PW + DX8[d];
+
+/* ------------------------------------------------------------------------------ preparation */
+
+static void prep_free(Prep *pr) {
+    if (!pr) return;
+    free(pr->pu8);
+    free(pr->ent);
+    free(pr);
 }
 
-/* Counting sort of the pixels by value; `order` holds ``y << 16 | x``, raster order within a value. */
-static void bucket(const uint8_t *u8, int W, int H, int32_t *order, int64_t *starts) {
-    int64_t cnt[257];
-    memset(cnt, 0, sizeof(cnt));
-    int N = W * H;
-    for (int i = 0; i < N; i++) cnt[u8[i] + 1]++;
-    for (int v = 0; v < 256; v++) cnt[v + 1] += cnt[v];
-    memcpy(starts, cnt, sizeof(cnt));
-    for (int y = 0; y < H; y++) {
-        const uint8_t *row = u8 + (int64_t)y * W;
-        for (int x = 0; x < W; x++) order[cnt[row[x]]++] = y << 16 | x;
+/* One row of u8 = (uint8)(int32)(float64(f) * 255); returns 0 if a value is NaN or outside [0, 1]
+ * (then the row is meaningless). SSE2 (every x86-64) does two values per instruction with the same
+ * IEEE operations; elsewhere the compiler gets a branch-free loop. */
+static int quantize_row(const void *map, int is_f32, int n, uint8_t *out) {
+    int x = 0, ok = 1;
+#if defined(__SSE2__)
+    const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0), k255 = _mm_set1_pd(255.0);
+    __m128d good = _mm_castsi128_pd(_mm_set1_epi32(-1));
+    for (; x + 8 <= n; x += 8) {
+        __m128d v[4];
+        if (is_f32) {
+            const float *f = (const float *)map + x;
+            __m128 a = _mm_loadu_ps(f), b = _mm_loadu_ps(f + 4);
+            v[0] = _mm_cvtps_pd(a);
+            v[1] = _mm_cvtps_pd(_mm_movehl_ps(a, a));
+            v[2] = _mm_cvtps_pd(b);
+            v[3] = _mm_cvtps_pd(_mm_movehl_ps(b, b));
+        } else {
+            const double *f = (const double *)map + x;
+            v[0] = _mm_loadu_pd(f);
+            v[1] = _mm_loadu_pd(f + 2);
+            v[2] = _mm_loadu_pd(f + 4);
+            v[3] = _mm_loadu_pd(f + 6);
+        }
+        __m128i q[4];
+        for (int k = 0; k < 4; k++) {
+            good = _mm_and_pd(good, _mm_and_pd(_mm_cmpge_pd(v[k], zero), _mm_cmple_pd(v[k], one)));
+            q[k] = _mm_cvttpd_epi32(_mm_mul_pd(v[k], k255));          /* two int32 in the low half */
+        }
+        __m128i lo = _mm_unpacklo_epi64(q[0], q[1]), hi = _mm_unpacklo_epi64(q[2], q[3]);
+        __m128i w = _mm_packs_epi32(lo, hi);                            /* 8 x int16 in [0, 255] */
+        _mm_storel_epi64((__m128i *)(out + x), _mm_packus_epi16(w, w));
     }
+    ok = _mm_movemask_pd(good) == 3;
+#endif
+    for (; x < n; x++) {
+        double v = is_f32 ? (double)((const float *)map)[x] : ((const double *)map)[x];
+        ok &= (v >= 0.0) & (v <= 1.0);
+        out[x] = (uint8_t)(int32_t)((ok ? v : 0.0) * 255.0);
+    }
+    return ok;
 }
+
+/* Quantise a map into the padded frame: u8 = (uint8)(float64(map) * 255) (truncation). Returns
+ * the number of values outside [0, 1] or NaN (then the frame is meaningless and the caller
+ * reports the error). */
+static int64_t prep_quantize(Prep *pr, const void *map, int is_f32) {
+    int W = pr->W, PW = pr->PW;
+    size_t esize = is_f32 ? sizeof(float) : sizeof(double);
+    uint8_t *pu8 = pr->pu8;
+    int ok = 1;
+    memset(pu8, 0, (size_t)PW);
+    memset(pu8 + (pr->PN - PW), 0, (size_t)PW);
+    for (int y = 0; y < pr->H; y++) {
+        uint8_t *row = pu8 + (int64_t)(y + 1) * PW;
+        row[0] = row[PW - 1] = 0;
+        ok &= quantize_row((const char *)map + (size_t)y * W * esize, is_f32, W, row + 1);
+    }
+    if (ok) return 0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < pr->N; i++) {
+        double v = is_f32 ? (double)((const float *)map)[i] : ((const double *)map)[i];
+        bad += !(v >= 0.0 && v <= 1.0);
+    }
+    return bad;
+}
+
+/* Counting sort of the pixels by value, with each pixel's neighbour pattern at the time it joins
+ * the foreground sweep (255 down, raster order within a level): neighbour q is already there iff
+ * u8[q] > u8[p], or u8[q] == u8[p] and q comes first in raster order (the N, NE, NW and W
+ * neighbours). The background sweep (0 up, reverse raster order within a level) finds exactly the
+ * complement there: u8[q] < u8[p], or equal and q later in raster order. So both sweeps read their
+ * neighbourhoods from this one pattern, computed in a raster pass that the compiler vectorises,
+ * instead of probing a membership image pixel by pixel. Returns the maximum of u8. */
+static int prep_sort(Prep *pr, uint8_t *patrow) {
+    int W = pr->W, H = pr->H, PW = pr->PW;
+    const uint8_t *pu8 = pr->pu8;
+    int64_t cnt[4][256];
+    memset(cnt, 0, sizeof(cnt));
+    for (int y = 0; y < H; y++) {
+        const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1;
+        int x = 0;
+        for (; x + 4 <= W; x += 4) {        /* four counters: no store-to-load chain on plateaus */
+            cnt[0][c[x]]++;
+            cnt[1][c[x + 1]]++;
+            cnt[2][c[x + 2]]++;
+            cnt[3][c[x + 3]]++;
+        }
+        for (; x < W; x++) cnt[0][c[x]]++;
+    }
+    int64_t pos[256];
+    int64_t acc = 0;
+    int mx = 0;
+    for (int v = 0; v < 256; v++) {
+        int64_t n = cnt[0][v] + cnt[1][v] + cnt[2][v] + cnt[3][v];
+        pr->starts[v] = acc;
+        pos[v] = acc;
+        acc += n;
+        if (n) mx = v;
+    }
+    pr->starts[256] = acc;
+    Ent *ent = pr->ent;
+    for (int y = 0; y < H; y++) {
+        const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1, *a = c - PW, *b = c + PW;
+        for (int x = 0; x < W; x++) {
+            uint8_t v = c[x];
+            patrow[x] = (uint8_t)((c[x + 1] > v) | (a[x + 1] >= v) << 1 | (a[x] >= v) << 2 | (a[x - 1] >= v) << 3 |
+                                  (c[x - 1] >= v) << 4 | (b[x - 1] > v) << 5 | (b[x] > v) << 6 | (b[x + 1] > v) << 7);
+        }
+        /* the border: the padding (0) is never above a pixel but may equal it; outside is absent */
+        if (y == 0)
+            for (int x = 0; x < W; x++) patrow[x] &= (uint8_t)~0x0e;
+        patrow[0] &= (uint8_t)~0x18;
+        patrow[W - 1] &= (uint8_t)~0x02;
+        int64_t p0 = (int64_t)(y + 1) * PW + 1;
+        for (int x = 0; x < W; x++) ent[pos[c[x]]++] = ENT(p0 + x, x, patrow[x]);
+    }
+    return mx;
+}
+
+/* Quantise and sort a map. *rc: 0, the number of invalid values (> 0; NULL returned), or -1 (out
+ * of memory). */
+static Prep *prep_new(const void *map, int is_f32, int H, int W, int64_t *rc) {
+    Prep *pr = (Prep *)calloc(1, sizeof(Prep));
+    uint8_t *patrow = (uint8_t *)malloc((size_t)W + 1);
+    *rc = -1;
+    if (!pr || !patrow) { free(pr); free(patrow); return NULL; }
+    pr->W = W;
+    pr->H = H;
+    pr->PW = W + 2;
+    pr->PH = H + 2;
+    pr->N = (int64_t)W * H;
+    pr->PN = (int64_t)pr->PW * pr->PH;
+    pr->pu8 = (uint8_t *)malloc((size_t)pr->PN);
+    pr->ent = (Ent *)malloc(sizeof(Ent) * (size_t)pr->N);
+    if (!pr->pu8 || !pr->ent) { free(patrow); prep_free(pr); return NULL; }
+    *rc = prep_quantize(pr, map, is_f32);
+    if (*rc) { free(patrow); prep_free(pr); return NULL; }
+    prep_sort(pr, patrow);
+    free(patrow);
+    return pr;
+}
+
+/* The largest value of a prepared map. */
+static int prep_max(const Prep *pr) {
+    for (int v = 255; v > 0; v--)
+        if (pr->starts[v + 1] > pr->starts[v]) return v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ sweeps */
 
 /* Foreground sweep from level 255 down to `lowest`, recording at the needed levels. */
-static int sweep_fg(Sweep *s, const int32_t *order, const int64_t *starts, const uint8_t *need, int lowest,
-                    double *largest, double *anyreg, double *hbound) {
-    int32_t off[8];
-    offsets(s->PW, off);
-    int PW = s->PW;
+static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, double *largest, double *anyreg,
+                     double *hbound) {
     for (int v = 255; v > lowest; v--) {
-        for (int64_t k = starts[v]; k < starts[v + 1]; k++) {
-            int x = order[k] & 0xffff, y = order[k] >> 16;
-            add_fg(s, (y + 1) * PW + x + 1, x, y, off);
-        }
+        add_pixels(s, pr->ent + pr->starts[v], pr->starts[v + 1] - pr->starts[v], 0, v);
         int thr = v - 1;
+        s->thr = thr;
         if (need && need[thr] && s->ncomp > 0) {
             flush_dirty(s, 1);
             double top = iou_top(s, s->ih, &s->nih);
@@ -635,48 +1046,19 @@ static int sweep_fg(Sweep *s, const int32_t *order, const int64_t *starts, const
             largest[thr] = s->c[largest_root(s)].iou;
         }
     }
-    return 0;
+    s->thr = lowest;
 }
 
-/* Background sweep from level 0 up to `highest`, recording the best hole IoU at needed levels. */
-static int sweep_bg(Sweep *s, const int32_t *order, const int64_t *starts, const uint8_t *need, int highest,
-                    double *holes) {
-    int32_t off[8];
-    offsets(s->PW, off);
-    int PW = s->PW;
+/* Background sweep from level 0 up to `highest` (reverse raster order within a level), recording
+ * the best hole IoU at the needed levels. */
+static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest, double *holes) {
     for (int v = 0; v <= highest; v++) {
-        for (int64_t k = starts[v]; k < starts[v + 1]; k++) {
-            int x = order[k] & 0xffff, y = order[k] >> 16;
-            add_bg(s, (y + 1) * PW + x + 1, x, y, off);
-        }
+        add_pixels(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v], 1, v);
         if (need && need[v]) {
             flush_dirty(s, 0);
             holes[v] = iou_top(s, s->ih, &s->nih);
         }
     }
-    return 0;
-}
-
-/* Quantise a map: u8 = (uint8)(float64(map) * 255) (truncation). Returns the number of values
- * outside [0, 1] or NaN (then nothing else is computed and the caller reports the error), and the
- * maximum of u8. Written as three branch-free loops that the compiler vectorises. */
-static int64_t quantize(const void *map, int is_f32, int64_t n, uint8_t *u8, int *u8max) {
-    int64_t bad = 0;
-    if (is_f32) {
-        const float *f = (const float *)map;
-        for (int64_t i = 0; i < n; i++) bad += (f[i] < 0.0f) | (f[i] > 1.0f) | (f[i] != f[i]);
-        if (bad) return bad;
-        for (int64_t i = 0; i < n; i++) u8[i] = (uint8_t)(int32_t)((double)f[i] * 255.0);
-    } else {
-        const double *f = (const double *)map;
-        for (int64_t i = 0; i < n; i++) bad += (f[i] < 0.0) | (f[i] > 1.0) | (f[i] != f[i]);
-        if (bad) return bad;
-        for (int64_t i = 0; i < n; i++) u8[i] = (uint8_t)(int32_t)(f[i] * 255.0);
-    }
-    uint8_t mx = 0;
-    for (int64_t i = 0; i < n; i++) mx = u8[i] > mx ? u8[i] : mx;
-    *u8max = mx;
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------ box entries */
@@ -684,16 +1066,15 @@ static int64_t quantize(const void *map, int is_f32, int64_t n, uint8_t *u8, int
 /* Best IoU of the extracted boxes with the GT boxes at every CAM threshold (largest region, and
  * all regions with holes when `want_all`). `map` is (H, W) float32 or float64 in [0, 1].
  * Returns 0, the number of invalid map values (> 0; nothing written), or -1 (out of memory). */
+
 WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const double *thresholds, int nt,
                               const int64_t *gt, int m, int want_all, double *out_largest, double *out_all) {
     build_tables();
-    int64_t N = (int64_t)H * W;
-    uint8_t *u8 = (uint8_t *)malloc((size_t)N);
-    int32_t *order = (int32_t *)malloc(sizeof(int32_t) * (size_t)N);
-    if (!u8 || !order) { free(u8); free(order); return -1; }
-    int mx;
-    int64_t bad = quantize(map, is_f32, N, u8, &mx);
-    if (bad) { free(u8); free(order); return bad; }
+    if (W > MAX_W || (int64_t)(W + 2) * (H + 2) > INT32_MAX) return -1;
+    int64_t rc;
+    Prep *pr = prep_new(map, is_f32, H, W, &rc);
+    if (!pr) return rc;
+    int mx = prep_max(pr);
     uint8_t need[256];
     memset(need, 0, sizeof(need));
     int lowest = 256, highest = -1;
@@ -707,14 +1088,15 @@ WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const d
     }
     double lv_largest[256], lv_any[256], lv_holes[256], lv_bound[256];
     for (int v = 0; v < 256; v++) lv_largest[v] = lv_any[v] = lv_holes[v] = lv_bound[v] = -1.0;
-    int64_t starts[257];
-    bucket(u8, W, H, order, starts);
-    int rc = 0;
+    rc = 0;
     if (lowest < 256) {
-        Sweep s;
-        if (sweep_init(&s, W, H, gt, m, 0) == 0) sweep_fg(&s, order, starts, need, lowest, lv_largest, lv_any, lv_bound);
-        else rc = -1;
-        sweep_free(&s);
+        Sweep *s = sweep_new(pr, gt, m, 0);
+        if (s) {
+            sweep_fg(s, pr, need, lowest, lv_largest, lv_any, lv_bound);
+            sweep_free(s);
+        } else {
+            rc = -1;
+        }
         /* the background sweep only up to the last level where a hole could beat the components */
         highest = -1;
         for (int v = 0; v < 256; v++) {
@@ -722,9 +1104,13 @@ WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const d
             if (need[v]) highest = v;
         }
         if (want_all && rc == 0 && highest >= 0) {
-            if (sweep_init(&s, W, H, gt, m, 1) == 0) sweep_bg(&s, order, starts, need, highest, lv_holes);
-            else rc = -1;
-            sweep_free(&s);
+            s = sweep_new(pr, gt, m, 1);
+            if (s) {
+                sweep_bg(s, pr, need, highest, lv_holes);
+                sweep_free(s);
+            } else {
+                rc = -1;
+            }
         }
     }
     double empty = box_gt_iou(0, 0, 0, 0, gt, m);
@@ -738,8 +1124,7 @@ WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const d
             if (want_all) out_all[i] = lv_any[thr] > lv_holes[thr] ? lv_any[thr] : lv_holes[thr];
         }
     }
-    free(u8);
-    free(order);
+    prep_free(pr);
     return rc;
 }
 
@@ -753,43 +1138,56 @@ WSB_API void wsb_bucket(const uint8_t *u8, int64_t n, int64_t *order, int64_t *s
     for (int64_t i = 0; i < n; i++) order[cnt[u8[i]]++] = i;
 }
 
-/* The regions of ``u8 > thr`` (0 <= thr <= 254) for box extraction. `order`/`starts` are from
- * wsb_bucket. Foreground (holes == 0): rows ``x0, y0, x1, y1, first, area2`` of every 8-connected
- * component (area2: twice the contour area of its outer border), `*largest` = the row of the
- * largest-contour component (ties: the last in raster order). Holes (holes == 1): rows ``x0, y0,
- * x1, y1, first, 0`` of the 4-connected background components off the border. `first` is the
- * unpadded raster index of the region's first pixel. `out` must hold 6 * H * W values. Returns the
- * number of rows, or -1 (out of memory). */
-WSB_API int64_t wsb_regions(int H, int W, const int64_t *order, const int64_t *starts,
-                            int thr, int holes, int64_t *out, int64_t *largest) {
+/* The regions of ``u8 > thr`` (0 <= thr <= 254) of the (H, W) uint8 map `u8`, for box extraction.
+ * Foreground (holes == 0): rows ``x0, y0, x1, y1, first, area2`` of every 8-connected component
+ * (area2: twice the contour area of its outer border), `*largest` = the row of the largest-contour
+ * component (ties: the last in raster order). Holes (holes == 1): rows ``x0, y0, x1, y1, first, 0``
+ * of the 4-connected background components off the border. `first` is the unpadded raster index
+ * of the region's first pixel. `out` must hold 6 * H * W values. Returns the number of rows, or
+ * -1 (out of memory or too large). */
+WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes, int64_t *out, int64_t *largest) {
     build_tables();
-    int64_t N = (int64_t)H * W;
-    int32_t *po = (int32_t *)malloc(sizeof(int32_t) * (size_t)(N ? N : 1));
-    if (!po) return -1;
-    for (int64_t k = 0; k < N; k++) po[k] = (int32_t)((order[k] / W) << 16 | (order[k] % W));
-    Sweep s;
-    if (sweep_init(&s, W, H, NULL, 0, holes) != 0) { sweep_free(&s); free(po); return -1; }
-    if (holes) sweep_bg(&s, po, starts, NULL, thr, NULL);
-    else sweep_fg(&s, po, starts, NULL, thr, NULL, NULL, NULL);
-    int64_t n = 0, best_key = -1;
     *largest = -1;
-    for (int32_t id = holes ? 1 : 0; id < s.ncomp; id++) {
-        if (s.cp[id] != id) continue;
-        const Comp *k = &s.c[id];
+    if (W > MAX_W || (int64_t)(W + 2) * (H + 2) > INT32_MAX) return -1;
+    Prep *pr = (Prep *)calloc(1, sizeof(Prep));
+    uint8_t *patrow = (uint8_t *)malloc((size_t)W + 1);
+    if (!pr || !patrow) { free(pr); free(patrow); return -1; }
+    pr->W = W;
+    pr->H = H;
+    pr->PW = W + 2;
+    pr->PH = H + 2;
+    pr->N = (int64_t)W * H;
+    pr->PN = (int64_t)pr->PW * pr->PH;
+    pr->pu8 = (uint8_t *)calloc((size_t)pr->PN, 1);
+    pr->ent = (Ent *)malloc(sizeof(Ent) * (size_t)(pr->N ? pr->N : 1));
+    Sweep *s = NULL;
+    if (pr->pu8 && pr->ent) {
+        for (int y = 0; y < H; y++) memcpy(pr->pu8 + (int64_t)(y + 1) * pr->PW + 1, u8 + (int64_t)y * W, (size_t)W);
+        prep_sort(pr, patrow);
+        s = sweep_new(pr, NULL, 0, holes);
+    }
+    free(patrow);
+    if (!s) { prep_free(pr); return -1; }
+    if (holes) sweep_bg(s, pr, NULL, thr, NULL);
+    else sweep_fg(s, pr, NULL, thr, NULL, NULL, NULL);
+    int64_t n = 0, best_key = -1;
+    for (int32_t id = holes ? 1 : 0; id < s->ncomp; id++) {
+        if (s->cp[id] != id) continue;
+        const Comp *k = &s->c[id];
         int64_t key, lb, a2 = 0;
         if (!holes) {
-            if (!size_key(&s, k, &key, &lb)) key = outer_area2(s.in, s.PW, k->first) * (int64_t)s.PN + k->first;
-            a2 = (s.H == 1 || s.W == 1) ? 0 : key / s.PN;
+            if (!size_key(s, k, &key, &lb)) key = outer_area2(s->pu8, thr, s->PW, k->first) * s->PN + k->first;
+            a2 = (s->H == 1 || s->W == 1) ? 0 : key / s->PN;
             if (key > best_key) { best_key = key; *largest = n; }
         }
         int64_t *row = out + 6 * n;
-        row[0] = k->x0; row[1] = k->y0; row[2] = k->x1; row[3] = k->y1;
-        row[4] = (int64_t)(k->first / s.PW - 1) * W + (k->first % s.PW - 1);
+        row[0] = k->x0; row[1] = comp_y0(s, k); row[2] = k->x1; row[3] = comp_y1(s, k);
+        row[4] = (int64_t)comp_y0(s, k) * W + (k->first % s->PW - 1);
         row[5] = a2;
         n++;
     }
-    sweep_free(&s);
-    free(po);
+    sweep_free(s);
+    prep_free(pr);
     return n;
 }
 

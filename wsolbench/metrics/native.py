@@ -39,7 +39,7 @@ SIGNATURES = {
     "wsb_best_ious": (c_int64, [c_void_p, c_int, c_int, c_int, c_void_p, c_int, c_void_p, c_int, c_int,
                                 c_void_p, c_void_p]),
     "wsb_bucket": (None, [c_void_p, c_int64, c_void_p, c_void_p]),
-    "wsb_regions": (c_int64, [c_int, c_int, c_void_p, c_void_p, c_int, c_int, c_void_p, c_void_p]),
+    "wsb_regions": (c_int64, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p]),
     "wsb_resize": (None, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p,
                           c_int, c_void_p, c_void_p]),
     "wsb_normalize": (c_int, [c_void_p, c_int64]),
