@@ -156,6 +156,45 @@ static void build_tables(void) {
     tables_ready = 1;
 }
 
+/* ------------------------------------------------------------------------------ workspace */
+
+/* The large buffers of a call are kept per thread and reused by the next call: a fresh multi-
+ * megabyte allocation per map would come from mmap and cost a page fault per 4 KiB touched
+ * (tens of microseconds per 224 x 224 map). Thread-local, so calls on several threads (ctypes
+ * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call. */
+#if defined(_MSC_VER)
+#define WSB_TLS __declspec(thread)
+#else
+#define WSB_TLS __thread
+#endif
+enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_N };
+#define WS_KEEP ((size_t)64 << 20)
+static WSB_TLS void *ws_ptr[WS_N];
+static WSB_TLS size_t ws_cap[WS_N];
+
+/* The thread's buffer `slot` with room for `bytes` (contents undefined), or NULL. */
+static void *ws_get(int slot, size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    if (ws_cap[slot] < bytes) {
+        free(ws_ptr[slot]);
+        ws_ptr[slot] = malloc(bytes);
+        ws_cap[slot] = ws_ptr[slot] ? bytes : 0;
+    }
+    return ws_ptr[slot];
+}
+
+/* After a call: give the buffers back if they hold more than WS_KEEP bytes. */
+static void ws_trim(void) {
+    size_t total = 0;
+    for (int i = 0; i < WS_N; i++) total += ws_cap[i];
+    if (total <= WS_KEEP) return;
+    for (int i = 0; i < WS_N; i++) {
+        free(ws_ptr[i]);
+        ws_ptr[i] = NULL;
+        ws_cap[i] = 0;
+    }
+}
+
 /* ------------------------------------------------------------------------------ components */
 
 typedef struct {
@@ -273,14 +312,7 @@ static double comp_iou(const Sweep *s, const Comp *k) {
 }
 
 static void sweep_free(Sweep *s) {
-    free(s->lab);
-    free(s->cp);
-    free(s->c);
-    free(s->dirty);
-    free(s->ih);
-    free(s->bh);
-    free(s->sh);
-    free(s);
+    free(s);                  /* the arrays are the thread's workspace */
 }
 
 /* A sweep over a prepared map (background: 4-connected background components, the padding being
@@ -299,13 +331,13 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     s->pu8 = pr->pu8;
     s->budget = s->N / 2 + 64;
     size_t cap = (size_t)s->N + 2;
-    s->lab = (int32_t *)malloc(sizeof(int32_t) * (size_t)s->PN);
-    s->cp = (int32_t *)malloc(sizeof(int32_t) * cap);
-    s->c = (Comp *)malloc(sizeof(Comp) * cap);
-    s->dirty = (int32_t *)malloc(sizeof(int32_t) * cap);
-    s->ih = (IouEnt *)malloc(sizeof(IouEnt) * (cap + 8));
-    s->bh = background ? NULL : (IouEnt *)malloc(sizeof(IouEnt) * (cap + 8));
-    s->sh = background ? NULL : (SizeEnt *)malloc(sizeof(SizeEnt) * (cap + 8));
+    s->lab = (int32_t *)ws_get(WS_LAB, sizeof(int32_t) * (size_t)s->PN);
+    s->cp = (int32_t *)ws_get(WS_CP, sizeof(int32_t) * cap);
+    s->c = (Comp *)ws_get(WS_COMP, sizeof(Comp) * cap);
+    s->dirty = (int32_t *)ws_get(WS_DIRTY, sizeof(int32_t) * cap);
+    s->ih = (IouEnt *)ws_get(WS_IH, sizeof(IouEnt) * (cap + 8));
+    s->bh = background ? NULL : (IouEnt *)ws_get(WS_BH, sizeof(IouEnt) * (cap + 8));
+    s->sh = background ? NULL : (SizeEnt *)ws_get(WS_SH, sizeof(SizeEnt) * (cap + 8));
     if (!s->lab || !s->cp || !s->c || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh))) {
         sweep_free(s);
         return NULL;
@@ -872,10 +904,7 @@ static void flush_dirty(Sweep *s, int with_size) {
 /* ------------------------------------------------------------------------------ preparation */
 
 static void prep_free(Prep *pr) {
-    if (!pr) return;
-    free(pr->pu8);
-    free(pr->ent);
-    free(pr);
+    free(pr);                 /* pu8 and ent are the thread's workspace */
 }
 
 /* One row of u8 = (uint8)(int32)(float64(f) * 255); returns 0 if a value is NaN or outside [0, 1]
@@ -1011,8 +1040,8 @@ static Prep *prep_new(const void *map, int is_f32, int H, int W, int64_t *rc) {
     pr->PH = H + 2;
     pr->N = (int64_t)W * H;
     pr->PN = (int64_t)pr->PW * pr->PH;
-    pr->pu8 = (uint8_t *)malloc((size_t)pr->PN);
-    pr->ent = (Ent *)malloc(sizeof(Ent) * (size_t)pr->N);
+    pr->pu8 = (uint8_t *)ws_get(WS_PU8, (size_t)pr->PN);
+    pr->ent = (Ent *)ws_get(WS_ENT, sizeof(Ent) * (size_t)pr->N);
     if (!pr->pu8 || !pr->ent) { free(patrow); prep_free(pr); return NULL; }
     *rc = prep_quantize(pr, map, is_f32);
     if (*rc) { free(patrow); prep_free(pr); return NULL; }
@@ -1073,7 +1102,10 @@ WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const d
     if (W > MAX_W || (int64_t)(W + 2) * (H + 2) > INT32_MAX) return -1;
     int64_t rc;
     Prep *pr = prep_new(map, is_f32, H, W, &rc);
-    if (!pr) return rc;
+    if (!pr) {
+        ws_trim();
+        return rc;
+    }
     int mx = prep_max(pr);
     uint8_t need[256];
     memset(need, 0, sizeof(need));
@@ -1125,6 +1157,7 @@ WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const d
         }
     }
     prep_free(pr);
+    ws_trim();
     return rc;
 }
 
@@ -1158,16 +1191,21 @@ WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes,
     pr->PH = H + 2;
     pr->N = (int64_t)W * H;
     pr->PN = (int64_t)pr->PW * pr->PH;
-    pr->pu8 = (uint8_t *)calloc((size_t)pr->PN, 1);
-    pr->ent = (Ent *)malloc(sizeof(Ent) * (size_t)(pr->N ? pr->N : 1));
+    pr->pu8 = (uint8_t *)ws_get(WS_PU8, (size_t)pr->PN);
+    pr->ent = (Ent *)ws_get(WS_ENT, sizeof(Ent) * (size_t)pr->N);
     Sweep *s = NULL;
     if (pr->pu8 && pr->ent) {
+        memset(pr->pu8, 0, (size_t)pr->PN);
         for (int y = 0; y < H; y++) memcpy(pr->pu8 + (int64_t)(y + 1) * pr->PW + 1, u8 + (int64_t)y * W, (size_t)W);
         prep_sort(pr, patrow);
         s = sweep_new(pr, NULL, 0, holes);
     }
     free(patrow);
-    if (!s) { prep_free(pr); return -1; }
+    if (!s) {
+        prep_free(pr);
+        ws_trim();
+        return -1;
+    }
     if (holes) sweep_bg(s, pr, NULL, thr, NULL);
     else sweep_fg(s, pr, NULL, thr, NULL, NULL, NULL);
     int64_t n = 0, best_key = -1;
@@ -1188,18 +1226,73 @@ WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes,
     }
     sweep_free(s);
     prep_free(pr);
+    ws_trim();
     return n;
 }
 
 /* ----------------------------------------------------------------------- resize, normalise */
 
+/* Running minimum, maximum and NaN flag of values written by the resize (for the fused
+ * normalisation). */
+typedef struct {
+    double lo, hi;
+    int nan, any;
+} MinMax;
+
+static void minmax_add(MinMax *mm, const double *x, int64_t n) {
+    int64_t i = 0;
+    if (!mm->any && n) {
+        mm->lo = mm->hi = x[0];
+        mm->any = 1;
+    }
+#if defined(__SSE2__)
+    __m128d lo = _mm_set1_pd(mm->lo), hi = _mm_set1_pd(mm->hi), nan = _mm_setzero_pd();
+    for (; i + 2 <= n; i += 2) {
+        __m128d v = _mm_loadu_pd(x + i);
+        nan = _mm_or_pd(nan, _mm_cmpunord_pd(v, v));
+        lo = _mm_min_pd(v, lo);           /* lo stays a number: minpd returns the 2nd operand on NaN */
+        hi = _mm_max_pd(v, hi);
+    }
+    double l[2], h[2];
+    _mm_storeu_pd(l, lo);
+    _mm_storeu_pd(h, hi);
+    mm->lo = l[0] < l[1] ? l[0] : l[1];
+    mm->hi = h[0] > h[1] ? h[0] : h[1];
+    mm->nan |= _mm_movemask_pd(nan) != 0;
+#endif
+    for (; i < n; i++) {
+        double v = x[i];
+        mm->nan |= v != v;
+        mm->lo = v < mm->lo ? v : mm->lo;
+        mm->hi = v > mm->hi ? v : mm->hi;
+    }
+}
+
+/* One output row of the vertical pass with 4 taps: o[j] = ((r0 w0 + r1 w1) + r2 w2) + r3 w3, each
+ * product and sum rounded in float64 in that order (two at a time with SSE2: the same operations). */
+static void vrow4(const double *r0, const double *r1, const double *r2, const double *r3, const double *w, int n,
+                  double *o) {
+    int j = 0;
+#if defined(__SSE2__)
+    const __m128d w0 = _mm_set1_pd(w[0]), w1 = _mm_set1_pd(w[1]), w2 = _mm_set1_pd(w[2]), w3 = _mm_set1_pd(w[3]);
+    for (; j + 2 <= n; j += 2) {
+        __m128d a = _mm_mul_pd(_mm_loadu_pd(r0 + j), w0);
+        a = _mm_add_pd(a, _mm_mul_pd(_mm_loadu_pd(r1 + j), w1));
+        a = _mm_add_pd(a, _mm_mul_pd(_mm_loadu_pd(r2 + j), w2));
+        a = _mm_add_pd(a, _mm_mul_pd(_mm_loadu_pd(r3 + j), w3));
+        _mm_storeu_pd(o + j, a);
+    }
+#endif
+    for (; j < n; j++) o[j] = ((r0[j] * w[0] + r1[j] * w[1]) + r2[j] * w[2]) + r3[j] * w[3];
+}
+
 /* Separable resize, OpenCV's order of operations: a horizontal pass over every source row, then a
  * vertical pass; each output value is the left-to-right float64 sum of k products, exactly as
  * ((a0*w0 + a1*w1) + a2*w2) + a3*w3. Taps (index, weight) per output column/row come from the
- * caller; kx == 0 (ky == 0) leaves that axis as it is. `tmp` holds h * out_w values. */
-WSB_API void wsb_resize(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix,
-                        const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *tmp,
-                        double *out) {
+ * caller; kx == 0 (ky == 0) leaves that axis as it is. `tmp` holds h * out_w values. With `mm`,
+ * the minimum, maximum and NaN flag of the output are gathered while it is written. */
+static void resize_mm(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix, const double *wx,
+                      int kx, const int64_t *iy, const double *wy, int ky, double *tmp, double *out, MinMax *mm) {
     const double *rows = src;
     int cols = w;
     if (kx) {
@@ -1222,17 +1315,52 @@ WSB_API void wsb_resize(const double *src, int h, int w, int out_h, int out_w, c
             const int64_t *ii = iy + (int64_t)i * ky;
             const double *wi = wy + (int64_t)i * ky;
             double *o = out + (int64_t)i * cols;
-            const double *r0 = rows + ii[0] * cols;
-            for (int j = 0; j < cols; j++) o[j] = r0[j] * wi[0];
-            for (int k = 1; k < ky; k++) {
-                const double *rk = rows + ii[k] * cols;
-                double wk = wi[k];
-                for (int j = 0; j < cols; j++) o[j] = o[j] + rk[j] * wk;
+            if (ky == 4) {
+                vrow4(rows + ii[0] * cols, rows + ii[1] * cols, rows + ii[2] * cols, rows + ii[3] * cols, wi, cols, o);
+            } else {
+                const double *r0 = rows + ii[0] * cols;
+                for (int j = 0; j < cols; j++) o[j] = r0[j] * wi[0];
+                for (int k = 1; k < ky; k++) {
+                    const double *rk = rows + ii[k] * cols;
+                    double wk = wi[k];
+                    for (int j = 0; j < cols; j++) o[j] = o[j] + rk[j] * wk;
+                }
             }
+            if (mm) minmax_add(mm, o, cols);
         }
-    } else if (rows != out) {
-        memcpy(out, rows, sizeof(double) * (size_t)h * (size_t)cols);
+    } else {
+        if (rows != out) memcpy(out, rows, sizeof(double) * (size_t)h * (size_t)cols);
+        if (mm) minmax_add(mm, out, (int64_t)h * cols);
     }
+}
+
+WSB_API void wsb_resize(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix,
+                        const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *tmp,
+                        double *out) {
+    resize_mm(src, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, tmp, out, NULL);
+}
+
+/* x = (x - lo) / (hi - lo) in place (the reference normalize_scoremap given the minimum and
+ * maximum), or zeros for a map with NaN or a constant one (returns 1). */
+static int normalize_with(double *x, int64_t n, const MinMax *mm) {
+    if (n <= 0 || mm->nan || mm->lo == mm->hi) {
+        memset(x, 0, sizeof(double) * (size_t)(n > 0 ? n : 0));
+        return 1;
+    }
+    double mn = mm->lo, top = mm->hi - mn;
+    for (int64_t i = 0; i < n; i++) x[i] = (x[i] - mn) / top;
+    return 0;
+}
+
+/* The protocol's post-processing of a raw map in one call: resize (as wsb_resize) into `out`, then
+ * the reference min-max normalisation, whose minimum and maximum are gathered during the resize
+ * (one pass less). Returns 1 when the map had NaN or was constant (then `out` is zeros). */
+WSB_API int wsb_postprocess(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix,
+                            const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *tmp,
+                            double *out) {
+    MinMax mm = {0.0, 0.0, 0, 0};
+    resize_mm(src, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, tmp, out, &mm);
+    return normalize_with(out, (int64_t)out_h * out_w, &mm);
 }
 
 /* The reference normalize_scoremap in place: any NaN or a constant map -> zeros (returns 1);

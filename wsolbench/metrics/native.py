@@ -42,6 +42,8 @@ SIGNATURES = {
     "wsb_regions": (c_int64, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p]),
     "wsb_resize": (None, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p,
                           c_int, c_void_p, c_void_p]),
+    "wsb_postprocess": (c_int, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p,
+                                c_int, c_void_p, c_void_p]),
     "wsb_normalize": (c_int, [c_void_p, c_int64]),
     "wsb_pxap_hist": (c_int64, [c_void_p, c_int, c_void_p, c_int64, c_double, c_int, c_void_p]),
 }

@@ -119,21 +119,29 @@ def _taps(kind: str, n_src: int, n_dst: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(w, dtype=np.float64)
 
 
-def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str) -> np.ndarray:
+def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str, *, normalize: bool = False):
     """Horizontal pass over every source row, then the vertical pass (the compiled engine's
-    ``wsb_resize``: each value the left-to-right float64 sum of the 4 (or 2) products, as OpenCV)."""
+    ``wsb_resize``: each value the left-to-right float64 sum of the 4 (or 2) products, as OpenCV).
+    With ``normalize``, the reference min-max normalisation follows in the same call
+    (``wsb_postprocess``) and ``(map, constant)`` is returned."""
     out_w, out_h = _check_size(size_wh)
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     h, w = arr.shape
-    none = np.zeros((1, 1), np.int64), np.zeros((1, 1))
+    none = _NO_TAPS
     ix, wx = _taps(kind_x, w, out_w) if w != out_w else none
     iy, wy = _taps(kind_y, h, out_h) if h != out_h else none
     kx = ix.shape[1] if w != out_w else 0
     ky = iy.shape[1] if h != out_h else 0
     out = np.empty((out_h, out_w))
     tmp = np.empty((h, out_w)) if kx else out
-    engine().wsb_resize(ptr(arr), h, w, out_h, out_w, ptr(ix), ptr(wx), kx, ptr(iy), ptr(wy), ky, ptr(tmp), ptr(out))
+    args = (ptr(arr), h, w, out_h, out_w, ptr(ix), ptr(wx), kx, ptr(iy), ptr(wy), ky, ptr(tmp), ptr(out))
+    if normalize:
+        return out, bool(engine().wsb_postprocess(*args))
+    engine().wsb_resize(*args)
     return out
+
+
+_NO_TAPS = (np.zeros((1, 1), np.int64), np.zeros((1, 1)))
 
 
 def resize_bicubic(arr, size_wh) -> np.ndarray:
@@ -303,4 +311,6 @@ def postprocess_map(raw, protocol, *, normalized: bool, image_id: str | None = N
     _check_finite_range(arr, normalized=False, image_id=image_id)
     if at_size:
         return _normalize(arr)
+    if resize is resize_bicubic:                  # resize and normalise in one pass of the engine
+        return _separable(_check_2d(arr, image_id=image_id), size, "cubic", "cubic", normalize=True)
     return _normalize(resize(arr, size), in_place=True)     # the resized map is a fresh array
