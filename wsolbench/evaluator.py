@@ -228,11 +228,12 @@ class Evaluator:
     def missing(self) -> list[str]:
         """The images (``"id (class c)"`` on multi-label data) that have no map yet, in dataset order."""
         out = []
+        multilabel = self._frame.multilabel              # known since __init__ (a scan of every record)
         for i, record in enumerate(self.annotations.records):
-            classes = record.labels if self.annotations.multilabel else record.labels[:1]
+            classes = record.labels if multilabel else record.labels[:1]
             for pos, c in enumerate(classes):
                 if (i, pos) not in self._state.rows:
-                    out.append(f"{record.image_id} (class {c})" if self.annotations.multilabel else record.image_id)
+                    out.append(f"{record.image_id} (class {c})" if multilabel else record.image_id)
         return out
 
     def reset(self) -> None:
@@ -303,7 +304,7 @@ class Evaluator:
                                   "dataset's own ids, or build the evaluator for the dataset the maps are for")
             raise FormatError(f"{len(unknown)} image id(s) are not in the ground truth ({src}): {listing(unknown)}; "
                               "build the evaluator for the split the maps are for")
-        multilabel = self.annotations.multilabel
+        multilabel = self._frame.multilabel              # known since __init__ (a scan of every record)
         if multilabel and classes is None:
             raise FormatError(f"{self.annotations.name} is multi-label: pass map_labels=[the class of each map] "
                               "(one map per (image, GT class))")
