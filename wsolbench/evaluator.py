@@ -31,10 +31,11 @@ import numpy as np
 
 from wsolbench.datasets.coverage import require_ground_truth
 from wsolbench.datasets.idmatch import no_match_message
+from wsolbench.datasets.maskcache import frame_mask
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.errors import AnnotationError, DatasetError, FormatError, ProtocolError
 from wsolbench.metrics.evaluator import EvalState, FrameEvaluator, ImageInput, listing
-from wsolbench.metrics.gt import gt_mask, resize_boxes
+from wsolbench.metrics.gt import resize_boxes
 from wsolbench.metrics.resize import postprocess_map
 from wsolbench.metrics.result import EvaluationResult
 from wsolbench.protocol import Protocol, get_protocol
@@ -171,6 +172,10 @@ class Evaluator:
             It costs one more largest-region sweep per map (on the synthetic benchmark 2.0 -> 2.7 ms
             of CPU per map, boxes and masks), so it is off by default; mask area ratios (from the PxAP
             histograms) and the pointing games (about 0.1 ms per map) are always computed.
+        mask_cache: keep the GT masks in the evaluation frame in wsolbench's disk cache
+            (:mod:`wsolbench.datasets.maskcache`), so that later evaluations of the split do not decode
+            the mask files again; ``False`` decodes them every time (``WSOLBENCH_CACHE=''`` turns every
+            cache off).
         **dataset_options: adapter options of a spec, e.g. ``mask_root="OpenImages/masks"``.
 
     Raises:
@@ -185,7 +190,7 @@ class Evaluator:
     def __init__(self, dataset: str | AnnotationSet, protocol: Protocol | str = "wsoleval", *,
                  split: str | None = None, cam_step: float | None = None, threshold: float | None = None,
                  normalized: bool = False, spec: str | None = None, skip_images_without_gt: bool = False,
-                 box_sizes: bool = False, **dataset_options):
+                 box_sizes: bool = False, mask_cache: bool = True, **dataset_options):
         annotations = _annotations_of(dataset, split, dataset_options)
         if isinstance(dataset, str) and spec is None:
             spec = dataset
@@ -196,6 +201,7 @@ class Evaluator:
         self.protocol = _resolve_protocol(protocol, cam_step, threshold, annotations)
         self.normalized = bool(normalized)
         self.spec = spec
+        self.mask_cache = bool(mask_cache)
         self._frame = FrameEvaluator(self.protocol, with_boxes=annotations.has_boxes,
                                      with_masks=annotations.has_masks, num_classes=annotations.num_classes,
                                      multilabel=annotations.multilabel, box_sizes=box_sizes)
@@ -350,7 +356,8 @@ class Evaluator:
             boxes = resize_boxes(record.boxes, record.image_size, protocol.resolution, image_id=image_id)
         mask = None
         if record.masks is not None:
-            mask = gt_mask(record.masks.load(), protocol.resolution, class_index=map_label, image_id=image_id)
+            mask = frame_mask(record.masks, protocol.resolution, class_index=map_label, image_id=image_id,
+                              cache=self.mask_cache)
         return ImageInput(image_id=image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes, gt_mask=mask,
                           pred_label=pred, map_label=map_label, constant=_is_constant(raw, self.normalized), key=key)
 

@@ -180,7 +180,7 @@ def run_evaluation(path, plan: RowPlan, evaluator: Evaluator, *, workers: int = 
 def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, workers: int = 1,
                   progress: Callable[[int, int], None] | None = None, spec: str | None = None,
                   skip_images_without_gt: bool = False, box_sizes: bool = False, bootstrap: int | None = None,
-                  seed: int = 0, confidence: float = 0.95) -> EvaluationResult:
+                  seed: int = 0, confidence: float = 0.95, mask_cache: bool = True) -> EvaluationResult:
     """Evaluate a score-map file against a dataset split under a protocol.
 
     Args:
@@ -193,6 +193,7 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
         skip_images_without_gt: leave out images that have neither a box nor a mask (recorded in the
             result as ``dataset.skipped_without_gt``) instead of refusing them.
         box_sizes: record box areas for the size diagnostics (see :class:`wsolbench.Evaluator`).
+        mask_cache: use the disk cache of GT masks in the evaluation frame (see :class:`wsolbench.Evaluator`).
         bootstrap, seed, confidence: bootstrap intervals (see :meth:`wsolbench.Evaluator.compute`).
 
     Raises:
@@ -204,7 +205,7 @@ def evaluate_maps(maps_path, annotations: AnnotationSet, protocol: Protocol, *, 
         image_ids, map_labels, attrs, n_maps = f.image_ids, f.map_labels, dict(f.attrs), len(f.image_ids)
         normalized, map_ndim = f.normalized, f.map_ndim
     evaluator = Evaluator(annotations, protocol, normalized=normalized, spec=spec,
-                          skip_images_without_gt=skip_images_without_gt, box_sizes=box_sizes)
+                          skip_images_without_gt=skip_images_without_gt, box_sizes=box_sizes, mask_cache=mask_cache)
     plan = plan_rows(path, image_ids, map_labels, evaluator.annotations, ignore=evaluator.skipped_without_gt)
     digests = run_evaluation(path, plan, evaluator, workers=workers, progress=progress)
     result = evaluator.compute(bootstrap=bootstrap, seed=seed, confidence=confidence)

@@ -65,6 +65,9 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
 @click.option("--box-sizes", is_flag=True,
               help="Record each map's box area at every threshold for the size diagnostics (one more "
                    "largest-region sweep per map).")
+@click.option("--no-mask-cache", "no_mask_cache", is_flag=True,
+              help="Decode the GT mask files on every run (by default the masks in the evaluation frame are kept "
+                   "in the wsolbench cache, keyed by each file's size and time, so later runs skip decoding).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @click.option("--indent", type=click.IntRange(0, 8), default=None, help=indent_option_help)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
@@ -85,8 +88,8 @@ def _check_submission(annotations, protocol, *, method, backbone, dataset, refer
               help="For --submission: the row's category (default: from the method name; only 'method' is ranked).")
 @option_flag
 def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, workers, n_resamples, seed, confidence,
-             box_sizes, as_json, indent, out, submission, method, backbone, dataset_name, reference, notes, skip_no_gt,
-             maps_url, category, options):
+             box_sizes, no_mask_cache, as_json, indent, out, submission, method, backbone, dataset_name, reference,
+             notes, skip_no_gt, maps_url, category, options):
     """Evaluate score maps (HDF5, see docs/scoremaps.md) against a dataset's ground truth."""
     from wsolbench.outputs import check_outputs, output_file
     from wsolbench.pipeline import evaluate_maps
@@ -109,7 +112,7 @@ def evaluate(maps, gt, split, mask_root, protocol_name, cam_step, threshold, wor
     with progress_bar("evaluating", disable=as_json) as update:
         result = evaluate_maps(maps, annotations, protocol, workers=workers, progress=update, spec=gt,
                                skip_images_without_gt=skip_no_gt, box_sizes=box_sizes, bootstrap=n_resamples, seed=seed,
-                               confidence=confidence)
+                               confidence=confidence, mask_cache=not no_mask_cache)
     skipped = result.dataset.get("skipped_without_gt") or []
     if skipped:
         err.print(f"[yellow]note:[/] {len(skipped)} image(s) without ground truth left out "

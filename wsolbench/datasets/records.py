@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -73,14 +74,22 @@ class MaskSource:
             mask folder, or, for masks stored in the annotation file itself (COCO polygons and RLE), a
             digest of each; they enter :meth:`AnnotationSet.fingerprint` (empty for generated masks).
         ignore_file: the ignore mask's file, likewise, or ``None``.
+        files: the paths of the files the loader reads, for sources that read files; with
+            ``cache_tag`` they key the cache of masks in the evaluation frame
+            (:mod:`wsolbench.datasets.maskcache`: a file's size or time changes, the entry is stale).
+        cache_tag: how the loader turns those files into masks (the adapter and anything else the
+            masks depend on), or ``None``: not cacheable.
     """
 
     def __init__(self, loader: Callable[[], GTMasks], description: str = "", *,
-                 instance_files: Sequence[str] = (), ignore_file: str | None = None):
+                 instance_files: Sequence[str] = (), ignore_file: str | None = None,
+                 files: Sequence[str] = (), cache_tag: str | None = None):
         self._loader = loader
         self.description = description
         self.instance_files = tuple(instance_files)
         self.ignore_file = ignore_file or None
+        self.files = tuple(os.fspath(f) for f in files)
+        self.cache_tag = cache_tag
 
     def load(self) -> GTMasks:
         return self._loader()

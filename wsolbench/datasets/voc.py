@@ -146,7 +146,8 @@ def _mask_loader(path: str, labels: tuple[int, ...], image_id: str, rel: str) ->
         instances = [(idx == c + 1).astype(np.uint8) for c in labels]
         return GTMasks(instances=instances, instance_labels=list(labels), ignore=(idx == VOID).astype(np.uint8))
 
-    return MaskSource(load, f"{len(labels)} class mask(s) of {image_id}", instance_files=(rel,))
+    return MaskSource(load, f"{len(labels)} class mask(s) of {image_id}", instance_files=(rel,), files=(path,),
+                      cache_tag=f"voc-class-png labels={list(labels)}")
 
 
 def _record(root, name, line, split_path, facts, failures, problems) -> ImageRecord | None:

@@ -100,7 +100,8 @@ def _mask_loader(instances, ignore, image_id, *, names, ignore_name):
                        ignore=read_gray(ignore, image_id=image_id) if ignore else None)
 
     return MaskSource(load, f"{len(instances)} mask(s) of {image_id}", instance_files=names,
-                      ignore_file=ignore_name)
+                      ignore_file=ignore_name, files=[*instances, *([ignore] if ignore else [])],
+                      cache_tag=f"wsoleval-png instances={len(instances)} ignore={bool(ignore)}")
 
 
 def _box(path, line, parts, image_id, size):
