@@ -69,6 +69,7 @@ typedef struct {
     uint8_t bg_n[256];        /* groups of 4-neighbours that are 4-connected through a corner */
     uint8_t bg_rep[256][4];
     int8_t bg_arc[256][8];    /* the group of each background 4-neighbour direction, -1 elsewhere */
+    uint8_t ring_of[512];     /* 3x3 raster pattern (rows top to bottom, bit 3k + j) -> ring pattern */
 } Tables;
 
 static Tables T;
@@ -152,6 +153,11 @@ static void build_tables(void) {
         for (int d = 0; d < 8; d++) t.bg_arc[pat][d] = (int8_t)((d & 1) ? -1 : bgroup[d / 2]);
         t.bg_n[pat] = (uint8_t)nb;
     }
+    for (int idx = 0; idx < 512; idx++) {
+        int pat = 0;
+        for (int d = 0; d < 8; d++) pat |= ((idx >> (3 * (DY8[d] + 1) + DX8[d] + 1)) & 1) << d;
+        t.ring_of[idx] = (uint8_t)pat;
+    }
     T = t;
     tables_ready = 1;
 }
@@ -167,7 +173,7 @@ static void build_tables(void) {
 #else
 #define WSB_TLS __thread
 #endif
-enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_IN, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 static WSB_TLS void *ws_ptr[WS_N];
 static WSB_TLS size_t ws_cap[WS_N];
@@ -265,6 +271,7 @@ typedef struct {
     int m;
     int grow;                 /* 0: component boxes (foreground sweep), 1: hole boxes (background sweep) */
     const uint8_t *pu8;       /* the padded map: pixel q is foreground at the current level iff pu8[q] > thr */
+    uint8_t *in;              /* foreground sweep: 1 for a pixel in the set, 2 for the padding, else 0 */
     int thr;
     int64_t budget;           /* walk steps left for hole_births (< 0: spent; holes get their component's bound) */
     double inv_gmin;          /* max_g 1 / |G_g|: no box B has an inside_bound above |B| inv_gmin */
@@ -338,7 +345,8 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     s->ih = (IouEnt *)ws_get(WS_IH, sizeof(IouEnt) * (cap + 8));
     s->bh = background ? NULL : (IouEnt *)ws_get(WS_BH, sizeof(IouEnt) * (cap + 8));
     s->sh = background ? NULL : (SizeEnt *)ws_get(WS_SH, sizeof(SizeEnt) * (cap + 8));
-    if (!s->lab || !s->cp || !s->c || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh))) {
+    s->in = background ? NULL : (uint8_t *)ws_get(WS_IN, (size_t)s->PN + 8);
+    if (!s->lab || !s->cp || !s->c || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh || !s->in))) {
         sweep_free(s);
         return NULL;
     }
@@ -363,6 +371,13 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
             for (int g = 0; g < t->ng; g++) t->off[g] = off[T.fg_rep[pat][g]];
             t->dae = (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
         }
+    }
+    if (!background) {
+        int PW = s->PW, PH = s->H + 2;
+        memset(s->in, 0, (size_t)s->PN + 8);
+        memset(s->in, 2, (size_t)PW);
+        memset(s->in + (int64_t)(PH - 1) * PW, 2, (size_t)PW);
+        for (int y = 0; y < PH; y++) s->in[(int64_t)y * PW] = s->in[(int64_t)y * PW + PW - 1] = 2;
     }
     if (background) {
         /* component 0 is the outside: the padding, present at every level, never a hole */
@@ -468,61 +483,53 @@ typedef struct {
     int state;                /* 0 walking, 1 closed, 2 the same region as another walk */
 } Walk;
 
-/* The 8-neighbour pattern of pixel q (bit d: direction d) in the foreground at the moment p (value
- * v) joins it: u8 > v, or u8 == v and not after p in raster order. Branch-free. */
-static inline unsigned ring_now(const uint8_t *pu8, int64_t q, const int32_t *off, int v, int64_t p) {
-    unsigned m = 0;
-    for (int d = 0; d < 8; d++) {
-        int64_t n = q + off[d];
-        int u = pu8[n];
-        m |= (unsigned)((u > v) | ((u == v) & (n <= p))) << d;
-    }
-    return m;
+/* The 8-neighbour pattern of pixel q (bit d: direction d) in the foreground sweep's current set:
+ * `in` is 1 for a pixel in the set, 2 for the padding, 0 else (three 4-byte loads, as in row3). */
+static inline unsigned row3_in(const uint8_t *a) {
+    uint32_t v;
+    memcpy(&v, a, 4);
+    v &= 0x010101u;                       /* bit 0 of each byte: in the set */
+    return ((v * 0x10204u) >> 16) & 7u;
 }
 
-/* The 4-neighbours of ring_now (bits 0, 2, 4, 6). */
-static inline unsigned ring4_now(const uint8_t *pu8, int64_t q, const int32_t *off, int v, int64_t p) {
-    unsigned m = 0;
-    for (int d = 0; d < 8; d += 2) {
-        int64_t n = q + off[d];
-        int u = pu8[n];
-        m |= (unsigned)((u > v) | ((u == v) & (n <= p))) << d;
-    }
-    return m;
+static inline unsigned ring_in(const Sweep *s, int64_t q) {
+    const uint8_t *in = s->in;
+    uint32_t idx = row3_in(in + q - s->PW - 1) | row3_in(in + q - 1) << 3 | row3_in(in + q + s->PW - 1) << 6;
+    return T.ring_of[idx];
 }
 
 #define SMALL_HOLE 4
 
-/* Flood fill (4-connected) of the background region of pixel q (padded coordinates qx, qy) at the
- * moment p (value v) joins the foreground, appending its pixels to seen[*nseen..] (room for
- * SMALL_HOLE + 1 more). Returns 1 and its extent (padded x0, y0, x1, y1) if the region has at most
- * SMALL_HOLE pixels and does not reach the padding (then the foreground encloses it), else 0. */
-static int small_region(const Sweep *s, int64_t q, int qx, int qy, int v, int64_t p, int64_t *seen, int *nseen,
-                        int *ext) {
-    const int PW = s->PW, PH = s->H + 2;
-    const uint8_t *pu8 = s->pu8;
+/* Flood fill (4-connected) of the background region of pixel q in the foreground sweep's current
+ * set, appending its pixels to seen[*nseen..] (room for SMALL_HOLE + 1 more). Returns 1 if the
+ * region has at most SMALL_HOLE pixels and does not reach the padding (then the foreground
+ * encloses it), and its extent in padded indices (smallest and largest row start via min/max of
+ * the pixels, columns via the pixels' offsets from q), else 0. */
+static int small_region(const Sweep *s, int64_t q, int64_t *seen, int *nseen, int64_t *lo, int64_t *hi,
+                        int *dx0, int *dx1) {
+    const uint8_t *in = s->in;
+    const int32_t *off = s->off;
     int start = *nseen, n = start;
-    int xs[SMALL_HOLE + 1], ys[SMALL_HOLE + 1];
-    seen[n] = q;
-    xs[0] = qx;
-    ys[0] = qy;
-    n++;
-    ext[0] = ext[2] = qx;
-    ext[1] = ext[3] = qy;
+    int cols[SMALL_HOLE + 1];
+    seen[n++] = q;
+    cols[0] = 0;
+    *lo = *hi = q;
+    *dx0 = *dx1 = 0;
     for (int i = start; i < n; i++) {
         int64_t c = seen[i];
-        int cx = xs[i - start], cy = ys[i - start];
-        if (cx == 0 || cy == 0 || cx == PW - 1 || cy == PH - 1) {   /* the padding: outside */
-            *nseen = n;
-            return 0;
-        }
-        ext[0] = cx < ext[0] ? cx : ext[0];
-        ext[2] = cx > ext[2] ? cx : ext[2];
-        ext[1] = cy < ext[1] ? cy : ext[1];
-        ext[3] = cy > ext[3] ? cy : ext[3];
+        int cx = cols[i - start];
+        *lo = c < *lo ? c : *lo;
+        *hi = c > *hi ? c : *hi;
+        *dx0 = cx < *dx0 ? cx : *dx0;
+        *dx1 = cx > *dx1 ? cx : *dx1;
         for (int d = 0; d < 8; d += 2) {
-            int64_t t = c + s->off[d];
-            if (2 * pu8[t] + (t <= p) > 2 * v) continue;           /* in the foreground */
+            int64_t t = c + off[d];
+            int m = in[t];
+            if (m == 1) continue;                       /* in the foreground */
+            if (m == 2) {                               /* the padding: the region is outside */
+                *nseen = n;
+                return 0;
+            }
             int known = 0;
             for (int k = start; k < n; k++) known |= seen[k] == t;
             if (known) continue;
@@ -530,10 +537,8 @@ static int small_region(const Sweep *s, int64_t q, int qx, int qy, int v, int64_
                 *nseen = n;
                 return 0;
             }
-            seen[n] = t;
-            xs[n - start] = cx + DX8[d];
-            ys[n - start] = cy + DY8[d];
-            n++;
+            cols[n - start] = cx + DX8[d];
+            seen[n++] = t;
         }
     }
     *nseen = n;
@@ -552,13 +557,11 @@ static int small_region(const Sweep *s, int64_t q, int qx, int qy, int v, int64_
  * The extent of r bounds the new holes too: where that bound does not exceed r.hb, nothing is
  * walked. Walks cost steps from a budget per map; once it is spent, holes are bounded by their
  * component's box only (hole_bound). */
-static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, int v, int pat, int32_t r, int cycles) {
+static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, int pat, int32_t r, int cycles) {
     Comp *k = &s->c[r];
     const int PW = s->PW;
-    const uint8_t *pu8 = s->pu8;
     const int32_t *off = s->off;
     int bp = ~pat & 0xff, na = T.bg_n[bp];
-    int px = x + 1, py = p / PW;
     Walk w[4];
     int closed = 0;
     double hb = k->hb;
@@ -567,21 +570,22 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
     int64_t seen[4 * (SMALL_HOLE + 1)];
     int nseen = 0;
     for (int a = 0; a < na; a++) {
-        int d = T.bg_rep[bp][a];
-        int64_t q = p + off[d];
+        int64_t q = p + off[T.bg_rep[bp][a]];
         int dup = 0;
         for (int i = 0; i < nseen; i++) dup |= seen[i] == q;
         if (dup) {                             /* the region of an earlier arc */
             w[a].state = 2;
             continue;
         }
-        int ext[4];
-        if (small_region(s, q, px + DX8[d], py + DY8[d], v, p, seen, &nseen, ext)) {
+        int64_t lo, hi;
+        int dx0, dx1;
+        if (small_region(s, q, &seen[0], &nseen, &lo, &hi, &dx0, &dx1)) {
             w[a].state = 1;
             closed++;
-            /* the hole box: the extent (unpadded) grown by one, in the reference convention */
-            if (s->inv_gmin * (double)((int64_t)(ext[2] - ext[0] + 3) * (ext[3] - ext[1] + 3)) > hb) {
-                double b = extent_bound(s, ext[0] - 2, ext[1] - 2, ext[2], ext[3]);
+            /* the hole box: the region's extent grown by one, in the reference convention */
+            int64_t y0 = lo / PW, y1 = hi / PW, qx = q % PW;
+            if (s->inv_gmin * (double)((dx1 - dx0 + 4) * (y1 - y0 + 4)) > hb) {   /* |box| <= (w + 3)(h + 3) */
+                double b = extent_bound(s, qx + dx0 - 2, y0 - 2, qx + dx1, y1);
                 if (b > hb) hb = b;
             }
         } else {
@@ -600,7 +604,8 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
         k->hb = cheap > hb ? cheap : hb;
         return;
     }
-    unsigned ring_p = ring_now(pu8, p, off, v, p);
+    int px = x + 1, py = p / PW;
+    unsigned ring_p = ring_in(s, p);
     for (int a = 0; a < na; a++) {
         Walk *t = &w[a];
         if (t->state) continue;
@@ -622,7 +627,7 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
             Walk *t = &w[a];
             if (t->state) continue;
             walking++;
-            unsigned m = t->q == p ? ring_p : ring_now(pu8, t->q, off, v, p);
+            unsigned m = t->q == p ? ring_p : ring_in(s, t->q);
             int s1 = (t->s + 1) & 7;
             unsigned rot = ((m >> s1) | (m << (8 - s1))) & 0xffu;   /* counter-clockwise from s + 1 */
             int d = (s1 + __builtin_ctz(rot)) & 7;                   /* rot != 0: q has a neighbour */
@@ -670,7 +675,7 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
 /* The root of the union of r (the first neighbour group's root) with the components of the
  * other neighbour groups of pixel p; in the foreground sweep, a group already in r closes a loop
  * (hole_births). Out of line: the hot loop stays small. */
-static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t p, int32_t x, int pat, int bg, int v) {
+static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t p, int32_t x, int pat, int bg) {
     const PatEnt *t = &s->pt[pat];
     int cycles = 0;
     for (int g = 1; g < t->ng; g++) {
@@ -678,7 +683,7 @@ static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t
         if (q != r) r = unite(s, r, q);
         else cycles++;
     }
-    if (!bg && cycles) hole_births(s, (int32_t)p, x, v, pat, r, cycles);
+    if (!bg && cycles) hole_births(s, (int32_t)p, x, pat, r, cycles);
     return r;
 }
 
@@ -687,18 +692,20 @@ static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t
  * CAM have one group), then the component's statistics. `bg` and `backward` are compile-time
  * constants at every call, so each sweep gets its own loop; the arrays live in locals (restrict)
  * so that the compiler keeps them in registers. */
-static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent *e, int64_t n, const int bg, int v) {
+static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent *e, int64_t n, const int bg) {
     int32_t *restrict lab = s->lab;
     int32_t *restrict cp = s->cp;
     Comp *restrict c = s->c;
     int32_t *restrict dirty = s->dirty;
     const PatEnt *restrict pt = s->pt;
+    uint8_t *restrict in = s->in;
     for (int64_t i = 0; i < n; i++) {
         Ent en = bg ? e[-1 - i] : e[i];
         uint32_t p = (uint32_t)ENT_P(en);
         int32_t x = ENT_X(en);
         const PatEnt *t = &pt[ENT_PAT(en)];
         int32_t r;
+        if (!bg) in[p] = 1;
         if (__builtin_expect(t->ng == 0, 0)) {
             r = new_comp(s, x, (int32_t)p);
         } else {
@@ -707,7 +714,7 @@ static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent
                 cp[r] = cp[cp[r]];
                 r = cp[r];
             }
-            if (__builtin_expect(t->ng > 1, 0)) r = join_more(s, r, p, x, ENT_PAT(en), bg, v);
+            if (__builtin_expect(t->ng > 1, 0)) r = join_more(s, r, p, x, ENT_PAT(en), bg);
             if (!bg || r != 0) {
                 Comp *k = &c[r];
                 if (x < k->x0) { k->x0 = x; k->box_new = 1; }
@@ -1063,7 +1070,7 @@ static int prep_max(const Prep *pr) {
 static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, double *largest, double *anyreg,
                      double *hbound) {
     for (int v = 255; v > lowest; v--) {
-        add_pixels(s, pr->ent + pr->starts[v], pr->starts[v + 1] - pr->starts[v], 0, v);
+        add_pixels(s, pr->ent + pr->starts[v], pr->starts[v + 1] - pr->starts[v], 0);
         int thr = v - 1;
         s->thr = thr;
         if (need && need[thr] && s->ncomp > 0) {
@@ -1082,7 +1089,7 @@ static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, 
  * the best hole IoU at the needed levels. */
 static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest, double *holes) {
     for (int v = 0; v <= highest; v++) {
-        add_pixels(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v], 1, v);
+        add_pixels(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v], 1);
         if (need && need[v]) {
             flush_dirty(s, 0);
             holes[v] = iou_top(s, s->ih, &s->nih);
