@@ -90,6 +90,69 @@ def test_pixel_noise_224_equals_naive_and_opencv():
         assert best.largest[k] == box_iou(np.array([[x, y, min(x + w, 223), min(y + h, 223)]]), gt).max()
 
 
+def _holey_map(rng, h, w):
+    """A map whose foreground has holes of every size at many levels: a smooth or noisy base, rings
+    (a high border around a lower inside, sometimes a ring in a ring, sometimes open on one side
+    until a lower level closes it), and single low pixels and short runs inside high plateaus."""
+    m = ndimage.gaussian_filter(rng.random((h, w)), rng.uniform(0.5, 2)) * rng.uniform(0.1, 0.5)
+    for _ in range(int(rng.integers(1, 5))):
+        y0, x0 = int(rng.integers(0, h - 3)), int(rng.integers(0, w - 3))
+        y1, x1 = int(rng.integers(y0 + 3, h + 1)), int(rng.integers(x0 + 3, w + 1))
+        hi = rng.uniform(0.5, 1.0)
+        m[y0:y1, x0:x1] = np.maximum(m[y0:y1, x0:x1], hi)
+        m[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = rng.uniform(0, hi) + rng.random((y1 - y0 - 2, x1 - x0 - 2)) * 0.05
+        if rng.random() < 0.4:                             # a gap that a lower level closes
+            m[y0, (x0 + x1) // 2] = rng.uniform(0, hi)
+    for _ in range(int(rng.integers(0, 12))):              # pin holes and short slits
+        y, x = int(rng.integers(1, h - 1)), int(rng.integers(1, w - 2))
+        m[y, x:x + int(rng.integers(1, 4))] = rng.uniform(0, 0.3)
+    return (m - m.min()) / (m.max() - m.min())
+
+
+def _gt_near_holes(rng, m):
+    """GT boxes that hole boxes match well: boxes of background regions (the ring's box around a
+    hole) at a random level, grown or shrunk a little, and tiny boxes (1-3 pixels) inside them."""
+    h, w = m.shape
+    u8 = (m * 255).astype(np.uint8)
+    bg, n = ndimage.label(u8 <= int(rng.uniform(0.1, 0.7) * u8.max()))
+    boxes = []
+    for sl in ndimage.find_objects(bg)[:3]:
+        if sl is None:
+            continue
+        (y0, y1), (x0, x1) = (sl[0].start, sl[0].stop - 1), (sl[1].start, sl[1].stop - 1)
+        g = int(rng.integers(-1, 2))
+        boxes.append([max(0, x0 - 1 - g), max(0, y0 - 1 - g), min(w - 1, x1 + 2 + g), min(h - 1, y1 + 2 + g)])
+        cx, cy = int(rng.integers(x0, x1 + 1)), int(rng.integers(y0, y1 + 1))
+        boxes.append([cx, cy, min(w - 1, cx + int(rng.integers(0, 3))), min(h - 1, cy + int(rng.integers(0, 3)))])
+    if not boxes:
+        boxes.append([0, 0, w - 1, h - 1])
+    boxes = np.array(boxes, np.int64)
+    return boxes[rng.permutation(len(boxes))[:int(rng.integers(1, min(3, len(boxes)) + 1))]]
+
+
+def test_hole_bounds_never_skip_a_winning_hole():
+    # The background sweep runs only at the levels where a hole could beat every component (bounds
+    # from the loops the foreground sweep closes, hole_births in engine.c): on maps where holes
+    # often win, every all-regions IoU still equals the naive per-threshold labelling.
+    rng = np.random.default_rng(11)
+    grid = np.arange(0, 1, 0.02)
+    wins = 0
+    for _ in range(60):
+        h, w = int(rng.integers(6, 36)), int(rng.integers(6, 36))
+        m = _holey_map(rng, h, w)
+        gt = _gt_near_holes(rng, m)
+        best = best_ious(m, gt, grid)
+        ref_largest, ref_all = naive.naive_best_ious(m, gt, grid)
+        assert np.array_equal(best.all, ref_all) and np.array_equal(best.largest, ref_largest)
+        u8 = (m * 255).astype(np.uint8)
+        for k, tau in enumerate(grid):                     # count the levels where a hole wins
+            lab, _ = ndimage.label(u8 > int(tau * u8.max()), structure=np.ones((3, 3)))
+            comp = [(sl[1].start, sl[0].start, min(sl[1].stop, w - 1), min(sl[0].stop, h - 1))
+                    for sl in ndimage.find_objects(lab) if sl is not None]
+            wins += bool(comp) and ref_all[k] > box_iou(np.array(comp), gt).max()
+    assert wins > 200                  # the situation the pruning must not miss is common here
+
+
 def test_components_with_holes_and_ties_equal_naive_extraction():
     rng = np.random.default_rng(3)
     for _ in range(40):
