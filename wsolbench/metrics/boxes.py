@@ -106,7 +106,7 @@ def _check_thresholds(thresholds) -> np.ndarray:
     if t.ndim != 1 or t.size == 0:
         raise ProtocolError(f"CAM thresholds must be a non-empty 1-D array, got shape {t.shape}; "
                             "use Protocol.cam_thresholds() (np.arange(0, 1, step))")
-    if not (np.isfinite(t).all() and (t >= 0).all() and (t < 1).all()):
+    if not ((t >= 0) & (t < 1)).all():                  # NaN fails both comparisons
         raise ProtocolError(f"CAM thresholds must lie in [0, 1), found [{t.min()}, {t.max()}]; "
                             "use Protocol.cam_thresholds() (np.arange(0, 1, step))")
     return t

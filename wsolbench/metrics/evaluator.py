@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wsolbench.errors import AnnotationError, FormatError, ProtocolError, where
-from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _top1_ok, _update
+from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _iou_levels, _top1_ok
 from wsolbench.metrics.boxes import best_ious
 from wsolbench.metrics.diagnostics import image_diagnostics, summarize_diagnostics
 from wsolbench.metrics.imagestate import ImageState
@@ -184,6 +184,7 @@ class FrameEvaluator:
         self._pxap = PixelAP(protocol.cam_step) if with_masks else None
         self.box_sizes = bool(box_sizes) and self.with_boxes
         self._hist_dtype = area_dtype(protocol.height, protocol.width)
+        self._iou_levels = _iou_levels(protocol.iou_thresholds)       # (n_iou, 1), as BoxAccuracy's update
 
     def new_state(self, dataset: str = "") -> EvalState:
         return EvalState(protocol_hash=self.protocol.hash(), dataset=dataset)
@@ -194,9 +195,8 @@ class FrameEvaluator:
         row = ImageRow(image_id=item.image_id, label=int(label), pred=item.pred_label, constant=bool(item.constant))
         if self.with_boxes:
             best = best_ious(item.scoremap, item.gt_boxes, self.thresholds, all_regions=self.all_regions)
-            inc = _update(best, iou_thresholds=self.protocol.iou_thresholds, top1_ok=None)
-            bits = np.stack([inc[f"correct_{mode}"] for mode in self.modes]).astype(bool)
-            row.correct = np.packbits(bits, axis=-1)
+            ious = np.stack([best.largest, best.all]) if self.all_regions else best.largest[None]
+            row.correct = np.packbits(ious[:, None, :] >= self._iou_levels, axis=-1)   # (modes, IoU, T) bits
             row.largest = best.largest.astype(np.float32)
         if self.with_masks:
             if self.num_classes and not 0 <= row.label < self.num_classes:
