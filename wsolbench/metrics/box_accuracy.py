@@ -309,10 +309,19 @@ class BoxAccuracy:
         if self.all_regions and best.all is None:
             raise ValueError("this accumulator evaluates all regions (MaxBoxAccV2) but the best IoUs have "
                              "none: call best_ious(..., all_regions=True)")
-        if not self.all_regions:
-            best = BestIoU(largest=best.largest, all=None)
-        inc = _update(best, iou_thresholds=self.iou_thresholds, top1_ok=_top1_ok(gt_label, pred_label))
-        _add_into(self._state, inc)
+        ok = _top1_ok(gt_label, pred_label)
+        levels = self.__dict__.get("_levels")
+        if levels is None:
+            levels = self._levels = _iou_levels(self.iou_thresholds)
+        state = self._state
+        for mode in MODES if self.all_regions else MODES[:1]:    # what _update adds, without the dicts
+            correct = getattr(best, mode)[None, :] >= levels
+            state[f"correct_{mode}"] = state[f"correct_{mode}"] + correct
+            if ok:
+                state[f"top1_{mode}"] = state[f"top1_{mode}"] + correct
+        state["count"] = state["count"] + 1
+        state["count_with_pred"] = state["count_with_pred"] + int(ok is not None)
+        state["cls_correct"] = state["cls_correct"] + int(bool(ok))
 
     def merge_state(self, state: dict) -> "BoxAccuracy":
         """Add a state (e.g. from another process) into this one, in place; returns ``self``."""
