@@ -561,16 +561,39 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
     Comp *k = &s->c[r];
     const int PW = s->PW;
     const int32_t *off = s->off;
+    const uint8_t *in = s->in;
     int bp = ~pat & 0xff, na = T.bg_n[bp];
+    double hb = k->hb;
+    /* the extent of r with p bounds the new holes (they are strictly inside it): where it does not
+     * exceed r's bound, nothing changes; once the budget is spent it is the bound */
+    int64_t ux0 = k->x0 < x ? k->x0 : x, ux1 = k->x1 > x ? k->x1 : x;
+    int64_t uy0 = (k->first < p ? k->first : p) / PW - 1, uy1 = (k->last > p ? k->last : p) / PW - 1;
+    double cheap = extent_bound(s, ux0, uy0, ux1, uy1);
+    if (cheap <= hb) return;
+    if (--s->budget < 0) {
+        k->hb = cheap;
+        return;
+    }
     Walk w[4];
     int closed = 0;
-    double hb = k->hb;
-    /* the common case first: the region behind an arc has a few pixels (a flood fill of at most
-     * SMALL_HOLE pixels that does not reach the padding finds all of it); it is enclosed by r */
+    /* the common cases first: the region behind an arc is one pixel q (its four 4-neighbours are
+     * in; when q has p's value it joins later in this level and the hole never reaches a recorded
+     * level), or a few pixels (a flood fill of at most SMALL_HOLE pixels that does not reach the
+     * padding finds all of it); either is enclosed by r */
     int64_t seen[4 * (SMALL_HOLE + 1)];
     int nseen = 0;
     for (int a = 0; a < na; a++) {
         int64_t q = p + off[T.bg_rep[bp][a]];
+        if (in[q + 1] == 1 && in[q - 1] == 1 && in[q + PW] == 1 && in[q - PW] == 1) {
+            w[a].state = 1;
+            closed++;
+            if (s->pu8[q] != s->pu8[p] && 16.0 * s->inv_gmin > hb) {        /* |box| = 4 x 4 at most */
+                int64_t qy = q / PW, qx = q - qy * PW;
+                double b = extent_bound(s, qx - 2, qy - 2, qx, qy);
+                if (b > hb) hb = b;
+            }
+            continue;
+        }
         int dup = 0;
         for (int i = 0; i < nseen; i++) dup |= seen[i] == q;
         if (dup) {                             /* the region of an earlier arc */
@@ -578,8 +601,10 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
             continue;
         }
         int64_t lo, hi;
-        int dx0, dx1;
-        if (small_region(s, q, &seen[0], &nseen, &lo, &hi, &dx0, &dx1)) {
+        int dx0, dx1, before = nseen;
+        int small = small_region(s, q, &seen[0], &nseen, &lo, &hi, &dx0, &dx1);
+        s->budget -= nseen - before;
+        if (small) {
             w[a].state = 1;
             closed++;
             /* the hole box: the region's extent grown by one, in the reference convention */
@@ -596,12 +621,8 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
         k->hb = hb;
         return;
     }
-    /* the extent of r with p bounds the other new holes (they are strictly inside it) */
-    int64_t ux0 = k->x0 < x ? k->x0 : x, ux1 = k->x1 > x ? k->x1 : x;
-    int64_t uy0 = (k->first < p ? k->first : p) / PW - 1, uy1 = (k->last > p ? k->last : p) / PW - 1;
-    double cheap = extent_bound(s, ux0, uy0, ux1, uy1);
-    if (cheap <= hb || s->budget < 0) {
-        k->hb = cheap > hb ? cheap : hb;
+    if (s->budget < 0) {
+        k->hb = cheap;
         return;
     }
     int px = x + 1, py = p / PW;
