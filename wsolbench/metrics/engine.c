@@ -4,8 +4,11 @@
  * Built by setup.py as an extension (wsolbench/metrics/_engine*.so) or, where that build is
  * missing, compiled on first use by wsolbench/metrics/native.py with the system C compiler. It is
  * plain C99 with no Python API (the PyInit stub below exists only so that setuptools can build it
- * as an extension); Python calls it through ctypes. Every function is reentrant (no global state
- * except constant tables), so ctypes may release the GIL around calls.
+ * as an extension); Python calls it through ctypes. Functions keep no state between calls except
+ * constant tables and a per-thread workspace of reused buffers, so ctypes may release the GIL
+ * around calls and several threads may call at once. SSE2 (every x86-64) is used through
+ * intrinsics where the compiler does not vectorise on its own; other targets get the same
+ * arithmetic in plain loops.
  *
  * Floating-point: compile with -ffp-contract=off (no fused multiply-add) and without -ffast-math:
  * the resize and normalisation must round exactly as NumPy does.
@@ -17,27 +20,39 @@
  * 0 up grows the background and merges its 4-connected components, whose components off the image
  * border are the holes. Each direction is one union-find pass over the pixels sorted by value
  * (counting sort). The image is padded by one pixel on every side so that neighbour lookups need no
- * bounds checks; ``lab[p]`` is -1 for a pixel not yet in the set, else a component id. Component
- * records (extent, first raster pixel, size, ...) are small structs indexed by id, so the records
- * that are touched stay in cache.
+ * bounds checks; ``lab[p]`` is the component id a pixel got when it joined. Component records
+ * (extent, first and last raster pixel, bit-quad sums) are small structs indexed by id.
  *
- * Per added pixel, one 8-bit pattern of its neighbours gives, from tables built once: the groups
- * of neighbours that are already connected locally (at most 4 finds instead of 8), and the change
- * of the component's bit-quad sums. Twice the area of the polygon through the centres of a
- * component's pixels is sum(Q3) + 2 sum(Q4) over 2x2 blocks (Q_k: blocks with k foreground
- * pixels), and 4 x its Euler number is sum(Q1) - sum(Q3) - 2 sum(QD) (QD: diagonal pairs): both
- * are sums over blocks, and every block with a foreground pixel belongs to exactly one
- * 8-component, so both are kept per component in O(1) per pixel. A component without holes
- * (Euler number 1) has cv2.contourArea(outer border) = that polygon area exactly. For a component
- * with holes the polygon area is a lower bound and 2(w-1)(h-1) of its extent an upper bound; the
- * border is traced (Suzuki-Abe, as OpenCV's findContours) only when these bounds cannot decide
- * which component is the largest.
+ * Neighbourhoods without probing: the foreground sweep adds the pixels of a level in raster order,
+ * so neighbour q is already in when p joins iff u8[q] > u8[p], or u8[q] == u8[p] and q comes first
+ * in raster order; the background sweep adds a level in reverse raster order and finds exactly the
+ * complement. One vectorisable raster pass (prep_sort) computes that 8-bit pattern for every pixel
+ * and stores it with the pixel in the sorted list, so the sweeps read it sequentially.
+ *
+ * Per added pixel, the pattern gives, from tables built once: the groups of neighbours that are
+ * already connected locally (at most 4 finds instead of 8), and the change of the component's
+ * bit-quad sums. Twice the area of the polygon through the centres of a component's pixels is
+ * sum(Q3) + 2 sum(Q4) over 2x2 blocks (Q_k: blocks with k foreground pixels), and 4 x its Euler
+ * number is sum(Q1) - sum(Q3) - 2 sum(QD) (QD: diagonal pairs): both are sums over blocks, and
+ * every block with a foreground pixel belongs to exactly one 8-component, so both are kept per
+ * component in O(1) per pixel (one 64-bit add). A component without holes (Euler number 1) has
+ * cv2.contourArea(outer border) = that polygon area exactly. For a component with holes the
+ * polygon area is a lower bound and 2(w-1)(h-1) of its extent an upper bound; the border is traced
+ * (Suzuki-Abe, as OpenCV's findContours) only when these bounds cannot decide which component is
+ * the largest.
  *
  * At each CAM threshold that the grid needs, the components changed since the last recorded level
  * get their box IoU (against every GT box) and size key recomputed and pushed onto two max-heaps
  * with lazy deletion (an entry is stale when its component was merged away or changed again): the
  * best IoU over all regions is the top of the IoU heap, the largest region the top of the size
  * heap. Work per level is proportional to what changed, not to the number of regions.
+ *
+ * Holes only where they can win: a pixel that joins a component through two neighbour groups of
+ * that component closes a loop and encloses new background regions (hole_births). Every later hole
+ * lies inside one of them, so the box of each (found by a flood fill of a few pixels or a border
+ * walk) bounds the IoU of all of its future holes; the background sweep then runs only up to the
+ * last level where some component's bound exceeds the best component IoU (on raw CAMs: almost
+ * never).
  */
 
 #include <math.h>
@@ -170,9 +185,26 @@ static void build_tables(void) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call. */
 #if defined(_MSC_VER)
 #define WSB_TLS __declspec(thread)
+#define WSB_NOINLINE __declspec(noinline)
+#define WSB_HOT_INLINE __forceinline
+#define WSB_UNLIKELY(c) (c)
 #else
 #define WSB_TLS __thread
+#define WSB_NOINLINE __attribute__((noinline))
+#define WSB_HOT_INLINE inline __attribute__((always_inline))
+#define WSB_UNLIKELY(c) __builtin_expect(!!(c), 0)
 #endif
+
+/* Index of the lowest set bit of v != 0. */
+static inline int lowest_bit(unsigned v) {
+#if defined(_MSC_VER)
+    int i = 0;
+    while (!((v >> i) & 1u)) i++;
+    return i;
+#else
+    return __builtin_ctz(v);
+#endif
+}
 enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_IN, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 static WSB_TLS void *ws_ptr[WS_N];
@@ -557,7 +589,7 @@ static int small_region(const Sweep *s, int64_t q, int64_t *seen, int *nseen, in
  * The extent of r bounds the new holes too: where that bound does not exceed r.hb, nothing is
  * walked. Walks cost steps from a budget per map; once it is spent, holes are bounded by their
  * component's box only (hole_bound). */
-static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, int pat, int32_t r, int cycles) {
+static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_t r, int cycles) {
     Comp *k = &s->c[r];
     const int PW = s->PW;
     const int32_t *off = s->off;
@@ -651,7 +683,7 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
             unsigned m = t->q == p ? ring_p : ring_in(s, t->q);
             int s1 = (t->s + 1) & 7;
             unsigned rot = ((m >> s1) | (m << (8 - s1))) & 0xffu;   /* counter-clockwise from s + 1 */
-            int d = (s1 + __builtin_ctz(rot)) & 7;                   /* rot != 0: q has a neighbour */
+            int d = (s1 + lowest_bit(rot)) & 7;                   /* rot != 0: q has a neighbour */
             if (t->q == p) {                   /* background 4-neighbours of p on this walk's side */
                 for (int j = s1; j != d; j = (j + 1) & 7) {
                     int b = (j & 1) ? -1 : T.bg_arc[bp][j];
@@ -696,7 +728,7 @@ static __attribute__((noinline)) void hole_births(Sweep *s, int32_t p, int x, in
 /* The root of the union of r (the first neighbour group's root) with the components of the
  * other neighbour groups of pixel p; in the foreground sweep, a group already in r closes a loop
  * (hole_births). Out of line: the hot loop stays small. */
-static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t p, int32_t x, int pat, int bg) {
+static WSB_NOINLINE int32_t join_more(Sweep *s, int32_t r, uint32_t p, int32_t x, int pat, int bg) {
     const PatEnt *t = &s->pt[pat];
     int cycles = 0;
     for (int g = 1; g < t->ng; g++) {
@@ -713,7 +745,7 @@ static __attribute__((noinline)) int32_t join_more(Sweep *s, int32_t r, uint32_t
  * CAM have one group), then the component's statistics. `bg` and `backward` are compile-time
  * constants at every call, so each sweep gets its own loop; the arrays live in locals (restrict)
  * so that the compiler keeps them in registers. */
-static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent *e, int64_t n, const int bg) {
+static WSB_HOT_INLINE void add_pixels(Sweep *s, const Ent *e, int64_t n, const int bg) {
     int32_t *restrict lab = s->lab;
     int32_t *restrict cp = s->cp;
     Comp *restrict c = s->c;
@@ -727,7 +759,7 @@ static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent
         const PatEnt *t = &pt[ENT_PAT(en)];
         int32_t r;
         if (!bg) in[p] = 1;
-        if (__builtin_expect(t->ng == 0, 0)) {
+        if (WSB_UNLIKELY(t->ng == 0)) {
             r = new_comp(s, x, (int32_t)p);
         } else {
             r = lab[p + (uint32_t)t->off[0]];
@@ -735,7 +767,7 @@ static inline __attribute__((always_inline)) void add_pixels(Sweep *s, const Ent
                 cp[r] = cp[cp[r]];
                 r = cp[r];
             }
-            if (__builtin_expect(t->ng > 1, 0)) r = join_more(s, r, p, x, ENT_PAT(en), bg);
+            if (WSB_UNLIKELY(t->ng > 1)) r = join_more(s, r, p, x, ENT_PAT(en), bg);
             if (!bg || r != 0) {
                 Comp *k = &c[r];
                 if (x < k->x0) { k->x0 = x; k->box_new = 1; }
