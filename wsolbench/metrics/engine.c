@@ -1040,10 +1040,13 @@ static int64_t prep_quantize(Prep *pr, const void *map, int is_f32) {
  * neighbours). The background sweep (0 up, reverse raster order within a level) finds exactly the
  * complement there: u8[q] < u8[p], or equal and q later in raster order. So both sweeps read their
  * neighbourhoods from this one pattern, computed in a raster pass that the compiler vectorises,
- * instead of probing a membership image pixel by pixel. Returns the maximum of u8. */
-static int prep_sort(Prep *pr, uint8_t *patrow) {
+ * instead of probing a membership image pixel by pixel. Returns the maximum of u8, or -1 (out of
+ * memory). */
+static int prep_sort(Prep *pr) {
     int W = pr->W, H = pr->H, PW = pr->PW;
     const uint8_t *pu8 = pr->pu8;
+    uint8_t *patrow = (uint8_t *)malloc((size_t)W + 1);
+    if (!patrow) return -1;
     int64_t cnt[4][256];
     memset(cnt, 0, sizeof(cnt));
     for (int y = 0; y < H; y++) {
@@ -1084,16 +1087,14 @@ static int prep_sort(Prep *pr, uint8_t *patrow) {
         int64_t p0 = (int64_t)(y + 1) * PW + 1;
         for (int x = 0; x < W; x++) ent[pos[c[x]]++] = ENT(p0 + x, x, patrow[x]);
     }
+    free(patrow);
     return mx;
 }
 
-/* Quantise and sort a map. *rc: 0, the number of invalid values (> 0; NULL returned), or -1 (out
- * of memory). */
-static Prep *prep_new(const void *map, int is_f32, int H, int W, int64_t *rc) {
+/* A Prep for an H x W map with its buffers (contents undefined), or NULL (out of memory). */
+static Prep *prep_alloc(int H, int W) {
     Prep *pr = (Prep *)calloc(1, sizeof(Prep));
-    uint8_t *patrow = (uint8_t *)malloc((size_t)W + 1);
-    *rc = -1;
-    if (!pr || !patrow) { free(pr); free(patrow); return NULL; }
+    if (!pr) return NULL;
     pr->W = W;
     pr->H = H;
     pr->PW = W + 2;
@@ -1102,11 +1103,25 @@ static Prep *prep_new(const void *map, int is_f32, int H, int W, int64_t *rc) {
     pr->PN = (int64_t)pr->PW * pr->PH;
     pr->pu8 = (uint8_t *)ws_get(WS_PU8, (size_t)pr->PN);
     pr->ent = (Ent *)ws_get(WS_ENT, sizeof(Ent) * (size_t)pr->N);
-    if (!pr->pu8 || !pr->ent) { free(patrow); prep_free(pr); return NULL; }
+    if (!pr->pu8 || !pr->ent) {
+        prep_free(pr);
+        return NULL;
+    }
+    return pr;
+}
+
+/* Quantise and sort a map. *rc: 0, the number of invalid values (> 0; NULL returned), or -1 (out
+ * of memory). */
+static Prep *prep_new(const void *map, int is_f32, int H, int W, int64_t *rc) {
+    Prep *pr = prep_alloc(H, W);
+    *rc = -1;
+    if (!pr) return NULL;
     *rc = prep_quantize(pr, map, is_f32);
-    if (*rc) { free(patrow); prep_free(pr); return NULL; }
-    prep_sort(pr, patrow);
-    free(patrow);
+    if (*rc || prep_sort(pr) < 0) {
+        if (!*rc) *rc = -1;
+        prep_free(pr);
+        return NULL;
+    }
     return pr;
 }
 
@@ -1242,25 +1257,13 @@ WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes,
     build_tables();
     *largest = -1;
     if (W > MAX_W || (int64_t)(W + 2) * (H + 2) > INT32_MAX) return -1;
-    Prep *pr = (Prep *)calloc(1, sizeof(Prep));
-    uint8_t *patrow = (uint8_t *)malloc((size_t)W + 1);
-    if (!pr || !patrow) { free(pr); free(patrow); return -1; }
-    pr->W = W;
-    pr->H = H;
-    pr->PW = W + 2;
-    pr->PH = H + 2;
-    pr->N = (int64_t)W * H;
-    pr->PN = (int64_t)pr->PW * pr->PH;
-    pr->pu8 = (uint8_t *)ws_get(WS_PU8, (size_t)pr->PN);
-    pr->ent = (Ent *)ws_get(WS_ENT, sizeof(Ent) * (size_t)pr->N);
+    Prep *pr = prep_alloc(H, W);
     Sweep *s = NULL;
-    if (pr->pu8 && pr->ent) {
+    if (pr) {
         memset(pr->pu8, 0, (size_t)pr->PN);
         for (int y = 0; y < H; y++) memcpy(pr->pu8 + (int64_t)(y + 1) * pr->PW + 1, u8 + (int64_t)y * W, (size_t)W);
-        prep_sort(pr, patrow);
-        s = sweep_new(pr, NULL, 0, holes);
+        if (prep_sort(pr) >= 0) s = sweep_new(pr, NULL, 0, holes);
     }
-    free(patrow);
     if (!s) {
         prep_free(pr);
         ws_trim();
