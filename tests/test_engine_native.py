@@ -153,6 +153,35 @@ def test_hole_bounds_never_skip_a_winning_hole():
     assert wins > 200                  # the situation the pruning must not miss is common here
 
 
+def test_threads_share_nothing_and_short_lived_threads_work():
+    # The engine keeps its buffers per thread (reused between calls, freed when the thread ends);
+    # ctypes releases the GIL, so calls on several threads run at once and must not interfere.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    maps = [ndimage.gaussian_filter(rng.random((int(rng.integers(20, 90)), int(rng.integers(20, 90)))), 2)
+            for _ in range(24)]
+    maps = [(m - m.min()) / (m.max() - m.min()) for m in maps]
+    gts = [np.array([[2, 3, m.shape[1] // 2, m.shape[0] - 4]]) for m in maps]
+    grid = np.arange(0, 1, 0.01)
+    want = [best_ious(m, g, grid) for m, g in zip(maps, gts)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda k: best_ious(maps[k % len(maps)], gts[k % len(maps)], grid),
+                            range(3 * len(maps))))
+    for k, b in enumerate(got):
+        a = want[k % len(maps)]
+        assert np.array_equal(a.largest, b.largest) and np.array_equal(a.all, b.all)
+    out = {}
+    threads = [threading.Thread(target=lambda k=k: out.__setitem__(k, best_ious(maps[k], gts[k], grid)))
+               for k in range(len(maps))]                       # one short-lived thread per map
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(out[k].all, want[k].all) for k in range(len(maps)))
+
+
 def test_components_with_holes_and_ties_equal_naive_extraction():
     rng = np.random.default_rng(3)
     for _ in range(40):

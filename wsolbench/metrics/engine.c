@@ -55,10 +55,17 @@
  * never).
  */
 
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L   /* pthread thread-specific data for the per-thread workspace */
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if !defined(_WIN32)
+#include <pthread.h>
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -179,17 +186,11 @@ static void build_tables(void) {
 
 /* ------------------------------------------------------------------------------ workspace */
 
-/* The large buffers of a call are kept per thread and reused by the next call: a fresh multi-
- * megabyte allocation per map would come from mmap and cost a page fault per 4 KiB touched
- * (tens of microseconds per 224 x 224 map). Thread-local, so calls on several threads (ctypes
- * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call. */
 #if defined(_MSC_VER)
-#define WSB_TLS __declspec(thread)
 #define WSB_NOINLINE __declspec(noinline)
 #define WSB_HOT_INLINE __forceinline
 #define WSB_UNLIKELY(c) (c)
 #else
-#define WSB_TLS __thread
 #define WSB_NOINLINE __attribute__((noinline))
 #define WSB_HOT_INLINE inline __attribute__((always_inline))
 #define WSB_UNLIKELY(c) __builtin_expect(!!(c), 0)
@@ -205,31 +206,77 @@ static inline int lowest_bit(unsigned v) {
     return __builtin_ctz(v);
 #endif
 }
+
+/* The large buffers of a call are kept per thread and reused by the next call: a fresh multi-
+ * megabyte allocation per map would come from mmap and cost a page fault per 4 KiB touched
+ * (tens of microseconds per 224 x 224 map). Per thread, so calls on several threads (ctypes
+ * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
+ * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
+ * destructor; on Windows they stay until the process ends). */
 enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_IN, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
-static WSB_TLS void *ws_ptr[WS_N];
-static WSB_TLS size_t ws_cap[WS_N];
+
+typedef struct {
+    void *ptr[WS_N];
+    size_t cap[WS_N];
+} Workspace;
+
+#if defined(_WIN32)
+static __declspec(thread) Workspace ws_tls;
+static Workspace *ws_this(void) { return &ws_tls; }
+#else
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+static int ws_key_ok = 0;
+
+static void ws_destroy(void *p) {
+    Workspace *w = (Workspace *)p;
+    for (int i = 0; i < WS_N; i++) free(w->ptr[i]);
+    free(w);
+}
+
+static void ws_key_init(void) { ws_key_ok = pthread_key_create(&ws_key, ws_destroy) == 0; }
+
+/* The calling thread's workspace, or NULL (out of memory). */
+static Workspace *ws_this(void) {
+    pthread_once(&ws_once, ws_key_init);
+    if (!ws_key_ok) return NULL;
+    Workspace *w = (Workspace *)pthread_getspecific(ws_key);
+    if (!w) {
+        w = (Workspace *)calloc(1, sizeof(Workspace));
+        if (w && pthread_setspecific(ws_key, w) != 0) {
+            free(w);
+            w = NULL;
+        }
+    }
+    return w;
+}
+#endif
 
 /* The thread's buffer `slot` with room for `bytes` (contents undefined), or NULL. */
 static void *ws_get(int slot, size_t bytes) {
+    Workspace *w = ws_this();
+    if (!w) return NULL;
     if (bytes == 0) bytes = 1;
-    if (ws_cap[slot] < bytes) {
-        free(ws_ptr[slot]);
-        ws_ptr[slot] = malloc(bytes);
-        ws_cap[slot] = ws_ptr[slot] ? bytes : 0;
+    if (w->cap[slot] < bytes) {
+        free(w->ptr[slot]);
+        w->ptr[slot] = malloc(bytes);
+        w->cap[slot] = w->ptr[slot] ? bytes : 0;
     }
-    return ws_ptr[slot];
+    return w->ptr[slot];
 }
 
 /* After a call: give the buffers back if they hold more than WS_KEEP bytes. */
 static void ws_trim(void) {
+    Workspace *w = ws_this();
+    if (!w) return;
     size_t total = 0;
-    for (int i = 0; i < WS_N; i++) total += ws_cap[i];
+    for (int i = 0; i < WS_N; i++) total += w->cap[i];
     if (total <= WS_KEEP) return;
     for (int i = 0; i < WS_N; i++) {
-        free(ws_ptr[i]);
-        ws_ptr[i] = NULL;
-        ws_cap[i] = 0;
+        free(w->ptr[i]);
+        w->ptr[i] = NULL;
+        w->cap[i] = 0;
     }
 }
 
