@@ -26,17 +26,22 @@ HEAVY = {"vgg16", "resnet50", "se_resnet50", "inception_v3", "googlenet", "squee
 #: Methods that change the model (its layers or its maps) run on every backbone in the fast suite; the
 #: others change only the input or the loss, so on heavy backbones they are in the slow suite.
 MODEL_METHODS = {"cam", "adl", "fsl"}
+#: Methods with their own architecture (the reference's ACoL and SPG models).
+OWN_MODEL_METHODS = {"acol", "spg"}
 
 
 def _grid():
     for method in sorted(SYNTHETIC_RECIPES):
+        if method in OWN_MODEL_METHODS:
+            continue  # their own models, on the backbones that have them: test_nn_acol_spg.py
         for backbone in (b.name for b in list_backbones()):
             slow = backbone in HEAVY and method not in MODEL_METHODS
             yield pytest.param(method, backbone, marks=[pytest.mark.slow] if slow else [])
 
 
 def test_every_method_has_a_recipe():
-    assert set(SYNTHETIC_RECIPES) == {"cam", "has", "cutmix", "adl", "er", "input-dropout", "augment", "fsl"}
+    assert set(SYNTHETIC_RECIPES) == {"cam", "has", "cutmix", "adl", "acol", "spg", "er", "input-dropout", "augment",
+                                      "fsl"}
 
 
 @pytest.mark.parametrize("method,backbone", list(_grid()))

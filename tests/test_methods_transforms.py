@@ -62,9 +62,42 @@ def test_has_patch_sizes_scale_with_the_input_and_grids_count_patches():
     assert torch.all(out == 0) and torch.equal(labels, torch.arange(4))
 
 
+def test_has_reference_parametrisation_is_the_default():
+    from wsolbench.nn.methods.has import grid_cells, hide_grid
+
+    has = create_method("has")  # wsolevaluation's --has_grid_size 4 --has_drop_rate 0.5
+    assert (has.mode, has.candidate_sizes(224), has.drop_rate) == ("grid_size", [4], 0.5)
+    assert create_method("has", grid_size=32).candidate_sizes(64) == [32]  # pixels of the input, not scaled
+    assert grid_cells(10, 10, 4) == (3, 3) and grid_cells(10, 10, 0) == (0, 0)
+    images = torch.randn(2, 3, 10, 10) + 5.0
+    uniforms = torch.tensor([[[0.5, 0.6, 0.1], [0.9, 0.2, 0.7], [0.3, 0.8, 0.5]]]).repeat(2, 1, 1)
+    hidden = hide_grid(images, grid_size=4, drop_rate=0.5, uniforms=uniforms)
+    expected = (uniforms <= 0.5).repeat_interleave(4, 1).repeat_interleave(4, 2)[:, :10, :10]  # a draw equal to
+    assert torch.equal(hidden[:, 0] == 0, expected)                                          # drop_rate hides
+    assert hide_grid(images, grid_size=0, drop_rate=1.0, uniforms=uniforms) is images
+    out, _ = create_method("has", grid_size=4, drop_rate=1.0).transform_batch(images, torch.arange(2), generator=gen())
+    assert torch.all(out == 0)
+    assert create_method("has", hide_prob=0.25, grid_size=8).drop_rate == 0.25  # the older name still works
+
+
+def test_has_size_options_exclude_each_other_and_command_line_options_replace_the_recipes():
+    from wsolbench.nn.methods import merge_method_options
+
+    with pytest.raises(WsolbenchError, match="give one of grid_size .*, patch_sizes or grids, not grid_size and "
+                                             "patch_sizes"):
+        create_method("has", grid_size=8, patch_sizes=[16])
+    with pytest.raises(WsolbenchError, match="drop_rate .* and hide_prob .* are the same option"):
+        create_method("has", drop_rate=0.5, hide_prob=0.3)
+    recipe = {"grid_size": 4, "drop_rate": 0.5}
+    assert merge_method_options("has", recipe, {"patch_sizes": [32]}) == {"drop_rate": 0.5, "patch_sizes": [32]}
+    assert merge_method_options("has", recipe, {"hide_prob": 0.3}) == {"grid_size": 4, "hide_prob": 0.3}
+    assert merge_method_options("cutmix", {"beta": 1.0}, {"prob": 0.5}) == {"beta": 1.0, "prob": 0.5}
+
+
 @pytest.mark.parametrize("options,match", [
     ({"grids": [10]}, "squares"), ({"hide_prob": 1.5}, "hide_prob"), ({"fill": "grey"}, "fill"),
     ({"patch_sizes": [-1]}, "patch_sizes"), ({"patch_sizes": "big"}, "patch_sizes"), ({"size": 3}, "no option"),
+    ({"grid_size": -4}, "grid_size"), ({"grid_size": [4, 8]}, "grid_size"), ({"drop_rate": 2}, "drop_rate"),
 ])
 def test_has_rejects_bad_options(options, match):
     with pytest.raises(WsolbenchError, match=match):
@@ -115,6 +148,18 @@ def test_adl_is_the_identity_in_eval_mode_and_drops_the_peak_in_training():
     assert float(out[:, :, 2, 2].abs().sum()) == 0.0
     importance = AttentionDropout(drop_rate=0.0, threshold=0.9).train()(x)
     torch.testing.assert_close(importance, x * torch.sigmoid(attention))
+
+
+def test_adl_chooses_the_drop_mask_as_the_reference_maps_its_draw():
+    x = torch.rand(2, 3, 4, 4) + 0.1
+    attention = x.mean(1, keepdim=True)
+    drop = x * (attention < 0.9 * attention.amax((2, 3), keepdim=True)).float()
+    for seed in range(20):
+        draw = torch.rand((), generator=gen(seed))
+        layer = AttentionDropout(drop_rate=0.75, threshold=0.9).train()
+        layer.generator = gen(seed)
+        expected = drop if float(torch.floor(draw + 0.75)) == 1.0 else x * torch.sigmoid(attention)
+        assert torch.equal(layer(x), expected)
 
 
 def test_adl_choice_follows_the_step_generator():

@@ -216,7 +216,7 @@ def test_trunk_keys_are_torchvision_keys(name):
     model = _model(name)
     expected = TORCHVISION[name]()
     assert len(expected) == len(set(expected))
-    kept = {k for k in expected if not k.startswith(model.pretrained_discard)}
+    kept = {k for k in expected if not k.startswith(model.pretrained_discard + model.pretrained_head)}
     assert set(model.pretrained_keys()) == kept
     # every discard prefix drops something that torchvision has, and nothing of the WSOL trunk
     for prefix in model.pretrained_discard:
@@ -247,7 +247,9 @@ def test_torchvision_state_dict_loads_strictly(name, tmp_path):
         assert torch.equal(own[k], state["module." + k]), k
     for k, v in old_new.items():  # new WSOL layers keep their initialisation
         assert torch.equal(own[k], v), k
-    assert report.discarded and all(k.startswith(model.pretrained_discard) for k in report.discarded)
+    assert report.discarded and all(k.startswith(model.pretrained_discard + model.pretrained_head)
+                                    for k in report.discarded)
+    assert report.format == "torchvision" and not report.kept_head
 
 
 def test_old_checkpoints_without_num_batches_tracked_load():
@@ -277,3 +279,14 @@ def test_pretrained_file_errors(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="weights_only=True"):
         load_pretrained(model, str(bad))
+
+
+def test_backbone_aliases_and_case_resolve_to_the_canonical_name():
+    from wsolbench.nn.backbones import backbone_info, canonical_backbone
+
+    assert canonical_backbone("inceptionv3") == canonical_backbone("Inception_V3") == "inception_v3"
+    assert canonical_backbone("VGG16") == "vgg16" and canonical_backbone("resnet50") == "resnet50"
+    assert "inceptionv3" in backbone_info("inception_v3").aliases
+    assert type(create_backbone("inceptionv3", num_classes=2)).__name__ == "InceptionV3GAP"
+    with pytest.raises(WsolbenchError, match=r"inception_v3 \(inceptionv3\)"):
+        create_backbone("inception", num_classes=2)

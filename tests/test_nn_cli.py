@@ -107,3 +107,70 @@ def test_run_unknown_method_and_cuda_without_gpu(spec, tmp_path):
         result = CliRunner().invoke(cli, ["baseline", "run", "cam", "--dataset", spec, "--device", "cuda",
                                           "--out", str(tmp_path)])
         assert result.exit_code == 2 and "no CUDA device" in result.output
+
+
+def test_missing_image_root_is_reported_before_the_model_is_built(spec, tmp_path, monkeypatch):
+    import wsolbench.nn.runner as runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("training started before the image folder was checked")
+
+    monkeypatch.setattr(runner, "train", never)
+    root = spec.split(":", 1)[1].split("?")[0]
+    args = ["baseline", "run", "cam", "--dataset", f"wsoleval:{root}/metadata", "--recipe", "cam-smallcnn-synthetic",
+            "--device", "cpu", "--out", str(tmp_path / "w")]
+    missing = CliRunner().invoke(cli, args)
+    assert missing.exit_code == 2 and "pass --image-root DIR" in missing.output
+    wrong = CliRunner().invoke(cli, args + ["--image-root", str(tmp_path)])
+    assert wrong.exit_code == 2 and "not found" in wrong.output and "--image-root must be the folder" in wrong.output
+    absent = CliRunner().invoke(cli, args + ["--image-root", str(tmp_path / "nope")])
+    assert absent.exit_code == 2 and "does not exist" in absent.output
+
+
+@pytest.mark.parametrize("dataset", ["wsoleval:/nowhere/birds", "voc:/nowhere/VOC2012"])
+def test_unknown_dataset_family_is_an_error_listing_the_families(dataset, tmp_path):
+    result = CliRunner().invoke(cli, ["baseline", "run", "cam", "--dataset", dataset, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "cub, ilsvrc, openimages, synthetic" in result.output and "--recipe NAME|FILE" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_backbone_aliases_and_large_feature_map_choose_the_recipe(tmp_path):
+    from wsolbench.nn.runner import choose_recipe
+
+    recipe = choose_recipe("cam", spec="wsoleval:/data/metadata/CUB", backbone="inceptionv3")
+    assert (recipe.name, recipe.backbone, recipe.backbone_options) == ("cam-inceptionv3-cub", "inception_v3",
+                                                                       {"large_feature_map": True})
+    assert choose_recipe("adl", spec="ilsvrc:/data/ILSVRC", backbone="VGG16").name == "adl-vgg16-ilsvrc"
+    bad = CliRunner().invoke(cli, ["baseline", "run", "cam", "--dataset", "synthetic:", "--large-feature-map",
+                                   "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "backbone smallcnn has no option large_feature_map" in bad.output
+
+
+def test_amp_is_opt_in_and_recorded_in_the_recipe_and_the_result(spec, tmp_path):
+    plain = _run("baseline", "run", "cam", "--dataset", spec, "--epochs", "1", "--device", "cpu",
+                 "--out", str(tmp_path / "fp32"), "--json")
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.stdout)["maps"]["attrs"]["amp"] == "none"
+    assert 'amp = "none"' in (tmp_path / "fp32" / "recipe.toml").read_text()
+    bf16 = _run("baseline", "run", "cam", "--dataset", spec, "--epochs", "1", "--device", "cpu", "--amp", "bf16",
+                "--out", str(tmp_path / "bf16"), "--json")
+    assert bf16.exit_code == 0, bf16.output
+    assert json.loads(bf16.stdout)["maps"]["attrs"]["amp"] == "bf16"
+    assert 'amp = "bf16"' in (tmp_path / "bf16" / "recipe.toml").read_text()
+
+
+def test_pretrained_accepts_a_wsolevaluation_checkpoint_and_says_what_it_loaded(spec, tmp_path):
+    from wsolbench.nn.backbones import create_backbone
+
+    torch.manual_seed(5)
+    trained = create_backbone("smallcnn", num_classes=3, width=16, stem_stride=2)
+    path = tmp_path / "last_checkpoint.pth.tar"
+    torch.save({"architecture": "smallcnn", "epoch": 40, "state_dict": trained.state_dict(), "optimizer": {}}, path)
+    result = CliRunner().invoke(cli, ["baseline", "run", "cam", "--dataset", spec, "--epochs", "1",
+                                      "--lr", "1e-9", "--device", "cpu", "--pretrained", str(path),
+                                      "--out", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "pretrained: wsolevaluation checkpoint: " in result.stderr and "tensors loaded" in result.stderr
+    state = torch.load(tmp_path / "run" / "checkpoint_last.pt", weights_only=True)["model"]
+    torch.testing.assert_close(state["fc.weight"], trained.state_dict()["fc.weight"], atol=1e-6, rtol=0)

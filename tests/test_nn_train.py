@@ -165,3 +165,10 @@ def test_multilabel_extraction_writes_one_map_per_class(tiny, tmp_path):
     with ScoreMapFile(path) as f:
         pairs = sorted(zip(f.image_ids, f.map_labels.tolist()))
     assert pairs == sorted((r.image_id, c) for r in recs for c in r.labels)
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_no_nan_checkpoint(tiny, tmp_path):
+    _, train_set, _ = tiny
+    with pytest.raises(WsolbenchError, match="training diverged in epoch 1 .*NaN or infinite.*lower the learning rate"):
+        train(_recipe(lr=1e12, epochs=2, batch_size=4), train_set, out_dir=tmp_path / "nan")
+    assert not (tmp_path / "nan" / ckpt.LAST_CHECKPOINT).exists()

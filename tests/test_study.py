@@ -139,7 +139,8 @@ def test_published_studies_and_their_cell_recipes():
     from wsolbench.nn import studies as S
 
     methods = S.get_study("methods")
-    assert [r.label for r in methods.rows] == ["CAM", "HaS-16", "HaS-32", "HaS-mixed", "CutMix", "ADL", "ER"]
+    assert [r.label for r in methods.rows] == ["CAM", "HaS-16", "HaS-32", "HaS-mixed", "CutMix", "ADL", "ACoL",
+                                                "SPG", "ER"]
     assert [d.spec for d in methods.datasets] == ["synthetic:?part=0.25&scale=0.25-0.45",
                                                   "synthetic:?part=0.25&scale=0.25-0.45&body_cue=0.5"]
     assert {r.evaluation for r in S.get_study("multicrop").rows} == {"single", "multicrop"}
@@ -148,6 +149,6 @@ def test_published_studies_and_their_cell_recipes():
     assert S.cell_recipe(S.Cell(S.DEMO, S.CAM_GMP, 0)).pool == "gmp"
     assert S.cell_recipe(S.Cell(S.DEMO, S.CAM, 0)).epochs == 12  # the demo's schedule
     cells = S.study_cells(S.get_study("thresholds"), (0, 1, 2))
-    assert len(cells) == 2 * 7 * 3 and all(evals == ("single",) for _, evals in cells)
+    assert len(cells) == 2 * 9 * 3 and all(evals == ("single",) for _, evals in cells)
     with pytest.raises(Exception, match="unknown study"):
         S.get_study("nope")

@@ -31,8 +31,26 @@ def _recipe_rows() -> list[dict]:
     from wsolbench.nn.recipe import list_recipes
 
     keys = ("name", "method", "backbone", "dataset", "epochs", "batch_size", "lr", "lr_decay_every",
-            "weight_decay", "pretrained", "image_size")
-    return [{k: getattr(r, k) for k in keys} for r in list_recipes()]
+            "weight_decay", "pretrained", "image_size", "cam_step", "amp")
+    return [{**{k: getattr(r, k) for k in keys}, "large_feature_map": r.backbone_options.get("large_feature_map"),
+             "lr_source": r.sources.get("lr"), "sources": r.sources} for r in list_recipes()]
+
+
+_SOURCE_KINDS = (("not published", "not published"), ("third-party:", "third-party"), ("authors:", "authors"),
+                 ("wsolevaluation code", "reference code"), ("wsolbench", "wsolbench"))
+
+
+def short_source(text: str | None) -> str | None:
+    """A short label of a value's source: ``third-party dual-cam``, ``not published``, ``authors``, ..."""
+    if not text:
+        return None
+    for prefix, label in _SOURCE_KINDS:
+        if text.startswith(prefix):
+            if label == "third-party":
+                repo = text.removeprefix(prefix).split()[0]
+                return f"{label} {repo.split('/')[-1]}"
+            return label
+    return text.split(" (")[0].split(";")[0]
 
 
 def _backbone_rows() -> list[dict] | None:
@@ -49,7 +67,7 @@ def _cell(value) -> str:
 
 
 _HEADERS = {"epochs": "ep", "batch_size": "batch", "lr_decay_every": "decay", "weight_decay": "wd",
-            "pretrained": "init"}
+            "pretrained": "init", "large_feature_map": "lfm", "lr_source": "lr source"}
 
 
 def _table(title: str, rows: list[dict], columns: tuple[str, ...]):
@@ -72,8 +90,10 @@ def list_cmd(as_json):
         click.echo(json.dumps({"recipes": recipes, "backbones": backbones, "sanity": list(SANITY_KINDS)}))
         return
     out = stdout_console()
-    out.print(_table("recipes (wsolbench baseline run METHOD --recipe NAME)", recipes,
-                     ("name", "epochs", "lr", "lr_decay_every", "weight_decay", "pretrained")))
+    shown = [{**r, "lr_source": short_source(r["lr_source"])} for r in recipes]
+    out.print(_table("recipes (wsolbench baseline run METHOD --recipe NAME; the source of every value: "
+                     "\\[recipe.sources] in the TOML, or --json)", shown,
+                     ("name", "epochs", "lr", "lr_source", "lr_decay_every", "weight_decay", "large_feature_map")))
     if backbones is None:
         stderr_console().print("backbones: install torch to list them (pip install torch==2.13.0)")
     else:
@@ -173,7 +193,8 @@ def run_progress(disable: bool):
 
     with progress:
         yield Callbacks(stage=lambda name: task(name), train=train, extract=counter("extract"),
-                        evaluate=counter("evaluate"))
+                        evaluate=counter("evaluate"),
+                        message=lambda text: progress.console.print(text, markup=False, highlight=False))
 
 
 def parse_method_options(pairs: tuple[str, ...]) -> dict:
@@ -210,17 +231,28 @@ def evaluation_options(multicrop: float | None, explainer: str | None):
 def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides: dict, device: str, out,
                     resume: bool, pretrained, image_root, split, workers: int, options: dict, quiet: bool,
                     threads: int | None = None, method_options: dict | None = None,
-                    multicrop: float | None = None, explainer: str | None = None):
+                    multicrop: float | None = None, explainer: str | None = None,
+                    large_feature_map: bool | None = None):
     """The trained-method branch of ``baseline run``; returns the runner's outputs."""
+    from wsolbench.nn.recipe import require_family
+
+    if not recipe_name:
+        require_family(spec)  # before torch is even imported
     require_torch(threads)
     from wsolbench.nn import distributed as dist
-    from wsolbench.outputs import check_outputs, output_folder
+    from wsolbench.nn.backbones import check_backbone_options
+    from wsolbench.nn.methods import merge_method_options, method_architecture
     from wsolbench.nn.runner import choose_recipe, run_trained
+    from wsolbench.outputs import check_outputs, output_folder
 
     recipe = choose_recipe(method, spec=spec, backbone=backbone, recipe=recipe_name)
     recipe = recipe.replace(eval_split=split, **overrides)
+    if large_feature_map is not None:
+        recipe = recipe.replace(backbone_options={**recipe.backbone_options, "large_feature_map": large_feature_map})
+    check_backbone_options(recipe.backbone, recipe.backbone_options, architecture=method_architecture(method))
     if method_options:
-        recipe = recipe.replace(method_options={**recipe.method_options, **method_options})
+        recipe = recipe.replace(method_options=merge_method_options(recipe.method, recipe.method_options,
+                                                                    method_options))
     evaluation = evaluation_options(multicrop, explainer)
     err = stderr_console()
     if recipe.pretrained == "imagenet" and not pretrained:
@@ -256,6 +288,12 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Override the learning rate.")
 @click.option("--pool", type=click.Choice(["gap", "gmp"]), default=None,
               help="Global pooling of the head: gap (CAM) or gmp (max pooling); default: the recipe's.")
+@click.option("--large-feature-map/--no-large-feature-map", "large_feature_map", default=None,
+              help="wsolevaluation's large_feature_map (28x28 maps at 224: VGG16 without pool4, ResNet50 layer3 at "
+                   "stride 1, InceptionV3 without the pool after Mixed_5d); default: the recipe's.")
+@click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default=None,
+              help="Mixed precision for training and map extraction (default: the recipe's, none = float32 "
+                   "as the reference); recorded in recipe.toml and the result.")
 @click.option("-m", "--method-option", "method_option", multiple=True, metavar="KEY=VALUE",
               help="Method option, repeatable, overriding the recipe's [method] table (TOML values: "
                    "-m patch_sizes=32, -m 'patch_sizes=[0,16,32]', -m lambda=1e-3).")
@@ -276,24 +314,29 @@ def run_trained_cli(method: str, *, spec: str, backbone, recipe_name, overrides:
               "baselines, the maps file or a folder (default runs/sanity-KIND).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from OUT/checkpoint_last.pt.")
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="ImageNet weights of the backbone trunk (a torchvision state dict).")
-@click.option("--image-root", type=click.Path(file_okay=False), default=None,
+              help="Weights to start from: a torchvision ImageNet state dict (the trunk; ResNet50 keeps its "
+                   "classifier on ILSVRC, as wsolevaluation) or a wsolevaluation checkpoint "
+                   "(last_checkpoint.pth.tar: the whole model). Says which keys it loaded and re-indexed.")
+@click.option("--image-root", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder the image ids are relative to (needed for wsoleval: metadata).")
 @click.option("--split", default=None, help="Split to extract and evaluate (default: the recipe's, usually test).")
 @click.option("--mask-root", type=click.Path(file_okay=False), default=None, help="Mask folder (wsoleval: masks).")
 @click.option("--protocol", "protocol_name", type=click.Choice(["wsoleval", "cam2016"]), default=None,
               help="Evaluation protocol (default: the recipe's, wsoleval).")
-@click.option("--cam-step", type=float, default=None, help="CAM-threshold step (default: the recipe's; sanity baselines: the protocol's, 0.001).")
+@click.option("--cam-step", type=float, default=None,
+              help="CAM-threshold step (trained methods: the recipe's, 0.001 in the real-dataset recipes; sanity "
+                   "baselines: the protocol's, 0.001).")
 @click.option("--eval-workers", type=WORKERS, default=1, show_default=True,
               help="Processes for the evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @option_flag
-def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, method_option, multicrop, explainer,
-            seed, loader_workers, device, threads, out, resume, pretrained, image_root, split, mask_root,
-            protocol_name, cam_step, eval_workers, as_json, options):
+def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, large_feature_map, amp, method_option,
+            multicrop, explainer, seed, loader_workers, device, threads, out, resume, pretrained, image_root, split,
+            mask_root, protocol_name, cam_step, eval_workers, as_json, options):
     """Run baseline METHOD on a dataset: a trained method (cam, has, cutmix, adl, er, input-dropout,
     augment) is trained, its maps extracted and evaluated; a sanity baseline (center-gaussian, random,
-    full-image) is written and evaluated."""
+    full-image) is written and evaluated. Without --recipe the recipe follows the dataset's family
+    (cub, ilsvrc, openimages, synthetic), the method and the backbone."""
     adapter_options = parse_options(options)
     if mask_root:
         adapter_options["mask_root"] = mask_root
@@ -304,12 +347,12 @@ def run_cmd(method, spec, backbone, recipe_name, epochs, batch_size, lr, pool, m
         _emit(data, as_json)
         return
     overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "pool": pool, "seed": seed,
-                 "workers": loader_workers,
+                 "workers": loader_workers, "amp": amp,
                  "protocol": protocol_name, "cam_step": cam_step}
     outputs = run_trained_cli(method, spec=spec, backbone=backbone, recipe_name=recipe_name, overrides=overrides,
                               device=device, out=out, resume=resume, pretrained=pretrained, image_root=image_root,
                               split=split, workers=eval_workers, options=adapter_options, quiet=as_json,
                               threads=threads, method_options=parse_method_options(method_option),
-                              multicrop=multicrop, explainer=explainer)
+                              multicrop=multicrop, explainer=explainer, large_feature_map=large_feature_map)
     if outputs.result is not None:
         _emit(outputs.result.to_dict(), as_json)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from wsolbench.datasets.records import AnnotationSet
 from wsolbench.nn.data import InputNorm, WSOLDataset
 from wsolbench.nn.multicrop import MapSource, MultiCrop
+from wsolbench.nn.precision import precision
 
 
 def _single_label_batches(source: MapSource, loader, *, device):
@@ -52,7 +53,7 @@ def _with_multicrop(source: MapSource, multicrop: MultiCrop, crop: int) -> MapSo
 def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_size: int, batch_size: int = 64,
                  device: str = "cpu", workers: int = 0, attrs: dict | None = None,
                  progress: Callable[[int, int], None] | None = None, source: MapSource | None = None,
-                 multicrop: MultiCrop | None = None, norm: InputNorm = InputNorm()) -> Path:
+                 multicrop: MultiCrop | None = None, norm: InputNorm = InputNorm(), amp: str = "none") -> Path:
     """Write the CAM of every image of ``annotations`` to an HDF5 score-map file.
 
     Args:
@@ -62,7 +63,7 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
         out_path: the ``.h5`` file (written atomically).
         image_size: network input size (images are resized to it).
         batch_size: images per forward pass.
-        device: ``cpu`` or ``cuda`` (bf16 autocast + channels_last on CUDA).
+        device: ``cpu`` or ``cuda``.
         workers: DataLoader worker processes.
         attrs: provenance attributes stored in the file.
         progress: ``progress(done_maps, total_maps)``.
@@ -70,6 +71,8 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
         multicrop: average maps and scores over crops (images are loaded at
             ``multicrop.full_size(image_size)``); ``None`` = one pass per image.
         norm: input normalisation (the training recipe's; ImageNet mean/std by default).
+        amp: ``none`` (float32, the reference's) or ``bf16``/``fp16`` autocast
+            (:mod:`wsolbench.nn.precision`).
 
     Returns:
         The written path.
@@ -86,12 +89,11 @@ def extract_maps(model, method, annotations: AnnotationSet, out_path, *, image_s
     dataset = WSOLDataset(annotations, train=False, size=load_size, norm=norm)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device == "cuda")
-    amp = device == "cuda"
     batches = (_multi_label_batches(source, loader, annotations, device=device) if annotations.multilabel
                else _single_label_batches(source, loader, device=device))
     done, total = 0, sum(len(r.labels) for r in annotations) if annotations.multilabel else len(dataset)
     with ScoreMapWriter(out_path, normalized=False, attrs=attrs or {}) as writer, torch.no_grad(), \
-            torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            precision(device, amp):
         for ids, cams, predicted, map_labels in batches:
             writer.append(ids, cams.float().cpu().numpy().astype(np.float32),
                           predicted_labels=None if predicted is None else predicted.cpu().numpy(),

@@ -84,17 +84,33 @@ def global_pool(feature_maps: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown pooling {kind!r}; use one of {POOLS}")
 
 
-def init_new_layer(module: nn.Module) -> None:
-    """He (fan-out) init for convolutions, N(0, 0.01) for linears, (1, 0) for batch norms."""
+INIT_MODES = ("he", "xavier")
+
+
+def init_weights(module: nn.Module, *, conv: str = "he") -> None:
+    """wsolevaluation's ``initialize_weights`` over ``module.modules()`` in order: convolutions He
+    (``kaiming_normal_``, fan-out, ReLU) or Xavier-uniform (``conv``), bias 0; batch norms (1, 0);
+    linears N(0, 0.01), bias 0 (when there is one). The reference uses ``he`` for VGG16-CAM/ADL and
+    ResNet50-ACoL, ``xavier`` everywhere else."""
+    if conv not in INIT_MODES:
+        raise ValueError(f"conv init must be one of {INIT_MODES}, got {conv!r}")
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
+            if conv == "he":
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def init_new_layer(module: nn.Module) -> None:
+    """He (fan-out) init for convolutions, N(0, 0.01) for linears, (1, 0) for batch norms."""
+    init_weights(module, conv="he")

@@ -4,7 +4,9 @@ This module does not import torch, so ``wsolbench baseline list`` can show recip
 Recipes ship in the package (``wsolbench/nn/recipes/*.toml``; mirrored in the repository's
 ``baselines/`` with the results they produced). A TOML file has the sections ``[recipe]``,
 ``[model]`` (with an optional ``[model.backbone_options]`` table), ``[method]`` (method options),
-``[data]``, ``[train]`` and ``[eval]``; see :class:`Recipe` for every key.
+``[data]``, ``[train]`` and ``[eval]``; see :class:`Recipe` for every key. ``[recipe.sources]``
+says where each value comes from (``lr = "third-party: ..."``; ``wsolbench baseline list`` shows
+the lr's).
 
 Example:
     >>> r = get_recipe("cam-resnet50-cub")
@@ -42,6 +44,7 @@ LOSSES = ("auto", "ce", "bce")
 #: How pixels in [0, 1] become network inputs (:class:`wsolbench.nn.data.InputNorm`).
 NORMALIZATIONS = ("mean-std", "mean", "none")
 LR_SCHEDULES = ("step", "linear", "regimes")
+AMP_MODES = ("none", "bf16", "fp16")
 
 
 def _f(section: str, default, **kw):
@@ -62,7 +65,10 @@ class Recipe:
             without ``--recipe`` pick; else a short name of the variant (``16``, ``gmp``,
             ``has2017``...), chosen by name (``--recipe``) or by a study.
         description: one line.
-        source: where the hyper-parameters come from.
+        source: where the hyper-parameters come from (a summary).
+        sources: value name (``lr``, ``weight_decay``, ``large_feature_map``, ``schedule``, a
+            method option, ...) -> where that value comes from; ``"not published: ..."`` when the
+            authors never published it.
         pool: ``gap`` or ``gmp``.
         pretrained: ``imagenet`` (the published protocol starts from ImageNet weights: pass
             ``--pretrained PATH``) or ``none``.
@@ -87,6 +93,8 @@ class Recipe:
             multi-label, e.g. VOC; cross-entropy otherwise), ``ce`` (cross-entropy on the first
             label of each image) or ``bce`` (BCE-with-logits on multi-hot targets).
         workers: DataLoader worker processes.
+        amp: ``none`` (float32, the reference's precision; TF32 off on CUDA) or ``bf16``/``fp16``
+            (mixed precision for training and extraction, opt-in).
         eval_batch_size: batch size of CAM extraction.
         protocol: evaluation protocol preset; cam_step: its CAM-threshold step.
     """
@@ -98,6 +106,7 @@ class Recipe:
     description: str = _f("recipe", "")
     source: str = _f("recipe", "")
     variant: str = _f("recipe", "")
+    sources: dict = _f("recipe", None, compare=False)
     pool: str = _f("model", "gap")
     pretrained: str = _f("model", "imagenet")
     backbone_options: dict = _f("model", None, compare=False)
@@ -123,6 +132,7 @@ class Recipe:
     seed: int = _f("train", 0)
     loss: str = _f("train", "auto")
     workers: int = _f("train", 4)
+    amp: str = _f("train", "none")
     eval_batch_size: int = _f("eval", 64)
     protocol: str = _f("eval", "wsoleval")
     cam_step: float = _f("eval", 0.01)
@@ -133,6 +143,7 @@ class Recipe:
         if isinstance(self.lr_regimes, (list, tuple)):
             object.__setattr__(self, "lr_regimes", tuple(tuple(row) if isinstance(row, (list, tuple)) else row
                                                          for row in self.lr_regimes))
+        object.__setattr__(self, "sources", dict(self.sources or {}))
         problems = _problems(self)
         if problems:
             raise WsolbenchError(f"recipe {self.name!r}: " + "; ".join(problems))
@@ -165,6 +176,8 @@ def _problems(r: Recipe) -> list[str]:
         out.append(f"resize_size ({r.resize_size}) must be >= image_size ({r.image_size})")
     if r.loss not in LOSSES:
         out.append(f"loss must be one of {', '.join(LOSSES)}, got {r.loss!r}")
+    if r.amp not in AMP_MODES:
+        out.append(f"amp must be one of {', '.join(AMP_MODES)}, got {r.amp!r}")
     if not isinstance(r.workers, int) or r.workers < 0:
         out.append(f"workers must be an integer >= 0, got {r.workers!r}")
     if r.normalize not in NORMALIZATIONS:
@@ -196,6 +209,10 @@ def _schedule_problems(r: Recipe) -> list[str]:
     return []
 
 
+_SUBTABLES = {("model", "backbone_options"), ("recipe", "sources")}
+_SUBTABLE_KEYS = {"backbone_options", "method_options", "sources"}
+
+
 def _sections() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for f in dataclasses.fields(Recipe):
@@ -212,11 +229,13 @@ def _flatten(data: dict, where: str) -> dict:
             flat["method_options"] = dict(table)
             continue
         for key, value in table.items():
-            if section == "model" and key == "backbone_options":
+            if (section, key) in _SUBTABLES:
+                if not isinstance(value, dict):
+                    raise WsolbenchError(f"{where}: [{section}.{key}] must be a table")
                 flat[key] = dict(value)
-            elif key not in sections[section] or key in ("backbone_options", "method_options"):
+            elif key not in sections[section] or key in _SUBTABLE_KEYS:
                 raise WsolbenchError(f"{where}: unknown key {key!r} in [{section}]; known: "
-                                     f"{', '.join(sorted(sections[section] - {'backbone_options', 'method_options'}))}")
+                                     f"{', '.join(sorted(sections[section] - _SUBTABLE_KEYS))}")
             else:
                 flat[key] = value
     return flat
@@ -267,16 +286,32 @@ def dataset_family(name: str) -> str | None:
 
 def family_of_spec(spec: str) -> str | None:
     """The dataset family a spec names (adapter name, or a wsoleval folder such as ``metadata/CUB``)."""
-    from pathlib import Path
+    from pathlib import PurePath
 
-    from wsolbench.datasets import parse_spec
+    from wsolbench.datasets.registry import parse_spec
 
     name, path = parse_spec(spec)
     family = dataset_family(name)
     if family or name != "wsoleval":
         return family
-    parts = [p for p in Path(path.rstrip("/")).parts if p not in ("train", "val", "test")]
+    parts = [p for p in PurePath(path.split("?")[0].rstrip("/")).parts if p not in ("train", "val", "test")]
     return dataset_family(parts[-1]) if parts else None
+
+
+def unknown_family_error(spec: str) -> WsolbenchError:
+    """The error for a dataset whose family has no recipes (the user must pick one with ``--recipe``)."""
+    return WsolbenchError(f"dataset {spec!r}: no recipe for its dataset family (recipes exist for "
+                          f"{', '.join(DATASET_FAMILIES)}: a wsoleval: folder must be named CUB, ILSVRC or "
+                          "OpenImages); choose the hyper-parameters with --recipe NAME|FILE "
+                          "(see `wsolbench baseline list`)")
+
+
+def require_family(spec: str) -> str:
+    """The dataset family of ``spec``; raises :func:`unknown_family_error` if it has none."""
+    family = family_of_spec(spec)
+    if family not in DATASET_FAMILIES:
+        raise unknown_family_error(spec)
+    return family
 
 
 def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = None) -> Recipe:
@@ -284,11 +319,15 @@ def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = N
 
     Only default recipes (``variant = ""``) are candidates. Exact match first; else the method's
     recipe for that dataset with the backbone swapped; else the CAM recipe with the method swapped
-    (new methods inherit CAM's schedule); datasets with no recipe use the ILSVRC schedule. In the
+    (new methods inherit CAM's schedule); a derived recipe's sources say so. In the
     :data:`STRICT_FAMILIES` only an exact match is taken; otherwise the error lists the family's
-    recipes (pick one with ``--recipe``).
+    recipes (pick one with ``--recipe``). A dataset family without recipes is an error (pass
+    ``--recipe``).
     """
-    family = dataset if dataset in DATASET_FAMILIES else "ilsvrc"
+    if dataset not in DATASET_FAMILIES:
+        raise WsolbenchError(f"no recipes for dataset family {dataset!r}; families: {', '.join(DATASET_FAMILIES)} "
+                             "(or choose the hyper-parameters with --recipe NAME|FILE)")
+    family = dataset
     backbone = backbone or DEFAULT_BACKBONE.get(family, "resnet50")
     recipes = [r for r in list_recipes() if not r.variant]
     if family in STRICT_FAMILIES:
@@ -301,8 +340,12 @@ def resolve_recipe(method: str, *, dataset: str | None, backbone: str | None = N
         if base is not None:
             if base.backbone == backbone and base.method == method:
                 return base
-            return base.replace(name=f"{method}-{backbone}-{family}", method=method, backbone=backbone,
+            sources = {k: f"as {base.name}, which this recipe is derived from (not published for {method} with "
+                          f"{backbone}): {v}" for k, v in base.sources.items()}
+            return base.replace(name=f"{method}-{backbone.replace('_', '')}-{family}", method=method,
+                                backbone=backbone, sources=sources,
                                 backbone_options={} if base.backbone != backbone else base.backbone_options,
+                                method_options={} if base.method != method else base.method_options,
                                 description=f"derived from {base.name}")
     raise WsolbenchError(f"no recipe to derive {method}/{backbone}/{family} from")
 
@@ -331,15 +374,20 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
+
+
 def _to_toml(r: Recipe) -> str:
     lines, d = [], r.to_dict()
     for section in ("recipe", "model", "data", "train", "eval"):
         keys = [f.name for f in dataclasses.fields(Recipe) if f.metadata["section"] == section
-                and f.name not in ("backbone_options", "method_options")]
+                and f.name not in _SUBTABLE_KEYS]
         lines.append(f"[{section}]")
         lines += [f"{k} = {_toml_value(d[k])}" for k in keys]
         lines.append("")
-    for title, table in (("model.backbone_options", d["backbone_options"]), ("method", d["method_options"])):
+    for title, table in (("recipe.sources", d["sources"]), ("model.backbone_options", d["backbone_options"]),
+                         ("method", d["method_options"])):
         lines += _toml_table(title, table)
     return "\n".join(lines)
 
@@ -347,7 +395,8 @@ def _to_toml(r: Recipe) -> str:
 def _toml_table(title: str, table: dict) -> list[str]:
     """``[title]`` with the plain keys, then a ``[title.key]`` sub-table for every dict value (the
     options of each part of a composed method, ``augment+has``)."""
-    lines = [f"[{title}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)] + [""]
+    lines = [f"[{title}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()
+                              if not isinstance(v, dict)] + [""]
     for k, v in table.items():
         if isinstance(v, dict):
             lines += _toml_table(f"{title}.{k}", v)

@@ -27,13 +27,13 @@ from wsolbench import __version__
 from wsolbench.datasets import load_annotations
 from wsolbench.datasets.holdout import parse_split, split_part
 from wsolbench.datasets.records import AnnotationSet
-from wsolbench.errors import WsolbenchError
+from wsolbench.errors import DatasetError, WsolbenchError
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.checkpoint import LAST_CHECKPOINT
 from wsolbench.nn.data import InputNorm
 from wsolbench.nn.extract import extract_maps
 from wsolbench.nn.multicrop import MultiCrop
-from wsolbench.nn.recipe import Recipe, family_of_spec, load_recipe, resolve_recipe
+from wsolbench.nn.recipe import Recipe, family_of_spec, load_recipe, require_family, resolve_recipe  # noqa: F401
 from wsolbench.nn.train import TrainResult, num_classes_of, resolve_device, train
 from wsolbench.protocol import get_protocol
 
@@ -106,19 +106,22 @@ class Callbacks:
         train: ``train(done_steps, total_steps, message)``.
         extract: ``extract(done, total)``.
         evaluate: ``evaluate(done, total)``.
+        message: ``message(text)``: a one-line note (what ``--pretrained`` loaded).
     """
 
     stage: Callable[[str], None] | None = None
     train: Callable[[int, int, str], None] | None = None
     extract: Callable[[int, int], None] | None = None
     evaluate: Callable[[int, int], None] | None = None
+    message: Callable[[str], None] | None = None
 
 
 def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe: str | None = None) -> Recipe:
     """``--recipe`` (name or TOML path) if given, else the packaged recipe for method/dataset/backbone.
 
-    ``backbone`` may be an alias (``alexnet-gap``); an unknown one is an error here, before any folder
-    is written.
+    ``backbone`` may be an alias (``alexnet-gap``, ``inceptionv3``); an unknown one is an error here,
+    before any folder is written. Without ``--recipe``, a dataset whose family has no recipes is an
+    error (:func:`~wsolbench.nn.recipe.require_family`).
     """
     from wsolbench.nn.backbones import canonical_backbone
 
@@ -130,7 +133,25 @@ def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe
         if backbone and backbone != canonical_backbone(chosen.backbone):  # its own defaults, not the recipe's
             return chosen.replace(backbone=backbone, backbone_options={}, name=f"{chosen.name}-{backbone}")
         return chosen
-    return resolve_recipe(method, dataset=family_of_spec(spec), backbone=backbone)
+    return resolve_recipe(method, dataset=require_family(spec), backbone=backbone)
+
+
+def check_image_root(annotations: AnnotationSet) -> None:
+    """Fail before anything heavy when the images cannot be found: no image folder (a wsoleval:
+    metadata folder needs ``--image-root``), a missing folder, or a first image that is not there."""
+    where = annotations.source or annotations.name
+    if not annotations.root:
+        raise DatasetError(f"{where}: the annotations name no image folder; pass --image-root DIR (the folder the "
+                           "image ids are relative to)")
+    if not os.path.isdir(annotations.root):
+        raise DatasetError(f"{annotations.root}: image folder not found (split {annotations.split}); check "
+                           "--image-root")
+    if annotations.records:
+        first = annotations.records[0].image_id
+        if not os.path.isfile(os.path.join(annotations.root, first)):
+            raise DatasetError(f"{os.path.join(annotations.root, first)}: image '{first}' of split "
+                               f"{annotations.split} not found; --image-root must be the folder the image ids are "
+                               "relative to")
 
 
 def check_recipe(recipe: Recipe) -> Recipe:
@@ -160,7 +181,7 @@ def _maps_attrs(recipe: Recipe, annotations: AnnotationSet, spec: str, pretraine
     return {"method": recipe.method, "backbone": recipe.backbone, "dataset": annotations.name,
             "split": annotations.split, "recipe": recipe.name, "dataset_spec": spec,
             "pretrained": os.path.basename(os.fspath(pretrained)) if pretrained else "none",
-            "epochs": recipe.epochs, "seed": recipe.seed, "wsolbench_version": __version__,
+            "epochs": recipe.epochs, "seed": recipe.seed, "amp": recipe.amp, "wsolbench_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
@@ -201,12 +222,15 @@ def run_trained(recipe: Recipe, *, spec: str, out_dir, device: str = "auto", res
     train_set = load_split(spec, recipe.train_split, image_root=image_root, **options)
     eval_split = evaluation.split if evaluation is not None and evaluation.split else recipe.eval_split
     eval_set = load_split(spec, eval_split, image_root=image_root, **options)
+    check_image_root(train_set)
+    check_image_root(eval_set)
     fresh = not (out_dir / LAST_CHECKPOINT).exists()
     if ctx.is_main and fresh:  # a resumed run's recipe is checked against its checkpoint first
         _write_recipe(out_dir, recipe)
     _stage(cb, "train")
     trained = train(recipe, train_set, out_dir=out_dir, device=device, resume=resume, pretrained=pretrained,
-                    progress=cb.train, num_classes=max(num_classes_of(train_set), num_classes_of(eval_set)))
+                    progress=cb.train, num_classes=max(num_classes_of(train_set), num_classes_of(eval_set)),
+                    notify=cb.message)
     outputs = RunOutputs(out_dir=out_dir, recipe=recipe, train=trained)
     if ctx.is_main:
         _write_recipe(out_dir, recipe)
@@ -240,7 +264,7 @@ def extract_evaluation_maps(trained: TrainResult, recipe: Recipe, eval_set: Anno
         return extract_maps(trained.model, trained.method, eval_set, path, image_size=recipe.image_size,
                             batch_size=recipe.eval_batch_size, device=device, workers=recipe.workers,
                             attrs={**attrs, **evaluation.attrs()}, progress=progress, source=source,
-                            multicrop=evaluation.multicrop, norm=InputNorm.named(recipe.normalize))
+                            multicrop=evaluation.multicrop, norm=InputNorm.named(recipe.normalize), amp=recipe.amp)
     finally:
         if source is not None:
             source.extractor.remove_hooks()

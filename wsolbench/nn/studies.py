@@ -13,7 +13,8 @@ continues where it stopped, and a finished one only rebuilds its tables.
 
 Studies (:data:`STUDIES`):
 
-* ``methods``: CAM vs HaS (16, 32, mixed) vs CutMix vs ADL vs ER, on the demo's synthetic config
+* ``methods``: CAM vs HaS (16, 32, mixed) vs CutMix vs ADL vs ACoL vs SPG vs ER (the reference's six
+  methods plus ER), on the demo's synthetic config
   and on the same config with ``body_cue=0.5`` (bodies weakly tied to the class);
 * ``thresholds``: GT-known loc at the fixed CAM thresholds 0.2 .. 0.5 (``cam2016``) vs the best
   threshold (MaxBoxAcc), for the same models;
@@ -158,6 +159,8 @@ HAS32 = Variant("has-32", "HaS-32", "has", {"patch_sizes": [32]})
 HAS_MIX = Variant("has-mix", "HaS-mixed", "has", {"patch_sizes": [0, 16, 32, 44, 56]})
 CUTMIX = Variant("cutmix", "CutMix", "cutmix")
 ADL = Variant("adl", "ADL", "adl")
+ACOL = Variant("acol", "ACoL", "acol")
+SPG = Variant("spg", "SPG", "spg")
 ER = Variant("er", "ER", "er")
 CAM_GMP = Variant("cam-gmp", "CAM, GMP head", "cam", pool="gmp")
 HAS_MIX_GMP = Variant("has-mix-gmp", "HaS-mixed, GMP head", "has", {"patch_sizes": [0, 16, 32, 44, 56]}, pool="gmp")
@@ -167,7 +170,7 @@ HAS_MIX_LR = Variant("has-mix-lr0.01", "HaS-mixed, lr 0.01", "has", {"patch_size
 CAM_GMP_LR = Variant("cam-gmp-lr0.01", "CAM, GMP head, lr 0.01", "cam", pool="gmp", recipe={"lr": 0.01})
 HAS_MIX_GMP_LR = Variant("has-mix-gmp-lr0.01", "HaS-mixed, GMP head, lr 0.01", "has",
                          {"patch_sizes": [0, 16, 32, 44, 56]}, pool="gmp", recipe={"lr": 0.01})
-METHOD_VARIANTS = (CAM, HAS16, HAS32, HAS_MIX, CUTMIX, ADL, ER)
+METHOD_VARIANTS = (CAM, HAS16, HAS32, HAS_MIX, CUTMIX, ADL, ACOL, SPG, ER)
 
 TOP1 = Metric("top1_cls", "top-1 cls")
 GTK = Metric("gt_known_cam2016_0.2", "GT-known loc (cam2016, 0.2)")
@@ -177,7 +180,7 @@ BODY = Metric("body_pxap", "body PxAP")
 
 STUDIES = {
     "methods": Study(
-        "methods", "Study 1: CAM vs HaS vs CutMix vs ADL vs ER",
+        "methods", "Study 1: CAM vs HaS vs CutMix vs ADL vs ACoL vs SPG vs ER",
         "Each method trained with its recipe (small CNN, the demo's schedule), 3 training seeds. "
         "'body PxAP' = PxAP of the object against the background with the class-defining part's pixels "
         "ignored: higher = the map covers the rest of the object, not only the part.",

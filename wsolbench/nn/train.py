@@ -4,7 +4,8 @@ The schedule is the wsolevaluation one by default: SGD with (Nesterov) momentum 
 the new layers at ``lr * lr_classifier_ratio``, the lr multiplied by ``lr_decay_gamma`` every
 ``lr_decay_every`` epochs; recipes may instead decay it linearly per epoch (``lr_schedule =
 "linear"``) or follow piecewise-constant (lr, weight decay) regimes (``"regimes"``, the
-Hide-and-Seek code's). bf16 autocast and channels_last on CUDA. Deterministic on CPU: the
+Hide-and-Seek code's). Float32 by default, as the reference (``recipe.amp`` opts into bf16/fp16
+autocast, :mod:`wsolbench.nn.precision`); channels_last on CUDA. Deterministic on CPU: the
 initialisation, the data order, the augmentation and the methods' per-step randomness are pure
 functions of the recipe's seed, the epoch and the step, so ``resume`` reproduces an uninterrupted
 run exactly.
@@ -13,6 +14,7 @@ run exactly.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from wsolbench.nn import distributed as dist
 from wsolbench.nn.backbones import create_backbone
 from wsolbench.nn.data import EpochSampler, InputNorm, WSOLDataset
 from wsolbench.nn.methods import create_method
+from wsolbench.nn.precision import grad_scaler, precision
 from wsolbench.nn.recipe import Recipe
 
 #: progress(done_steps, total_steps, message)
@@ -57,6 +60,7 @@ class TrainResult:
     history: list[EpochStats] = field(default_factory=list)
     checkpoint: Path | None = None
     start_epoch: int = 0
+    pretrained: ckpt.PretrainedReport | None = None
 
 
 class StepDecay:
@@ -121,14 +125,25 @@ def num_classes_of(annotations: AnnotationSet) -> int:
 
 
 def build_model(recipe: Recipe, num_classes: int, *, pretrained=None):
-    """Seeded backbone (+ ImageNet weights) prepared by the recipe's method; returns ``(model, method)``."""
+    """Seeded backbone prepared by the recipe's method (+ pretrained weights, see
+    :func:`load_recipe_weights`); returns ``(model, method)``."""
     method = create_method(recipe.method, **recipe.method_options)
     method.input_norm = InputNorm.named(recipe.normalize)
     torch.manual_seed(recipe.seed)
-    model = create_backbone(recipe.backbone, num_classes=num_classes, pool=recipe.pool, **recipe.backbone_options)
+    model = create_backbone(recipe.backbone, num_classes=num_classes, pool=recipe.pool,
+                            architecture=method.architecture, **recipe.backbone_options)
+    model = method.prepare_model(model)
     if pretrained:
-        ckpt.load_pretrained(model, pretrained)
-    return method.prepare_model(model), method
+        load_recipe_weights(model, method, recipe, pretrained)
+    return model, method
+
+
+def load_recipe_weights(model, method, recipe: Recipe, pretrained) -> ckpt.PretrainedReport:
+    """Load ``--pretrained`` weights the way wsolevaluation does for this recipe: the ImageNet
+    classifier is kept when training on ILSVRC (its own 1000 classes) with a method that keeps
+    the CAM architecture (``method.keeps_imagenet_head``), replaced otherwise."""
+    keep_head = recipe.dataset == "ilsvrc" and method.keeps_imagenet_head
+    return ckpt.load_pretrained(model, pretrained, keep_head=keep_head)
 
 
 def make_optimizer(model, recipe: Recipe) -> torch.optim.SGD:
@@ -186,7 +201,7 @@ def _check_resume(state: dict, recipe: Recipe, path) -> None:
     saved = dict(state["recipe"])
     mine = recipe.to_dict()
     defaults = Recipe().to_dict()  # a key a checkpoint of an older version lacks had its default value
-    ignore = {"epochs", "workers", "eval_batch_size", "name", "description", "source", "variant"}
+    ignore = {"epochs", "workers", "eval_batch_size", "name", "description", "source", "sources", "variant"}
     diff = sorted(k for k in mine if k not in ignore and saved.get(k, defaults.get(k)) != mine[k])
     if diff:
         raise ckpt.CheckpointError(f"{path}: the checkpoint was trained with a different recipe ({', '.join(diff)} "
@@ -221,25 +236,27 @@ def _num_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (predicted == labels).sum()
 
 
-def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total):
+def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total, amp="none",
+                 scaler=None):
     model.train()
-    amp = device == "cuda"
+    scaler = grad_scaler(device, amp) if scaler is None else scaler
     # Running sums stay on the device: no host synchronisation per step (only for progress messages).
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen, start, message = 0, time.perf_counter(), f"epoch {epoch + 1}"
     for step, (images, labels, _, *pixels) in enumerate(loader):
         images = images.to(device, non_blocking=True)
-        if amp:
+        if device == "cuda":
             images = images.contiguous(memory_format=torch.channels_last)
         labels = labels.to(device, non_blocking=True)
         # pixel-level targets, only for methods that train on them (the few-shot learning baseline)
         extra = {"pixel_targets": pixels[0].to(device, non_blocking=True)} if pixels else {}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with precision(device, amp):
             out = method.training_step(model, images, labels, generator=step_generator(seed, epoch, step), **extra)
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        optimizer.step()
+        scaler.scale(out.loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         loss_sum += out.loss.detach().double() * len(labels)
         correct += _num_correct(out.logits, labels)
         seen += len(labels)
@@ -251,7 +268,8 @@ def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progr
 
 
 def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = "cpu", resume: bool = False,
-          pretrained=None, progress: Progress | None = None, num_classes: int | None = None) -> TrainResult:
+          pretrained=None, progress: Progress | None = None, num_classes: int | None = None,
+          notify: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``recipe`` on the ``annotations`` split; checkpoint every epoch into ``out_dir``.
 
     Args:
@@ -264,6 +282,7 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
         pretrained: ImageNet weights (path) for the backbone trunk, or ``None``.
         progress: ``progress(done_steps, total_steps, message)`` or ``None``.
         num_classes: override the number of classes (default: from the annotations).
+        notify: ``notify(message)`` for one-line messages (what ``pretrained`` loaded), or ``None``.
 
     Returns:
         A :class:`TrainResult` with the trained (unwrapped, eval-mode) model.
@@ -271,7 +290,10 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
     out_dir = Path(out_dir)
     ctx = dist.current()
     n_classes = num_classes or num_classes_of(annotations)
-    model, method = build_model(recipe, n_classes, pretrained=pretrained)
+    model, method = build_model(recipe, n_classes)
+    report = load_recipe_weights(model, method, recipe, pretrained) if pretrained else None
+    if report is not None and notify is not None and ctx.is_main:
+        notify(f"pretrained: {report.summary()}")
     model.to(device)
     if device == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -284,8 +306,10 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
                           norm=InputNorm.named(recipe.normalize), flip=recipe.train_flip)
     loader, sampler = _loader(dataset, recipe, ctx, device=device)
     wrapped = dist.wrap_model(model, ctx, device=device)
-    result = TrainResult(model=model, method=method, checkpoint=out_dir / ckpt.LAST_CHECKPOINT, start_epoch=start)
+    result = TrainResult(model=model, method=method, checkpoint=out_dir / ckpt.LAST_CHECKPOINT, start_epoch=start,
+                         pretrained=report)
     total = len(loader) * max(recipe.epochs - start, 0)
+    scaler = grad_scaler(device, recipe.amp)
     for epoch in range(start, recipe.epochs):
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
@@ -293,8 +317,11 @@ def train(recipe: Recipe, annotations: AnnotationSet, *, out_dir, device: str = 
         lr = optimizer.param_groups[0]["lr"]
         sums = _train_epoch(wrapped, method, loader, optimizer, device=device, epoch=epoch, seed=recipe.seed,
                             progress=progress if ctx.is_main else None, done=(epoch - start) * len(loader),
-                            total=total)
+                            total=total, amp=recipe.amp, scaler=scaler)
         loss_sum, correct, seen = dist.all_reduce_sum(list(sums[:3]), ctx, device=device)
+        if not math.isfinite(loss_sum):
+            raise WsolbenchError(f"training diverged in epoch {epoch + 1} of {recipe.name}: the loss is NaN or "
+                                 f"infinite (lr {lr:g}); lower the learning rate (--lr) or use float32 (--amp none)")
         scheduler.step()
         stats = EpochStats(epoch=epoch + 1, loss=loss_sum / seen, top1=100.0 * correct / seen, images=int(seen),
                            seconds=sums[3], lr=lr)

@@ -11,9 +11,10 @@ Example:
 
 from wsolbench.nn.backbones import (alexnet, googlenet, inception, preresnet, resnet, senet,  # noqa: F401
                                     smallcnn, squeezenet, vgg)
+from wsolbench.nn.backbones import acol, spg  # noqa: F401  (the ACoL and SPG models of vgg16/resnet50/inception_v3)
 from wsolbench.nn.backbones.base import WSOLBackbone
-from wsolbench.nn.backbones.registry import (BackboneInfo, canonical_backbone, create_backbone, list_backbones,
-                                             register_backbone)
+from wsolbench.nn.backbones.registry import (BackboneInfo, backbone_info, canonical_backbone, check_backbone_options,
+                                             create_backbone, list_backbones, register_backbone)
 
-__all__ = ["WSOLBackbone", "BackboneInfo", "canonical_backbone", "create_backbone", "list_backbones",
-           "register_backbone"]
+__all__ = ["WSOLBackbone", "BackboneInfo", "backbone_info", "canonical_backbone", "check_backbone_options",
+           "create_backbone", "list_backbones", "register_backbone"]

@@ -29,6 +29,14 @@ class WSOLBackbone(nn.Module):
     * ``new_prefixes``: layers added for WSOL (absent from ImageNet checkpoints).
     * ``pretrained_discard``: layers of the ImageNet checkpoint the WSOL variant dropped
       (e.g. VGG's ``classifier.``); ignored when loading ``--pretrained``.
+    * ``pretrained_head``: the ImageNet classifier when the WSOL head has its shape (ResNet50's
+      ``fc.``): wsolevaluation keeps it when training on ILSVRC (its 1000 classes) and replaces
+      it elsewhere; these keys are also in ``new_prefixes``.
+    * ``pretrained_renames``: ``(checkpoint prefix, model prefix)`` pairs applied to ImageNet keys
+      whose layers the WSOL variant moved (SPG's ``features.17.`` -> ``SPG_A_1.0.``).
+    * ``indexed_containers``: ``nn.Sequential`` attributes whose children are numbered (VGG's
+      ``features``, ResNet's ``layer1``..``layer4``); a checkpoint whose numbering differs (pool4
+      removed, ADL layers inside the Sequential in wsolevaluation) is re-indexed by order.
     * ``classifier_prefixes``: parameters trained at ``lr * lr_classifier_ratio`` (the field's
       x10 for new layers; for ResNet50 wsolevaluation also includes ``layer4.``).
 
@@ -39,6 +47,9 @@ class WSOLBackbone(nn.Module):
 
     new_prefixes: tuple[str, ...] = ()
     pretrained_discard: tuple[str, ...] = ()
+    pretrained_head: tuple[str, ...] = ()
+    pretrained_renames: tuple[tuple[str, str], ...] = ()
+    indexed_containers: tuple[str, ...] = ()
     classifier_prefixes: tuple[str, ...] = ()
     head_dropout: float = 0.0
 

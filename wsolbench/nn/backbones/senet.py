@@ -18,7 +18,7 @@ class SEResNetGAP(ResNetGAP):
     def __init__(self, *, num_classes: int, pool: str = "gap", reduction: int = 16,
                  large_feature_map: bool = False):
         super().__init__(num_classes=num_classes, pool=pool, layers=(3, 4, 6, 3),
-                         large_feature_map=large_feature_map, se_reduction=reduction)
+                         large_feature_map=large_feature_map, se_reduction=reduction, init="he")
 
 
 @register_backbone("se_resnet50", family="senet", torchvision=None,

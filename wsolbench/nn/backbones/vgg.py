@@ -4,8 +4,9 @@ torchvision's ``vgg16`` trunk with pool5 removed (14x14 maps at 224 input), then
 (3x3, 512 -> 1024) + ReLU, global pooling and a linear classifier ``fc``. Trunk keys are
 torchvision's (``features.0.weight`` ... ``features.28.bias``); the checkpoint's ``classifier.*``
 is discarded. ``large_feature_map=True`` also removes pool4 (28x28 maps) as wsolevaluation
-allows; the trunk indices then shift and no longer match torchvision's, so that option
-cannot load ImageNet weights by name.
+does; the convolutions after it then sit at ``features.23/25/27`` (torchvision: 24/26/28) and
+``--pretrained`` re-indexes the checkpoint's ``features`` by order, as wsolevaluation's
+``adjust_pretrained_model`` does. Convolutions are He-initialised (the reference's VGG16-CAM).
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ from wsolbench.nn.layers import init_new_layer
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 
 
-def _make_features(cfg) -> nn.Sequential:
+def make_features(cfg) -> nn.Sequential:
+    """A VGG ``features`` Sequential from a configuration: channels = 3x3 conv + ReLU, ``M`` = 2x2
+    max pool, ``M1`` = 3x3 max pool stride 2 (padding 1), ``M2`` = 3x3 max pool stride 1 (padding 1),
+    the reference's ACoL pools."""
     layers, in_ch = [], 3
     for v in cfg:
         if v == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        elif v == "M1":
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        elif v == "M2":
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=1, padding=1))
         else:
             layers += [nn.Conv2d(in_ch, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             in_ch = v
@@ -42,6 +50,7 @@ class VGGGAP(WSOLBackbone):
 
     new_prefixes = ("conv6.", "fc.")
     pretrained_discard = ("classifier.",)
+    indexed_containers = ("features",)
     classifier_prefixes = ("conv6.", "fc.")
 
     def __init__(self, *, num_classes: int, pool: str = "gap", large_feature_map: bool = False):
@@ -50,7 +59,7 @@ class VGGGAP(WSOLBackbone):
         if large_feature_map:
             del cfg[cfg.index("M", 10)]
         # Registered under torchvision's name; the ``features`` attribute itself is the method.
-        self._modules["features"] = _make_features(cfg)
+        self._modules["features"] = make_features(cfg)
         self.conv6 = nn.Conv2d(512, 1024, kernel_size=3, padding=1)
         self.relu6 = nn.ReLU(inplace=True)
         self.fc = nn.Linear(1024, num_classes)

@@ -1,10 +1,12 @@
 """ADL, attention-based dropout layer (Choe & Shim, CVPR 2019), at wsolevaluation's positions.
 
 At training time, an ADL layer computes a self-attention map (the channel mean of its input) and
-multiplies the input either by a *drop mask* (0 where the attention exceeds ``threshold`` times
+multiplies the input either by a *drop mask* (0 where the attention reaches ``threshold`` times
 its per-image maximum: the most discriminative region is erased) or by an *importance map*
 (sigmoid of the attention), the drop mask with probability ``drop_rate``; one draw per forward
-pass (per batch), as in the reference code. At evaluation time it is the identity.
+pass (per batch), as in the reference code, which takes the drop mask when
+``floor(u + drop_rate) == 1`` for a float32 uniform ``u`` (so equal draws make equal choices). At
+evaluation time it is the identity.
 
 Defaults: ``drop_rate`` 0.75 and ``threshold`` 0.9 (wsolevaluation's defaults). Positions
 (``positions`` overrides them with insertion points, see ``backbone.insertion_points()``):
@@ -55,8 +57,8 @@ class AttentionDropout(nn.Module):
         if not self.training:
             return x
         attention = x.mean(1, keepdim=True)
-        use_drop = float(torch.rand((), generator=self.generator)) < self.drop_rate
-        if use_drop:
+        draw = torch.rand((), dtype=torch.float32, generator=self.generator)
+        if float(torch.floor(draw + self.drop_rate)) == 1.0:  # wsolevaluation's ADL._select_map
             return x * self.drop_mask(attention)
         return x * torch.sigmoid(attention)
 

@@ -93,6 +93,27 @@ class WSOLMethod:
     #: the input normalisation of the images it sees (the trainer sets the recipe's), so that fills
     #: such as "the dataset mean" or "black" get the right values in the network input.
     input_norm: InputNorm = InputNorm()
+    #: the model keeps the backbone's CAM head, so ``--pretrained`` keeps the ImageNet classifier
+    #: on ILSVRC where the head has its shape (wsolevaluation; False for ACoL and SPG).
+    keeps_imagenet_head = True
+    #: the model the method trains: ``cam`` (the backbone itself) or a registered variant of it
+    #: (``acol``, ``spg``: :func:`wsolbench.nn.backbones.registry.register_variant`).
+    architecture = "cam"
+    #: groups of options that set the same thing in different ways (HaS's patch side); an option
+    #: given on top of a recipe (``-m``) replaces the recipe's options of its group.
+    exclusive_options: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def merge_options(cls, base: dict, override: dict) -> dict:
+        """``base`` options updated with ``override``, dropping base options that an override of
+        the same exclusive group replaces (``-m patch_sizes=32`` over a recipe with ``grid_size``)."""
+        merged = dict(base)
+        for group in cls.exclusive_options:
+            if any(k in override for k in group):
+                for k in group:
+                    merged.pop(k, None)
+        merged.update(override)
+        return merged
 
     def __init__(self, **options):
         unknown = sorted(set(options) - set(self.defaults))
@@ -100,6 +121,7 @@ class WSOLMethod:
             raise ValueError(f"method {self.name!r} has no option(s) {', '.join(unknown)}; "
                              f"known: {', '.join(self.defaults) or 'none'}")
         self.options = {**self.defaults, **options}
+        self.given = frozenset(options)  # the options set explicitly (recipe, -m), not defaulted
         self.check_options()
 
     def check_options(self) -> None:

@@ -24,6 +24,32 @@ def method_names() -> list[str]:
     return sorted(_METHODS)
 
 
+def method_class(name: str) -> type:
+    """The registered class of a method (for its defaults and option rules)."""
+    if name not in _METHODS:
+        raise WsolbenchError(f"unknown WSOL method {name!r}; trained methods: {', '.join(method_names())}")
+    return _METHODS[name]
+
+
+def method_architecture(name: str) -> str:
+    """The model a method trains (``cam``, ``acol``, ``spg``); composed methods train the CAM model."""
+    return "cam" if "+" in name else method_class(name).architecture
+
+
+def merge_method_options(name: str, base: dict, override: dict) -> dict:
+    """A recipe's method options with command-line overrides (see ``WSOLMethod.merge_options``; a
+    composed method ``A+B`` merges each part's table with its part's rules)."""
+    if "+" not in name:
+        return method_class(name).merge_options(base, override)
+    parts, merged = name.split("+"), dict(base)
+    for key, value in override.items():
+        if key in parts and key in _METHODS and isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _METHODS[key].merge_options(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def create_method(name: str, **options):
     """Instantiate a registered method with its options (unknown options raise); ``A+B`` composes
     registered methods (:mod:`wsolbench.nn.methods.compose`; options ``A={...}, B={...}``)."""
