@@ -98,3 +98,15 @@ def test_cli_runs_acol_and_spg_on_the_synthetic_benchmark(method_name, tmp_path)
     bad = CliRunner().invoke(cli, ["baseline", "run", method_name, "--dataset", spec, "--backbone", "alexnet",
                                    "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and f"the {method_name} model is defined for" in bad.output
+
+
+def test_search_spaces_of_acol_and_spg_vary_the_reference_knobs():
+    from wsolbench.nn.recipe import get_recipe
+    from wsolbench.nn.search_space import get_space
+
+    acol, spg = get_space("acol"), get_space("spg")
+    assert [p.name for p in acol.params][-1] == "method.acol_threshold"
+    assert {p.name for p in spg.params} >= {f"method.spg_threshold_{k}" for k in ("1h", "1l", "2h", "2l", "3h", "3l")}
+    sampled = acol.apply(get_recipe("acol-vgg16-cub"), {"method.acol_threshold": 0.55, "train.lr": 1e-4})
+    assert (sampled.method_options, sampled.lr) == ({"acol_threshold": 0.55}, 1e-4)
+    create_method("spg", **spg.apply(get_recipe("spg-resnet50-ilsvrc"), {"method.spg_threshold_2l": 0.2}).method_options)

@@ -38,7 +38,7 @@ step = 2
 
 def test_packaged_spaces_cover_the_methods_and_say_where_ranges_come_from():
     spaces = {s.name: s for s in list_spaces()}
-    assert {"cam", "has", "cutmix", "adl", "er", "fsl"} <= set(spaces)
+    assert {"cam", "has", "cutmix", "adl", "acol", "spg", "er", "fsl"} <= set(spaces)
     for name, s in spaces.items():
         assert s.method == name and s.source and "wsolbench" in s.source
         lr = s.params[0]
@@ -100,7 +100,7 @@ def test_bad_spaces_say_what_is_wrong(text, match):
 
 
 def test_unknown_space_lists_the_packaged_ones():
-    with pytest.raises(SpaceError, match="packaged spaces: adl, cam"):
+    with pytest.raises(SpaceError, match="packaged spaces: acol, adl, cam"):
         get_space("nosuch")
 
 

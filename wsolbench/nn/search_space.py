@@ -164,21 +164,32 @@ class SearchSpace:
         return dataclasses.replace(self, params=tuple(params), overrides={})
 
     def apply(self, recipe: Recipe, values: dict) -> Recipe:
-        """``recipe`` with the sampled ``values`` (target -> value) set."""
-        fields, backbone_options, method_options = {}, dict(recipe.backbone_options), dict(recipe.method_options)
+        """``recipe`` with the sampled ``values`` (target -> value) set. Sampled method options replace
+        the recipe's options that set the same thing another way (HaS's sampled ``patch_sizes`` and
+        ``hide_prob`` replace a recipe's ``grid_size`` and ``drop_rate``)."""
+        fields, backbone_options, sampled = {}, dict(recipe.backbone_options), {}
         for name, value in values.items():
             if name.startswith(BACKBONE_OPTION):
                 backbone_options[name[len(BACKBONE_OPTION):]] = value
             elif name.startswith(METHOD_OPTION):
-                method_options[name[len(METHOD_OPTION):]] = value
+                sampled[name[len(METHOD_OPTION):]] = value
             else:
                 fields[name.split(".", 1)[1]] = value
+        method_options = _merge_method_options(recipe.method, dict(recipe.method_options), sampled)
         return dataclasses.replace(recipe, **fields, backbone_options=backbone_options, method_options=method_options)
 
     def to_dict(self) -> dict:
         """What identifies the space (stored with a study: a study refuses another space)."""
         return {"method": self.method, "params": [p.to_dict() for p in self.params],
                 "splits": dataclasses.asdict(self.splits)}
+
+
+def _merge_method_options(method: str, base: dict, sampled: dict) -> dict:
+    try:
+        from wsolbench.nn.methods import merge_method_options
+    except ImportError:  # no torch: the recipe cannot be trained anyway
+        return {**base, **sampled}
+    return merge_method_options(method, base, sampled)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -18,7 +18,7 @@ Three ways to choose the patch side (one of them per run):
   drawn per image and per step, ``0`` = no hiding. The paper's settings are ``16``, ``32``,
   ``44``, ``56`` (fixed) and ``[0, 16, 32, 44, 56]`` ("mixed").
 * ``grids``: the journal version's number of patches per image (16, 36 or 64: a 4x4, 6x6 or
-  8x8 grid); a list draws one per image, 0 = no hiding.
+  8x8 grid); a list draws one per image, 0 = no hiding; given, it overrides ``patch_sizes``.
 
 Mapping: ``grid_size = g, drop_rate = p`` equals ``patch_sizes = [g], reference_size = 0,
 hide_prob = p`` up to the comparison of the draw (``<=`` vs ``<``, which differ with probability
@@ -141,8 +141,9 @@ class HideAndSeek(WSOLMethod):
 
     @property
     def mode(self) -> str:
-        """``grid_size`` (the reference's), ``patch_sizes`` or ``grids``: how patch sides are chosen."""
-        for key in ("patch_sizes", "grids"):
+        """``grid_size`` (the reference's), ``patch_sizes`` or ``grids``: how patch sides are chosen
+        (``grids`` given overrides ``patch_sizes``, as it always did)."""
+        for key in ("grids", "patch_sizes"):
             if key in self.given and option_list(key, self.options[key]):
                 return key
         return "grid_size"
@@ -157,7 +158,7 @@ class HideAndSeek(WSOLMethod):
         o = self.options
         sizes, grids = option_list("patch_sizes", o["patch_sizes"]), option_list("grids", o["grids"])
         chosen = [k for k in _SIZE_OPTIONS if k in self.given and option_list(k, o[k])]
-        if len(chosen) > 1:
+        if "grid_size" in chosen and len(chosen) > 1:
             raise ValueError(f"has: give one of grid_size (the reference's patch side in pixels), patch_sizes or "
                              f"grids, not {' and '.join(chosen)}")
         if int(option_list("grid_size", o["grid_size"])[0]) < 0 or isinstance(o["grid_size"], (list, tuple)):
