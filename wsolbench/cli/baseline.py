@@ -75,7 +75,9 @@ def _table(title: str, rows: list[dict], columns: tuple[str, ...]):
 
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(_HEADERS.get(c, c), no_wrap=c in ("name", "kind", "lr", "pretrained"))
+        # Names fold rather than squeeze the number columns to nothing on an 80-column terminal.
+        table.add_column(_HEADERS.get(c, c), overflow="fold",
+                         no_wrap=c not in ("name", "lr_source", "summary", "aliases", "torchvision"))
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
     return table
