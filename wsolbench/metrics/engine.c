@@ -96,6 +96,7 @@ typedef struct {
 
 static Tables T;
 static volatile int tables_ready = 0;
+static void choose_kernels(void);
 
 /* Bit-quad contributions of one 2x2 block whose diagonal pairs are (a, d) and (b, c). */
 static int quad_area2(int a, int b, int c, int d) {
@@ -181,6 +182,7 @@ static void build_tables(void) {
         t.ring_of[idx] = (uint8_t)pat;
     }
     T = t;
+    choose_kernels();
     tables_ready = 1;
 }
 
@@ -213,7 +215,8 @@ static inline int lowest_bit(unsigned v) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
  * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
  * destructor; on Windows they stay until the process ends). */
-enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_IN, WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_MAP, WS_TMP,
+       WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 
 typedef struct {
@@ -282,17 +285,83 @@ static void ws_trim(void) {
 
 /* ------------------------------------------------------------------------------ components */
 
+/* One pixel of the sorted list: padded index (bits 0-31), column (32-55), foreground neighbour
+ * pattern at the time it joins the foreground sweep (56-63). */
+typedef uint64_t Ent;
+#define ENT(p, x, pat) ((uint64_t)(pat) << 56 | (uint64_t)(x) << 32 | (uint64_t)(uint32_t)(p))
+#define ENT_P(e) ((int32_t)(uint32_t)(e))
+#define ENT_X(e) ((int32_t)(((e) >> 32) & 0xffffff))
+#define ENT_PAT(e) ((int)((e) >> 56))
+#define MAX_W 0xffffff
+
+/* A component's extent is the lane-wise maximum of its pixels' lanes (padded index, its complement,
+ * column, its complement), so that adding a pixel updates the whole extent with one vector maximum. */
+#define L_LAST 0
+#define L_NFIRST 1
+#define L_X1 2
+#define L_NX0 3
+
+/* What the hot loop touches of a component: 32 bytes. */
 typedef struct {
+    int32_t ext[4];           /* maxima of its pixels' lanes: last, ~first, x1, ~x0 (padded index, column) */
     int64_t ae;               /* foreground: area2 * 2^32 + euler4 (both bit-quad sums in one add) */
-    int32_t x0, x1;           /* column extent, unpadded */
-    int32_t first, last;      /* smallest / largest padded index (rows: first / PW - 1, last / PW - 1) */
-    int32_t stamp;            /* heap entries with another stamp are stale */
-    int32_t dirty;            /* changed since the last recorded level (and listed in `dirty`) */
-    int32_t box_new;          /* extent changed since `iou` was computed (flags are int: a char store */
-    int32_t rank;             /* would alias every pointer and force reloads in the hot loop) */
+    int32_t dirty;            /* changed since the last recorded level (and listed in `dirty`); flags are */
+    int32_t rank;             /* int: a char store would alias every pointer and force reloads */
+} Comp;
+
+/* The rest of a component's record, used when a level is recorded and by the hole births. */
+typedef struct {
+    int32_t ext[4];           /* the extent `iou` was computed for (lane 0 is -1 before the first time) */
     double iou;
     double hb;                /* foreground: a bound of the IoU of the boxes of its holes (hole_births) */
-} Comp;
+    int32_t stamp;            /* heap entries with another stamp are stale */
+    int32_t pad_;
+} Cold;
+
+#define C_FIRST(k) (~(k)->ext[L_NFIRST])
+#define C_LAST(k) ((k)->ext[L_LAST])
+#define C_X0(k) (~(k)->ext[L_NX0])
+#define C_X1(k) ((k)->ext[L_X1])
+
+/* The lanes of a pixel. */
+static inline void ent_lanes(Ent e, int32_t *v) {
+    v[L_LAST] = ENT_P(e);
+    v[L_NFIRST] = ~ENT_P(e);
+    v[L_X1] = ENT_X(e);
+    v[L_NX0] = ~ENT_X(e);
+}
+
+/* ext = max(ext, v), lane by lane (SSE2 has no 32-bit maximum: a comparison and a select;
+ * SSE4.1's pmaxsd where the CPU has it, see add_pixels). */
+#if defined(__SSE2__)
+static WSB_HOT_INLINE __m128i vmax_sse2(__m128i a, __m128i b) {
+    __m128i gt = _mm_cmpgt_epi32(b, a);
+    return _mm_or_si128(_mm_and_si128(gt, b), _mm_andnot_si128(gt, a));
+}
+
+static WSB_HOT_INLINE void ext_max(int32_t *ext, const int32_t *v) {
+    _mm_storeu_si128((__m128i *)ext, vmax_sse2(_mm_loadu_si128((const __m128i *)ext),
+                                               _mm_loadu_si128((const __m128i *)v)));
+}
+
+/* The lanes of pixel e as a vector: (p, x) from the entry, duplicated, complemented in lanes 1, 3. */
+#define ENT_VEC(e) _mm_xor_si128(_mm_shuffle_epi32(_mm_cvtsi64_si128((long long)((e) & 0x00ffffffffffffffull)), \
+                                                   0x50), _mm_set_epi32(-1, 0, -1, 0))
+#define ADD_EXT_SSE2(ext, e) \
+    _mm_storeu_si128((__m128i *)(ext), vmax_sse2(_mm_loadu_si128((const __m128i *)(ext)), ENT_VEC(e)))
+#define ADD_EXT ADD_EXT_SSE2
+#else
+static WSB_HOT_INLINE void ext_max(int32_t *ext, const int32_t *v) {
+    for (int i = 0; i < 4; i++) ext[i] = v[i] > ext[i] ? v[i] : ext[i];
+}
+
+static WSB_HOT_INLINE void add_ext_c(int32_t *ext, Ent e) {
+    int32_t v[4];
+    ent_lanes(e, v);
+    ext_max(ext, v);
+}
+#define ADD_EXT add_ext_c
+#endif
 
 typedef struct {
     int64_t key, lb;          /* size key (upper bound unless exact) and its lower bound */
@@ -304,23 +373,12 @@ typedef struct {
     int32_t id, stamp;
 } IouEnt;
 
-/* What a pixel's neighbour pattern means for the sweep, with the padded offsets resolved. */
+/* What a pixel's neighbour pattern means for the hot loop, with the padded offset resolved. */
 typedef struct {
-    int32_t off[4];           /* a neighbour in each local group (padded index offsets) */
-    int32_t ng;               /* number of groups (0: the pixel starts a component) */
-    int32_t pad_;
+    int32_t off0;             /* a neighbour in the first local group (padded index offset) */
+    int32_t slow;             /* not exactly one group: the pixel starts a component or joins several */
     int64_t dae;              /* change of Comp.ae when the pixel joins (foreground) */
 } PatEnt;
-
-/* One pixel of the sorted list: padded index (bits 0-31), column (32-55), foreground neighbour
- * pattern at the time it joins the foreground sweep (56-63). */
-typedef uint64_t Ent;
-#define ENT(p, x, pat) ((uint64_t)(pat) << 56 | (uint64_t)(x) << 32 | (uint64_t)(uint32_t)(p))
-#define ENT_P(e) ((int32_t)(uint32_t)(e))
-#define ENT_X(e) ((int32_t)(((e) >> 32) & 0xffffff))
-#define ENT_PAT(e) ((int)((e) >> 56))
-#define MAX_W 0xffffff
-
 
 /* A quantised map, padded, with its pixels sorted by value. */
 typedef struct {
@@ -332,11 +390,12 @@ typedef struct {
 } Prep;
 
 typedef struct {
-    int W, H, PW;
+    int W, H, PW, PH;
     int64_t N, PN;
     int32_t *lab;             /* (PN,) component id of a pixel in the set (the padding: 0 in the background sweep) */
     int32_t *cp;              /* union-find parent of component ids */
     Comp *c;
+    Cold *cc;
     int32_t ncomp;
     int32_t *dirty;
     int32_t ndirty;
@@ -349,13 +408,16 @@ typedef struct {
     const int64_t *gt;
     int m;
     int grow;                 /* 0: component boxes (foreground sweep), 1: hole boxes (background sweep) */
-    const uint8_t *pu8;       /* the padded map: pixel q is foreground at the current level iff pu8[q] > thr */
-    uint8_t *in;              /* foreground sweep: 1 for a pixel in the set, 2 for the padding, else 0 */
-    int thr;
+    const uint8_t *pu8;       /* the padded map */
+    int thr;                  /* the level being recorded: foreground = pu8 > thr */
+    int lv;                   /* foreground sweep: the value being added; pixel q is in the set iff */
+    int64_t cur;              /* pu8[q] > lv, or pu8[q] == lv and q <= cur (raster order) */
     int64_t budget;           /* walk steps left for hole_births (< 0: spent; holes get their component's bound) */
     double inv_gmin;          /* max_g 1 / |G_g|: no box B has an inside_bound above |B| inv_gmin */
     int32_t off[8];           /* padded index offsets of the 8 directions */
     PatEnt pt[256];
+    uint8_t gn[256];          /* number of local neighbour groups of a pattern */
+    int32_t goff[256][4];     /* a neighbour in each group (padded index offsets) */
 } Sweep;
 
 static inline int32_t find_root(int32_t *cp, int32_t i) {
@@ -384,14 +446,14 @@ static double box_gt_iou(int64_t x0, int64_t y0, int64_t x1, int64_t y1, const i
 }
 
 /* Unpadded row extent of a component. */
-static inline int32_t comp_y0(const Sweep *s, const Comp *k) { return k->first / s->PW - 1; }
-static inline int32_t comp_y1(const Sweep *s, const Comp *k) { return k->last / s->PW - 1; }
+static inline int32_t comp_y0(const Sweep *s, const Comp *k) { return C_FIRST(k) / s->PW - 1; }
+static inline int32_t comp_y1(const Sweep *s, const Comp *k) { return C_LAST(k) / s->PW - 1; }
 
 /* The reference box of a component (grow 0) or of the foreground ring around a hole (grow 1):
  * ``[x0, y0, min(x1 + 1, W - 1), min(y1 + 1, H - 1)]`` of the (grown) extent. */
 static double comp_iou(const Sweep *s, const Comp *k) {
-    int64_t x0 = k->x0 - s->grow, y0 = comp_y0(s, k) - s->grow;
-    int64_t x1 = k->x1 + 1 + s->grow, y1 = comp_y1(s, k) + 1 + s->grow;
+    int64_t x0 = C_X0(k) - s->grow, y0 = comp_y0(s, k) - s->grow;
+    int64_t x1 = C_X1(k) + 1 + s->grow, y1 = comp_y1(s, k) + 1 + s->grow;
     if (x1 > s->W - 1) x1 = s->W - 1;
     if (y1 > s->H - 1) y1 = s->H - 1;
     return box_gt_iou(x0, y0, x1, y1, s->gt, s->m);
@@ -409,6 +471,7 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     s->W = pr->W;
     s->H = pr->H;
     s->PW = pr->PW;
+    s->PH = pr->PH;
     s->N = pr->N;
     s->PN = pr->PN;
     s->gt = gt;
@@ -420,12 +483,12 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     s->lab = (int32_t *)ws_get(WS_LAB, sizeof(int32_t) * (size_t)s->PN);
     s->cp = (int32_t *)ws_get(WS_CP, sizeof(int32_t) * cap);
     s->c = (Comp *)ws_get(WS_COMP, sizeof(Comp) * cap);
+    s->cc = (Cold *)ws_get(WS_COLD, sizeof(Cold) * cap);
     s->dirty = (int32_t *)ws_get(WS_DIRTY, sizeof(int32_t) * cap);
     s->ih = (IouEnt *)ws_get(WS_IH, sizeof(IouEnt) * (cap + 8));
     s->bh = background ? NULL : (IouEnt *)ws_get(WS_BH, sizeof(IouEnt) * (cap + 8));
     s->sh = background ? NULL : (SizeEnt *)ws_get(WS_SH, sizeof(SizeEnt) * (cap + 8));
-    s->in = background ? NULL : (uint8_t *)ws_get(WS_IN, (size_t)s->PN + 8);
-    if (!s->lab || !s->cp || !s->c || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh || !s->in))) {
+    if (!s->lab || !s->cp || !s->c || !s->cc || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh))) {
         sweep_free(s);
         return NULL;
     }
@@ -440,30 +503,21 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     }
     for (int pat = 0; pat < 256; pat++) {
         PatEnt *t = &s->pt[pat];
-        if (background) {
-            int bp = ~pat & 0xff;      /* the background pattern is the complement (see prep_sort) */
-            t->ng = T.bg_n[bp];
-            for (int g = 0; g < t->ng; g++) t->off[g] = off[T.bg_rep[bp][g]];
-            t->dae = 0;
-        } else {
-            t->ng = T.fg_n[pat];
-            for (int g = 0; g < t->ng; g++) t->off[g] = off[T.fg_rep[pat][g]];
-            t->dae = (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
-        }
-    }
-    if (!background) {
-        int PW = s->PW, PH = s->H + 2;
-        memset(s->in, 0, (size_t)s->PN + 8);
-        memset(s->in, 2, (size_t)PW);
-        memset(s->in + (int64_t)(PH - 1) * PW, 2, (size_t)PW);
-        for (int y = 0; y < PH; y++) s->in[(int64_t)y * PW] = s->in[(int64_t)y * PW + PW - 1] = 2;
+        int bp = ~pat & 0xff;          /* the background pattern is the complement (see prep_sort) */
+        int ng = background ? T.bg_n[bp] : T.fg_n[pat];
+        for (int g = 0; g < ng; g++) s->goff[pat][g] = off[background ? T.bg_rep[bp][g] : T.fg_rep[pat][g]];
+        s->gn[pat] = (uint8_t)ng;
+        t->off0 = ng ? s->goff[pat][0] : 0;
+        t->slow = ng != 1;
+        t->dae = background ? 0 : (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
     }
     if (background) {
         /* component 0 is the outside: the padding, present at every level, never a hole */
         s->ncomp = 1;
         s->cp[0] = 0;
         memset(&s->c[0], 0, sizeof(Comp));
-        int PW = s->PW, PH = s->H + 2;
+        memset(&s->cc[0], 0, sizeof(Cold));
+        int PW = s->PW, PH = s->PH;
         for (int x = 0; x < PW; x++) s->lab[x] = s->lab[(int64_t)(PH - 1) * PW + x] = 0;
         for (int y = 0; y < PH; y++) s->lab[(int64_t)y * PW] = s->lab[(int64_t)y * PW + PW - 1] = 0;
     }
@@ -477,24 +531,17 @@ static inline int32_t comp_area2(const Comp *k) {
 
 static inline int32_t comp_euler4(const Comp *k) { return (int32_t)(uint32_t)k->ae; }
 
-static inline void mark_dirty(Sweep *s, int32_t r) {
-    if (!s->c[r].dirty) {
-        s->c[r].dirty = 1;
-        s->dirty[s->ndirty++] = r;
-    }
-}
-
-static inline int32_t new_comp(Sweep *s, int32_t x, int32_t p) {
+static int32_t new_comp(Sweep *s, Ent en) {
     int32_t r = s->ncomp++;
     Comp *k = &s->c[r];
+    ent_lanes(en, k->ext);
     k->ae = 0;
-    k->x0 = k->x1 = x;
-    k->first = k->last = p;
-    k->stamp = 0;
     k->dirty = 1;
-    k->box_new = 1;
     k->rank = 0;
-    k->hb = 0.0;
+    Cold *o = &s->cc[r];
+    o->ext[0] = -1;                    /* no IoU computed yet */
+    o->stamp = 0;
+    o->hb = 0.0;
     s->dirty[s->ndirty++] = r;
     s->cp[r] = r;
     return r;
@@ -515,12 +562,9 @@ static int32_t unite(Sweep *s, int32_t a, int32_t b) {
         ka->rank++;
     }
     s->cp[b] = a;
-    if (kb->x0 < ka->x0) { ka->x0 = kb->x0; ka->box_new = 1; }
-    if (kb->x1 > ka->x1) { ka->x1 = kb->x1; ka->box_new = 1; }
-    if (kb->first < ka->first) { ka->first = kb->first; ka->box_new = 1; }
-    if (kb->last > ka->last) { ka->last = kb->last; ka->box_new = 1; }
+    ext_max(ka->ext, kb->ext);
     ka->ae += kb->ae;
-    if (kb->hb > ka->hb) ka->hb = kb->hb;
+    if (s->cc[b].hb > s->cc[a].hb) s->cc[a].hb = s->cc[b].hb;
     return a;
 }
 
@@ -550,7 +594,7 @@ static double extent_bound(const Sweep *s, int64_t x0, int64_t y0, int64_t x1, i
 /* An upper bound of the IoU of the boxes of the holes of component k: a hole lies strictly inside
  * k's extent, so its box lies inside k's box A. */
 static double hole_bound(const Sweep *s, const Comp *k) {
-    return extent_bound(s, k->x0, comp_y0(s, k), k->x1, comp_y1(s, k));
+    return extent_bound(s, C_X0(k), comp_y0(s, k), C_X1(k), comp_y1(s, k));
 }
 
 /* One border-following walk of hole_births. */
@@ -562,50 +606,49 @@ typedef struct {
     int state;                /* 0 walking, 1 closed, 2 the same region as another walk */
 } Walk;
 
-/* The 8-neighbour pattern of pixel q (bit d: direction d) in the foreground sweep's current set:
- * `in` is 1 for a pixel in the set, 2 for the padding, 0 else (three 4-byte loads, as in row3). */
-static inline unsigned row3_in(const uint8_t *a) {
-    uint32_t v;
-    memcpy(&v, a, 4);
-    v &= 0x010101u;                       /* bit 0 of each byte: in the set */
-    return ((v * 0x10204u) >> 16) & 7u;
+/* Whether pixel q is in the foreground sweep's current set: the values above the level being
+ * added, and those of that level up to the pixel being added (raster order). The padding (0) is
+ * never in: the foreground sweep adds levels >= 1 only. */
+static inline int fg_in(const Sweep *s, int64_t q) {
+    int u = s->pu8[q];
+    return (u > s->lv) | ((u == s->lv) & (q <= s->cur));
 }
 
-static inline unsigned ring_in(const Sweep *s, int64_t q) {
-    const uint8_t *in = s->in;
-    uint32_t idx = row3_in(in + q - s->PW - 1) | row3_in(in + q - 1) << 3 | row3_in(in + q + s->PW - 1) << 6;
-    return T.ring_of[idx];
+/* The 8-neighbour pattern of pixel q (bit d: direction d) in the foreground sweep's current set. */
+static unsigned ring_in(const Sweep *s, int64_t q) {
+    unsigned m = 0;
+    for (int d = 0; d < 8; d++) m |= (unsigned)fg_in(s, q + s->off[d]) << d;
+    return m;
 }
 
 #define SMALL_HOLE 4
 
-/* Flood fill (4-connected) of the background region of pixel q in the foreground sweep's current
- * set, appending its pixels to seen[*nseen..] (room for SMALL_HOLE + 1 more). Returns 1 if the
- * region has at most SMALL_HOLE pixels and does not reach the padding (then the foreground
- * encloses it), and its extent in padded indices (smallest and largest row start via min/max of
- * the pixels, columns via the pixels' offsets from q), else 0. */
-static int small_region(const Sweep *s, int64_t q, int64_t *seen, int *nseen, int64_t *lo, int64_t *hi,
-                        int *dx0, int *dx1) {
-    const uint8_t *in = s->in;
+/* Flood fill (4-connected) of the background region of pixel q (padded coordinates qx, qy) in the
+ * foreground sweep's current set, appending its pixels to seen[*nseen..] (room for SMALL_HOLE + 1
+ * more). Returns 1 if the region has at most SMALL_HOLE pixels and does not reach the padding (then
+ * the foreground encloses it), and its extent in padded indices (smallest and largest row start
+ * via min/max of the pixels, columns via the pixels' offsets from q), else 0. */
+static int small_region(const Sweep *s, int64_t q, int qx, int qy, int64_t *seen, int *nseen, int64_t *lo,
+                        int64_t *hi, int *dx0, int *dx1) {
     const int32_t *off = s->off;
     int start = *nseen, n = start;
-    int cols[SMALL_HOLE + 1];
+    int cols[SMALL_HOLE + 1], rows[SMALL_HOLE + 1];
     seen[n++] = q;
-    cols[0] = 0;
+    cols[0] = rows[0] = 0;
     *lo = *hi = q;
     *dx0 = *dx1 = 0;
     for (int i = start; i < n; i++) {
         int64_t c = seen[i];
-        int cx = cols[i - start];
+        int cx = cols[i - start], cy = rows[i - start];
         *lo = c < *lo ? c : *lo;
         *hi = c > *hi ? c : *hi;
         *dx0 = cx < *dx0 ? cx : *dx0;
         *dx1 = cx > *dx1 ? cx : *dx1;
         for (int d = 0; d < 8; d += 2) {
             int64_t t = c + off[d];
-            int m = in[t];
-            if (m == 1) continue;                       /* in the foreground */
-            if (m == 2) {                               /* the padding: the region is outside */
+            if (fg_in(s, t)) continue;                  /* in the foreground */
+            int tx = qx + cx + DX8[d], ty = qy + cy + DY8[d];
+            if (tx == 0 || ty == 0 || tx == s->PW - 1 || ty == s->PH - 1) {   /* the padding: outside */
                 *nseen = n;
                 return 0;
             }
@@ -617,6 +660,7 @@ static int small_region(const Sweep *s, int64_t q, int64_t *seen, int *nseen, in
                 return 0;
             }
             cols[n - start] = cx + DX8[d];
+            rows[n - start] = cy + DY8[d];
             seen[n++] = t;
         }
     }
@@ -624,7 +668,7 @@ static int small_region(const Sweep *s, int64_t q, int64_t *seen, int *nseen, in
     return 1;
 }
 
-/* Pixel p (value v, neighbour pattern pat) has just closed `cycles` loops of component r: the
+/* Pixel p (column x, neighbour pattern pat) has just closed `cycles` loops of component r: the
  * background region around p splits into cycles + 1 regions, of which at least `cycles` are
  * enclosed by r. Every hole that r (or what it merges with) has at a lower level lies inside one
  * of the regions enclosed here, or inside a hole that r had before (already bounded). So the box
@@ -638,23 +682,24 @@ static int small_region(const Sweep *s, int64_t q, int64_t *seen, int *nseen, in
  * component's box only (hole_bound). */
 static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_t r, int cycles) {
     Comp *k = &s->c[r];
+    Cold *o = &s->cc[r];
     const int PW = s->PW;
     const int32_t *off = s->off;
-    const uint8_t *in = s->in;
     int bp = ~pat & 0xff, na = T.bg_n[bp];
-    double hb = k->hb;
+    double hb = o->hb;
     /* the extent of r with p bounds the new holes (they are strictly inside it): where it does not
      * exceed r's bound, nothing changes; once the budget is spent it is the bound */
-    int64_t ux0 = k->x0 < x ? k->x0 : x, ux1 = k->x1 > x ? k->x1 : x;
-    int64_t uy0 = (k->first < p ? k->first : p) / PW - 1, uy1 = (k->last > p ? k->last : p) / PW - 1;
+    int64_t ux0 = C_X0(k) < x ? C_X0(k) : x, ux1 = C_X1(k) > x ? C_X1(k) : x;
+    int64_t uy0 = (C_FIRST(k) < p ? C_FIRST(k) : p) / PW - 1, uy1 = (C_LAST(k) > p ? C_LAST(k) : p) / PW - 1;
     double cheap = extent_bound(s, ux0, uy0, ux1, uy1);
     if (cheap <= hb) return;
     if (--s->budget < 0) {
-        k->hb = cheap;
+        o->hb = cheap;
         return;
     }
     Walk w[4];
     int closed = 0;
+    int px = x + 1, py = p / PW;
     /* the common cases first: the region behind an arc is one pixel q (its four 4-neighbours are
      * in; when q has p's value it joins later in this level and the hole never reaches a recorded
      * level), or a few pixels (a flood fill of at most SMALL_HOLE pixels that does not reach the
@@ -662,8 +707,9 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
     int64_t seen[4 * (SMALL_HOLE + 1)];
     int nseen = 0;
     for (int a = 0; a < na; a++) {
-        int64_t q = p + off[T.bg_rep[bp][a]];
-        if (in[q + 1] == 1 && in[q - 1] == 1 && in[q + PW] == 1 && in[q - PW] == 1) {
+        int dir = T.bg_rep[bp][a];
+        int64_t q = p + off[dir];
+        if (fg_in(s, q + 1) && fg_in(s, q - 1) && fg_in(s, q + PW) && fg_in(s, q - PW)) {
             w[a].state = 1;
             closed++;
             if (s->pu8[q] != s->pu8[p] && 16.0 * s->inv_gmin > hb) {        /* |box| = 4 x 4 at most */
@@ -681,7 +727,7 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
         }
         int64_t lo, hi;
         int dx0, dx1, before = nseen;
-        int small = small_region(s, q, &seen[0], &nseen, &lo, &hi, &dx0, &dx1);
+        int small = small_region(s, q, px + DX8[dir], py + DY8[dir], &seen[0], &nseen, &lo, &hi, &dx0, &dx1);
         s->budget -= nseen - before;
         if (small) {
             w[a].state = 1;
@@ -697,15 +743,14 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
         }
     }
     if (closed >= cycles) {
-        k->hb = hb;
+        o->hb = hb;
         return;
     }
     if (s->budget < 0) {
-        k->hb = cheap;
+        o->hb = cheap;
         return;
     }
-    int px = x + 1, py = p / PW;
-    unsigned ring_p = ring_in(s, p);
+    unsigned ring_p = (unsigned)pat;           /* p's neighbours in the set: its pattern */
     for (int a = 0; a < na; a++) {
         Walk *t = &w[a];
         if (t->state) continue;
@@ -769,68 +814,112 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
             break;
         }
     }
-    k->hb = hb;
+    o->hb = hb;
 }
 
-/* The root of the union of r (the first neighbour group's root) with the components of the
- * other neighbour groups of pixel p; in the foreground sweep, a group already in r closes a loop
- * (hole_births). Out of line: the hot loop stays small. */
-static WSB_NOINLINE int32_t join_more(Sweep *s, int32_t r, uint32_t p, int32_t x, int pat, int bg) {
-    const PatEnt *t = &s->pt[pat];
+/* The component that pixel en (neighbour pattern pat) joins when it does not have exactly one
+ * local group of neighbours: a new component, or the union of the components of its groups (in
+ * the foreground sweep, a group already in that union closes a loop: hole_births). Out of line:
+ * the hot loop stays small. */
+static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
+    int ng = s->gn[pat];
+    if (ng == 0) return new_comp(s, en);
+    uint32_t p = (uint32_t)ENT_P(en);
+    int32_t r = find_root(s->cp, s->lab[p + (uint32_t)s->goff[pat][0]]);
     int cycles = 0;
-    for (int g = 1; g < t->ng; g++) {
-        int32_t q = find_root(s->cp, s->lab[p + (uint32_t)t->off[g]]);
+    for (int g = 1; g < ng; g++) {
+        int32_t q = find_root(s->cp, s->lab[p + (uint32_t)s->goff[pat][g]]);
         if (q != r) r = unite(s, r, q);
         else cycles++;
     }
-    if (!bg && cycles) hole_births(s, (int32_t)p, x, pat, r, cycles);
+    if (!bg && cycles) {
+        s->cur = p;
+        hole_births(s, (int32_t)p, ENT_X(en), pat, r, cycles);
+    }
     return r;
 }
 
-/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward) to the set: union with
- * the neighbours already in it (one find per local group of neighbours; 99 % of the pixels of a
- * CAM have one group), then the component's statistics. `bg` and `backward` are compile-time
- * constants at every call, so each sweep gets its own loop; the arrays live in locals (restrict)
- * so that the compiler keeps them in registers. */
-static WSB_HOT_INLINE void add_pixels(Sweep *s, const Ent *e, int64_t n, const int bg) {
-    int32_t *restrict lab = s->lab;
-    int32_t *restrict cp = s->cp;
-    Comp *restrict c = s->c;
-    int32_t *restrict dirty = s->dirty;
-    const PatEnt *restrict pt = s->pt;
-    uint8_t *restrict in = s->in;
-    for (int64_t i = 0; i < n; i++) {
-        Ent en = bg ? e[-1 - i] : e[i];
-        uint32_t p = (uint32_t)ENT_P(en);
-        int32_t x = ENT_X(en);
-        const PatEnt *t = &pt[ENT_PAT(en)];
-        int32_t r;
-        if (!bg) in[p] = 1;
-        if (WSB_UNLIKELY(t->ng == 0)) {
-            r = new_comp(s, x, (int32_t)p);
-        } else {
-            r = lab[p + (uint32_t)t->off[0]];
-            while (cp[r] != r) {
-                cp[r] = cp[cp[r]];
-                r = cp[r];
-            }
-            if (WSB_UNLIKELY(t->ng > 1)) r = join_more(s, r, p, x, ENT_PAT(en), bg);
-            if (!bg || r != 0) {
-                Comp *k = &c[r];
-                if (x < k->x0) { k->x0 = x; k->box_new = 1; }
-                if (x > k->x1) { k->x1 = x; k->box_new = 1; }
-                if ((int32_t)p < k->first) { k->first = (int32_t)p; k->box_new = 1; }
-                if ((int32_t)p > k->last) { k->last = (int32_t)p; k->box_new = 1; }
-                if (!k->dirty) {
-                    k->dirty = 1;
-                    dirty[s->ndirty++] = r;
-                }
-            }
-        }
-        lab[p] = r;
-        if (!bg) c[r].ae += t->dae;
+/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward; their patterns at the
+ * same places of `pats`) to the set: union with the neighbours already in it (one find per local
+ * group of neighbours; 99 % of the pixels of a CAM have one group), then the component's extent
+ * (one vector maximum), dirty flag and bit-quad sums. `bg` is a compile-time constant at every
+ * call, so each sweep gets its own loop; the arrays live in restrict locals so that the compiler
+ * keeps them in registers. EXTMAX is the vector maximum of the instruction set the loop is
+ * compiled for. */
+#define ADD_PIXELS_BODY(EXTMAX)                                                                      \
+    int32_t *restrict lab = s->lab;                                                                  \
+    int32_t *restrict cp = s->cp;                                                                    \
+    Comp *restrict c = s->c;                                                                         \
+    int32_t *restrict dirty = s->dirty;                                                              \
+    const PatEnt *restrict pt = s->pt;                                                               \
+    int32_t nd = s->ndirty;                                                                          \
+    for (int64_t i = 0; i < n; i++) {                                                                \
+        Ent en = bg ? e[-1 - i] : e[i];                                                              \
+        int pat = ENT_PAT(en);                                                                       \
+        uint32_t p = (uint32_t)ENT_P(en);                                                            \
+        const PatEnt *t = &pt[pat];                                                                  \
+        int32_t r;                                                                                   \
+        if (WSB_UNLIKELY(t->slow)) {                                                                 \
+            s->ndirty = nd;                                                                          \
+            r = join_slow(s, en, pat, bg);                                                           \
+            nd = s->ndirty;                                                                          \
+        } else {                                                                                     \
+            r = lab[p + (uint32_t)t->off0];                                                          \
+            while (cp[r] != r) {                                                                     \
+                cp[r] = cp[cp[r]];                                                                   \
+                r = cp[r];                                                                           \
+            }                                                                                        \
+        }                                                                                            \
+        lab[p] = r;                                                                                  \
+        if (bg && r == 0) continue;             /* the outside keeps no statistics */               \
+        Comp *k = &c[r];                                                                             \
+        EXTMAX(k->ext, en);                                                                          \
+        if (!k->dirty) {                                                                             \
+            k->dirty = 1;                                                                            \
+            dirty[nd++] = r;                                                                         \
+        }                                                                                            \
+        if (!bg) k->ae += t->dae;                                                                    \
+    }                                                                                                \
+    s->ndirty = nd;
+
+static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, const int bg) {
+    ADD_PIXELS_BODY(ADD_EXT)
+}
+
+static void add_fg_base(Sweep *s, const Ent *e, int64_t n) { add_pixels_base(s, e, n, 0); }
+static void add_bg_base(Sweep *s, const Ent *e, int64_t n) { add_pixels_base(s, e, n, 1); }
+
+typedef void (*AddFn)(Sweep *, const Ent *, int64_t);
+static AddFn add_fg = add_fg_base, add_bg = add_bg_base;
+
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__)) \
+    && !defined(WSB_NO_DISPATCH)
+/* The same loops where the CPU has SSE4.1 (pmaxsd: the extent maximum in one instruction instead
+ * of four), chosen at run time (build_tables). */
+#include <smmintrin.h>
+#define ADD_EXT_SSE41(ext, e) \
+    _mm_storeu_si128((__m128i *)(ext), _mm_max_epi32(_mm_loadu_si128((const __m128i *)(ext)), ENT_VEC(e)))
+
+__attribute__((target("sse4.1"))) static void add_fg_sse41(Sweep *s, const Ent *e, int64_t n) {
+    const int bg = 0;
+    ADD_PIXELS_BODY(ADD_EXT_SSE41)
+}
+
+__attribute__((target("sse4.1"))) static void add_bg_sse41(Sweep *s, const Ent *e, int64_t n) {
+    const int bg = 1;
+    ADD_PIXELS_BODY(ADD_EXT_SSE41)
+}
+
+static void choose_kernels(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.1")) {
+        add_fg = add_fg_sse41;
+        add_bg = add_bg_sse41;
     }
 }
+#else
+static void choose_kernels(void) {}
+#endif
 
 /* ----------------------------------------------------------------------------------- heaps */
 
@@ -889,7 +978,7 @@ static void size_pop(Sweep *s) {
 }
 
 static int live(const Sweep *s, int32_t id, int32_t stamp) {
-    return s->cp[id] == id && s->c[id].stamp == stamp;
+    return s->cp[id] == id && s->cc[id].stamp == stamp;
 }
 
 /* The top value of an IoU heap after dropping stale entries, or -1 when it holds none. */
@@ -943,17 +1032,17 @@ static int64_t outer_area2(const uint8_t *pu8, int thr, int PW, int32_t start) {
  * in raster order; for a component with holes an upper and a lower bound. Returns exactness. */
 static int size_key(const Sweep *s, const Comp *k, int64_t *key, int64_t *lb) {
     int64_t PN = s->PN;
-    int64_t h = comp_y1(s, k) - comp_y0(s, k), w = k->x1 - k->x0;
+    int64_t h = comp_y1(s, k) - comp_y0(s, k), w = C_X1(k) - C_X0(k);
     if (s->H == 1 || s->W == 1) {
-        *key = *lb = (w + h) * PN + k->first;
+        *key = *lb = (w + h) * PN + C_FIRST(k);
         return 1;
     }
-    *lb = (int64_t)comp_area2(k) * PN + k->first;
+    *lb = (int64_t)comp_area2(k) * PN + C_FIRST(k);
     if (comp_euler4(k) == 4) {
         *key = *lb;
         return 1;
     }
-    *key = 2 * w * h * PN + k->first;
+    *key = 2 * w * h * PN + C_FIRST(k);
     return 0;
 }
 
@@ -970,8 +1059,8 @@ static int32_t largest_root(Sweep *s) {
         }
         /* the bounds do not decide: trace the border for the exact area */
         const Comp *k = &s->c[top.id];
-        int64_t a2 = outer_area2(s->pu8, s->thr, s->PW, k->first);
-        top.key = top.lb = a2 * s->PN + k->first;
+        int64_t a2 = outer_area2(s->pu8, s->thr, s->PW, C_FIRST(k));
+        top.key = top.lb = a2 * s->PN + C_FIRST(k);
         size_push(s, top);
     }
 }
@@ -983,24 +1072,25 @@ static void flush_dirty(Sweep *s, int with_size) {
     for (int i = 0; i < s->ndirty; i++) {
         int32_t id = s->dirty[i];
         Comp *k = &s->c[id];
+        Cold *o = &s->cc[id];
         k->dirty = 0;
         if (s->cp[id] != id) continue;
-        k->stamp++;
-        if (k->box_new) {
-            k->iou = comp_iou(s, k);
-            k->box_new = 0;
+        o->stamp++;
+        if (memcmp(o->ext, k->ext, sizeof(k->ext)) != 0) {      /* the box changed */
+            o->iou = comp_iou(s, k);
+            memcpy(o->ext, k->ext, sizeof(k->ext));
         }
-        iou_push(s->ih, &s->nih, k->iou, id, k->stamp);
+        iou_push(s->ih, &s->nih, o->iou, id, o->stamp);
         if (with_size && comp_euler4(k) != 4 && s->H > 1 && s->W > 1)
         {
             double b = hole_bound(s, k);
-            iou_push(s->bh, &s->nbh, k->hb < b ? k->hb : b, id, k->stamp);
+            iou_push(s->bh, &s->nbh, o->hb < b ? o->hb : b, id, o->stamp);
         }
         if (with_size) {
             SizeEnt e;
             size_key(s, k, &e.key, &e.lb);
             e.id = id;
-            e.stamp = k->stamp;
+            e.stamp = o->stamp;
             size_push(s, e);
         }
     }
@@ -1185,7 +1275,8 @@ static int prep_max(const Prep *pr) {
 static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, double *largest, double *anyreg,
                      double *hbound) {
     for (int v = 255; v > lowest; v--) {
-        add_pixels(s, pr->ent + pr->starts[v], pr->starts[v + 1] - pr->starts[v], 0);
+        s->lv = v;
+        add_fg(s, pr->ent + pr->starts[v], pr->starts[v + 1] - pr->starts[v]);
         int thr = v - 1;
         s->thr = thr;
         if (need && need[thr] && s->ncomp > 0) {
@@ -1194,7 +1285,7 @@ static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, 
             if (top < 0) continue;           /* empty foreground */
             anyreg[thr] = top;
             hbound[thr] = iou_top(s, s->bh, &s->nbh);
-            largest[thr] = s->c[largest_root(s)].iou;
+            largest[thr] = s->cc[largest_root(s)].iou;
         }
     }
     s->thr = lowest;
@@ -1204,7 +1295,7 @@ static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, 
  * the best hole IoU at the needed levels. */
 static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest, double *holes) {
     for (int v = 0; v <= highest; v++) {
-        add_pixels(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v], 1);
+        add_bg(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v]);
         if (need && need[v]) {
             flush_dirty(s, 0);
             holes[v] = iou_top(s, s->ih, &s->nih);
@@ -1324,13 +1415,13 @@ WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes,
         const Comp *k = &s->c[id];
         int64_t key, lb, a2 = 0;
         if (!holes) {
-            if (!size_key(s, k, &key, &lb)) key = outer_area2(s->pu8, thr, s->PW, k->first) * s->PN + k->first;
+            if (!size_key(s, k, &key, &lb)) key = outer_area2(s->pu8, thr, s->PW, C_FIRST(k)) * s->PN + C_FIRST(k);
             a2 = (s->H == 1 || s->W == 1) ? 0 : key / s->PN;
             if (key > best_key) { best_key = key; *largest = n; }
         }
         int64_t *row = out + 6 * n;
-        row[0] = k->x0; row[1] = comp_y0(s, k); row[2] = k->x1; row[3] = comp_y1(s, k);
-        row[4] = (int64_t)comp_y0(s, k) * W + (k->first % s->PW - 1);
+        row[0] = C_X0(k); row[1] = comp_y0(s, k); row[2] = C_X1(k); row[3] = comp_y1(s, k);
+        row[4] = (int64_t)comp_y0(s, k) * W + (C_FIRST(k) % s->PW - 1);
         row[5] = a2;
         n++;
     }
