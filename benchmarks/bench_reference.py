@@ -12,9 +12,10 @@ wsolevaluation runs: ``cv2.resize(cam, (224, 224), INTER_CUBIC)`` of the float64
 ``normalize_scoremap``, then ``BoxEvaluator.accumulate`` (per threshold ``cv2.threshold`` +
 ``cv2.findContours(RETR_TREE, CHAIN_APPROX_SIMPLE)`` + ``boundingRect`` (+ ``max(contourArea)``)
 and IoU against every GT box), once with ``multi_contour_eval=True`` (MaxBoxAccV2, all contours)
-and once with ``False`` (MaxBoxAcc, largest contour). wsolbench runs ``postprocess_map`` +
-``best_ious`` (both modes at once) + ``BoxAccuracy.update`` with predicted labels (top-1 loc) on
-the same maps. The per-threshold counts of both are asserted equal (for 1-D signals only the
+and once with ``False`` (MaxBoxAcc, largest contour). wsolbench runs what ``wsolbench.Evaluator``
+runs: for raw maps ``postprocess_best_ious`` (resize + normalise + both box modes in one engine
+call), for final maps ``best_ious``, then ``BoxAccuracy.update`` with predicted labels (top-1 loc),
+on the same maps. The per-threshold counts of both are asserted equal (for 1-D signals only the
 all-regions counts: there wsolbench's largest region is the longest interval, not OpenCV's
 zero-area first contour; see docs/protocol.md).
 
@@ -57,9 +58,8 @@ from reference_import import DEFAULT as REFERENCE_DEFAULT  # noqa: E402
 from reference_import import import_reference  # noqa: E402
 
 from wsolbench.metrics.box_accuracy import BoxAccuracy  # noqa: E402
-from wsolbench.metrics.boxes import best_ious  # noqa: E402
+from wsolbench.metrics.boxes import best_ious, postprocess_best_ious  # noqa: E402
 from wsolbench.metrics.gt import resize_boxes  # noqa: E402
-from wsolbench.metrics.resize import postprocess_map  # noqa: E402
 from wsolbench.protocol import get_protocol  # noqa: E402
 
 SHARED = HERE.parents[1] / "shared"
@@ -211,10 +211,11 @@ def wsolbench_run(maps, raw, gt224, labels, preds, step, min_seconds: float):
         engine_cpu = 0.0
         with Clock() as clock:
             for m, gt, label, pred in zip(maps, gt224, labels, preds):
-                if raw:
-                    m, _ = postprocess_map(m, protocol, normalized=False)
                 t0 = time.process_time()
-                best_iou = best_ious(m, gt, thresholds)
+                if raw:
+                    m, _, best_iou = postprocess_best_ious(m, protocol, gt, thresholds)
+                else:
+                    best_iou = best_ious(m, gt, thresholds)
                 engine_cpu += time.process_time() - t0
                 acc.update(best_iou, gt_label=label, pred_label=pred)
         best = [min(best[0], clock.wall), min(best[1], clock.cpu), min(best[2], engine_cpu)]
@@ -330,7 +331,8 @@ FAMILIES = ("cam7", "cam14", "cam28", "smooth224", "noise224", "plateau224", "si
 def print_table(rows, pxap, load):
     print(f"wsolbench vs the wsolevaluation reference, one process, per map; load average {load}")
     print("box metrics: ref = resize + normalise + BoxEvaluator.accumulate (V2: all contours; MaxBoxAcc: largest);")
-    print("wsolbench = resize + normalise + MaxBoxAcc + MaxBoxAccV2 + top-1 (engine = best_ious alone); counts equal")
+    print("wsolbench = resize + normalise + MaxBoxAcc + MaxBoxAccV2 + top-1 (engine = postprocess_best_ious for raw "
+          "maps, best_ious for final maps: no accumulator); counts equal")
     head = (f"{'family':<11} {'step':>6} {'maps':>5} | {'ref V2 ms':>10} {'cpu':>8} | {'ref largest':>11} {'cpu':>8} | "
             f"{'wsolbench':>9} {'cpu':>6} {'engine':>7} | {'x V2':>6} {'x largest':>9}")
     print(head)

@@ -35,6 +35,7 @@ from wsolbench.datasets.maskcache import frame_mask
 from wsolbench.datasets.records import AnnotationSet, ImageRecord
 from wsolbench.errors import AnnotationError, DatasetError, FormatError, ProtocolError
 from wsolbench.metrics.evaluator import EvalState, FrameEvaluator, ImageInput, listing
+from wsolbench.metrics.boxes import postprocess_best_ious
 from wsolbench.metrics.gt import resize_boxes
 from wsolbench.metrics.resize import postprocess_map
 from wsolbench.metrics.result import EvaluationResult
@@ -347,19 +348,26 @@ class Evaluator:
         record = self.annotations.records[key[0]]
         image_id, protocol = record.image_id, self.protocol
         raw = np.asarray(raw)
-        scoremap, _ = postprocess_map(raw, protocol, normalized=self.normalized, image_id=image_id)
+        fused = self._frame.with_boxes and not self.normalized     # the map and its IoUs in one engine call
+        if not fused:
+            scoremap, _ = postprocess_map(raw, protocol, normalized=self.normalized, image_id=image_id)
         boxes = np.zeros((0, 4), np.int64)
         if len(record.boxes):
             if record.image_size is None:
                 raise AnnotationError(f"{self.annotations.source or self.annotations.name}: image '{image_id}' "
                                       "has boxes but no image size; boxes are rescaled by the original size")
             boxes = resize_boxes(record.boxes, record.image_size, protocol.resolution, image_id=image_id)
+        best = None
+        if fused:
+            scoremap, _, best = postprocess_best_ious(raw, protocol, boxes, self._frame.thresholds,
+                                                      all_regions=self._frame.all_regions, image_id=image_id)
         mask = None
         if record.masks is not None:
             mask = frame_mask(record.masks, protocol.resolution, class_index=map_label, image_id=image_id,
                               cache=self.mask_cache)
         return ImageInput(image_id=image_id, labels=record.labels, scoremap=scoremap, gt_boxes=boxes, gt_mask=mask,
-                          pred_label=pred, map_label=map_label, constant=_is_constant(raw, self.normalized), key=key)
+                          pred_label=pred, map_label=map_label, constant=_is_constant(raw, self.normalized), key=key,
+                          best=best)
 
     # --- merge, sync ---------------------------------------------------------------------------
 

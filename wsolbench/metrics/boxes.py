@@ -38,6 +38,8 @@ import numpy as np
 
 from wsolbench.errors import BoxConventionError, FormatError, ProtocolError
 from wsolbench.metrics import boxkernel
+from wsolbench.metrics.native import engine, ptr
+from wsolbench.metrics.resize import check_raw_map, fuses_boxes, postprocess_map, resize_call
 
 REGIONS = ("largest", "all")
 
@@ -200,6 +202,54 @@ def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
     if n_bad:
         _check_scoremap(arr)                   # raises the FormatError that names the problem
     return BestIoU(largest=largest, all=every, thresholds=t)
+
+
+def postprocess_best_ious(raw, protocol, gt_boxes: np.ndarray, thresholds: np.ndarray, *, all_regions: bool = True,
+                          image_id: str | None = None) -> tuple[np.ndarray, bool, BestIoU]:
+    """A raw map's post-processing and its best IoUs, in one engine call where the protocol allows.
+
+    The same results as ``m, constant = postprocess_map(raw, protocol, normalized=False)`` followed by
+    ``best_ious(m, gt_boxes, thresholds)``, bit for bit. Under min-max normalisation after a bicubic
+    resize (or none: the reference protocol) the engine resizes, normalises and quantises the map in
+    one call (``wsb_raw_best_ious``): the quantisation happens in the normalisation's pass, so the
+    float64 map is written once and not read back; otherwise the two functions run one after the
+    other.
+
+    Args:
+        raw: (rows, cols) raw map, any real dtype (as :func:`~wsolbench.metrics.resize.postprocess_map`).
+        protocol: a :class:`wsolbench.protocol.Protocol`.
+        gt_boxes, thresholds, all_regions: as :func:`best_ious` (boxes in the evaluation frame).
+        image_id: used in error messages.
+
+    Returns:
+        ``(map, constant, best)``: the post-processed float64 map (the evaluator's other metrics use
+        it), whether the raw map was constant or had NaN, and the :class:`BestIoU`.
+
+    Example:
+        >>> from wsolbench.protocol import get_protocol
+        >>> cam = np.zeros((7, 7)); cam[2:5, 2:5] = 1.0
+        >>> m, constant, best = postprocess_best_ious(cam, get_protocol(), np.array([[64, 64, 160, 160]]),
+        ...                                           np.array([0.5]))
+        >>> m.shape, constant, round(float(best.largest[0]), 3)
+        ((224, 224), False, 1.0)
+    """
+    arr = check_raw_map(raw, image_id=image_id)
+    if not fuses_boxes(protocol, arr.shape):
+        m, constant = postprocess_map(arr, protocol, normalized=False, image_id=image_id)
+        return m, constant, best_ious(m, gt_boxes, thresholds, all_regions=all_regions)
+    gt = np.ascontiguousarray(_as_int_boxes(gt_boxes, "GT boxes", BoxConventionError))
+    t = np.ascontiguousarray(_check_thresholds(thresholds))
+    out, args, _keep = resize_call(arr, (protocol.width, protocol.height))
+    largest = np.empty(len(t))
+    every = np.empty(len(t)) if all_regions else largest
+    constant = np.zeros(1, np.intc)
+    rc = engine().wsb_raw_best_ious(*args, ptr(t), len(t), ptr(gt), len(gt), int(all_regions), ptr(largest),
+                                    ptr(every), ptr(constant))
+    if rc < 0:
+        raise MemoryError(f"the box engine could not allocate its buffers for a {out.shape[0]}x{out.shape[1]} map")
+    if rc:
+        _check_scoremap(out)                   # raises the FormatError that names the problem
+    return out, bool(constant[0]), BestIoU(largest=largest, all=every if all_regions else None, thresholds=t)
 
 
 def extract_boxes(scoremap: np.ndarray, threshold: float, *, regions: str = "largest") -> np.ndarray:

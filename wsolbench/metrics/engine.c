@@ -59,6 +59,7 @@
 #define _POSIX_C_SOURCE 200809L   /* pthread thread-specific data for the per-thread workspace */
 #endif
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1309,16 +1310,10 @@ static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest,
  * all regions with holes when `want_all`). `map` is (H, W) float32 or float64 in [0, 1].
  * Returns 0, the number of invalid map values (> 0; nothing written), or -1 (out of memory). */
 
-WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const double *thresholds, int nt,
-                              const int64_t *gt, int m, int want_all, double *out_largest, double *out_all) {
-    build_tables();
-    if (W > MAX_W || (int64_t)(W + 2) * (H + 2) > INT32_MAX) return -1;
+/* The sweeps and the recording for a prepared (quantised and sorted) map; frees `pr`. */
+static int64_t best_from_prep(Prep *pr, const double *thresholds, int nt, const int64_t *gt, int m, int want_all,
+                              double *out_largest, double *out_all) {
     int64_t rc;
-    Prep *pr = prep_new(map, is_f32, H, W, &rc);
-    if (!pr) {
-        ws_trim();
-        return rc;
-    }
     int mx = prep_max(pr);
     uint8_t need[256];
     memset(need, 0, sizeof(need));
@@ -1372,6 +1367,21 @@ WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const d
     prep_free(pr);
     ws_trim();
     return rc;
+}
+
+static int size_ok(int H, int W) { return W <= MAX_W && (int64_t)(W + 2) * (H + 2) <= INT32_MAX; }
+
+WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const double *thresholds, int nt,
+                              const int64_t *gt, int m, int want_all, double *out_largest, double *out_all) {
+    build_tables();
+    if (!size_ok(H, W)) return -1;
+    int64_t rc;
+    Prep *pr = prep_new(map, is_f32, H, W, &rc);
+    if (!pr) {
+        ws_trim();
+        return rc;
+    }
+    return best_from_prep(pr, thresholds, nt, gt, m, want_all, out_largest, out_all);
 }
 
 /* Counting sort exposed for tests and tools: `order` (N,) int64 unpadded indices, `starts` (257,). */
@@ -1599,6 +1609,76 @@ WSB_API int wsb_normalize(double *x, int64_t n) {
     double mn = lo[0], top = hi[0] - mn;
     for (int64_t i = 0; i < n; i++) x[i] = (x[i] - mn) / top;
     return 0;
+}
+
+/* One row of the normalisation fused with the quantisation: x[i] = (x[i] - mn) / top, then
+ * u8[i] = (uint8)(int32)(x[i] * 255), the operations of normalize_with and quantize_row in the same
+ * order (SSE2: two values per instruction, the same IEEE operations). Given mn and top of the map,
+ * every value lies in [0, 1] (rounding is monotone), so no validity check is needed. */
+static void normalize_quantize_row(double *x, int n, double mn, double top, uint8_t *u8) {
+    int i = 0;
+#if defined(__SSE2__)
+    const __m128d vmn = _mm_set1_pd(mn), vtop = _mm_set1_pd(top), k255 = _mm_set1_pd(255.0);
+    for (; i + 8 <= n; i += 8) {
+        __m128i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m128d v = _mm_div_pd(_mm_sub_pd(_mm_loadu_pd(x + i + 2 * k), vmn), vtop);
+            _mm_storeu_pd(x + i + 2 * k, v);
+            q[k] = _mm_cvttpd_epi32(_mm_mul_pd(v, k255));
+        }
+        __m128i lo = _mm_unpacklo_epi64(q[0], q[1]), hi = _mm_unpacklo_epi64(q[2], q[3]);
+        __m128i w = _mm_packs_epi32(lo, hi);
+        _mm_storel_epi64((__m128i *)(u8 + i), _mm_packus_epi16(w, w));
+    }
+#endif
+    for (; i < n; i++) {
+        double v = (x[i] - mn) / top;
+        x[i] = v;
+        u8[i] = (uint8_t)(int32_t)(v * 255.0);
+    }
+}
+
+/* A raw map's post-processing and box IoUs in one call: wsb_postprocess into `out` (the
+ * normalised map, which the caller keeps), quantised into the engine's padded frame in the same
+ * pass as the normalisation (the float64 map is not read again), then wsb_best_ious's sort, sweeps
+ * and recording. *constant: as wsb_postprocess's result. Returns as wsb_best_ious (a map whose
+ * resize overflows gives invalid values, as the two calls would). */
+WSB_API int64_t wsb_raw_best_ious(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix,
+                                  const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *tmp,
+                                  double *out, const double *thresholds, int nt, const int64_t *gt, int m,
+                                  int want_all, double *out_largest, double *out_all, int *constant) {
+    build_tables();
+    MinMax mm = {0.0, 0.0, 0, 0};
+    resize_mm(src, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, tmp, out, &mm);
+    int64_t n = (int64_t)out_h * out_w;
+    double mn = mm.lo, top = mm.hi - mm.lo;
+    if (n <= 0 || mm.nan || mm.lo == mm.hi || !(top <= DBL_MAX) || !size_ok(out_h, out_w)) {
+        /* zeros (NaN, constant), infinities (invalid: reported by the quantisation) or too large */
+        *constant = normalize_with(out, n, &mm);
+        return wsb_best_ious(out, 0, out_h, out_w, thresholds, nt, gt, m, want_all, out_largest, out_all);
+    }
+    *constant = 0;
+    Prep *pr = prep_alloc(out_h, out_w);
+    if (!pr) {
+        normalize_with(out, n, &mm);
+        ws_trim();
+        return -1;
+    }
+    int W = pr->W, PW = pr->PW;
+    uint8_t *pu8 = pr->pu8;
+    memset(pu8, 0, (size_t)PW);
+    memset(pu8 + (pr->PN - PW), 0, (size_t)PW);
+    for (int y = 0; y < out_h; y++) {
+        uint8_t *row = pu8 + (int64_t)(y + 1) * PW;
+        row[0] = row[PW - 1] = 0;
+        normalize_quantize_row(out + (int64_t)y * W, W, mn, top, row + 1);
+    }
+    if (prep_sort(pr) < 0) {
+        prep_free(pr);
+        ws_trim();
+        return -1;
+    }
+    return best_from_prep(pr, thresholds, nt, gt, m, want_all, out_largest, out_all);
 }
 
 /* ---------------------------------------------------------------------------- PxAP histogram */

@@ -29,7 +29,7 @@ import numpy as np
 
 from wsolbench.errors import AnnotationError, FormatError, ProtocolError, where
 from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _iou_levels, _top1_ok
-from wsolbench.metrics.boxes import best_ious
+from wsolbench.metrics.boxes import BestIoU, best_ious
 from wsolbench.metrics.diagnostics import image_diagnostics, summarize_diagnostics
 from wsolbench.metrics.imagestate import ImageState
 from wsolbench.metrics.masks import PerClassPixelAP, PixelAP
@@ -54,6 +54,8 @@ class ImageInput:
         constant: the raw map was constant or NaN (normalised to zeros, as the reference does).
         key: the map's place in the ground truth, ``(record index, class position)``; rows are
             summarised in key order.
+        best: the map's best IoUs on the evaluator's threshold grid when they were computed with the
+            post-processing (:func:`~wsolbench.metrics.boxes.postprocess_best_ious`), else ``None``.
     """
 
     image_id: str
@@ -65,6 +67,7 @@ class ImageInput:
     map_label: int | None = None
     constant: bool = False
     key: tuple[int, int] = (0, 0)
+    best: BestIoU | None = None
 
 
 @dataclass(eq=False)
@@ -194,7 +197,9 @@ class FrameEvaluator:
         label = item.map_label if item.map_label is not None else item.labels[0]
         row = ImageRow(image_id=item.image_id, label=int(label), pred=item.pred_label, constant=bool(item.constant))
         if self.with_boxes:
-            best = best_ious(item.scoremap, item.gt_boxes, self.thresholds, all_regions=self.all_regions)
+            best = item.best
+            if best is None:
+                best = best_ious(item.scoremap, item.gt_boxes, self.thresholds, all_regions=self.all_regions)
             ious = np.stack([best.largest, best.all]) if self.all_regions else best.largest[None]
             row.correct = np.packbits(ious[:, None, :] >= self._iou_levels, axis=-1)   # (modes, IoU, T) bits
             row.largest = best.largest.astype(np.float32)

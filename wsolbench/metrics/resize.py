@@ -119,11 +119,11 @@ def _taps(kind: str, n_src: int, n_dst: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(w, dtype=np.float64)
 
 
-def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str, *, normalize: bool = False):
-    """Horizontal pass over every source row, then the vertical pass (the compiled engine's
-    ``wsb_resize``: each value the left-to-right float64 sum of the 4 (or 2) products, as OpenCV).
-    With ``normalize``, the reference min-max normalisation follows in the same call
-    (``wsb_postprocess``) and ``(map, constant)`` is returned."""
+def resize_call(arr: np.ndarray, size_wh, kind_x: str = "cubic", kind_y: str = "cubic"):
+    """The output map and the leading arguments of the engine's resize functions (``wsb_resize``,
+    ``wsb_postprocess``, ``wsb_raw_best_ious``) for ``arr`` resized to ``size_wh``; the arrays the
+    pointers refer to are kept alive in the returned tuple's last item. An axis that keeps its
+    length gets no taps (passed through)."""
     out_w, out_h = _check_size(size_wh)
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     h, w = arr.shape
@@ -135,6 +135,15 @@ def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str, *, normalize:
     out = np.empty((out_h, out_w))
     tmp = np.empty((h, out_w)) if kx else out
     args = (ptr(arr), h, w, out_h, out_w, ptr(ix), ptr(wx), kx, ptr(iy), ptr(wy), ky, ptr(tmp), ptr(out))
+    return out, args, (arr, tmp)
+
+
+def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str, *, normalize: bool = False):
+    """Horizontal pass over every source row, then the vertical pass (the compiled engine's
+    ``wsb_resize``: each value the left-to-right float64 sum of the 4 (or 2) products, as OpenCV).
+    With ``normalize``, the reference min-max normalisation follows in the same call
+    (``wsb_postprocess``) and ``(map, constant)`` is returned."""
+    out, args, _keep = resize_call(arr, size_wh, kind_x, kind_y)
     if normalize:
         return out, bool(engine().wsb_postprocess(*args))
     engine().wsb_resize(*args)
@@ -267,6 +276,22 @@ def _check_finite_range(m: np.ndarray, *, normalized: bool, image_id: str | None
     elif np.isinf(m).any():
         raise FormatError(f"{where(image_id=image_id)}map contains infinite values; a score map must be finite "
                           "(check the CAM computation for overflow)")
+
+
+def check_raw_map(raw, *, image_id: str | None = None) -> np.ndarray:
+    """A raw (not normalised) map as a 2-D array, or the :class:`FormatError` of :func:`postprocess_map`
+    (wrong rank or dtype, infinite values)."""
+    arr = _check_2d(raw, image_id=image_id)
+    _check_finite_range(arr, normalized=False, image_id=image_id)
+    return arr
+
+
+def fuses_boxes(protocol, shape) -> bool:
+    """Whether a raw map of ``shape`` is post-processed by the engine itself under ``protocol``
+    (min-max normalisation after a bicubic resize or none), so that the box engine can take the
+    raw map (:func:`wsolbench.metrics.boxes.postprocess_best_ious`)."""
+    at_size = tuple(shape) == (protocol.height, protocol.width)
+    return protocol.normalization == "minmax" and (at_size or protocol.interpolation == "bicubic")
 
 
 def postprocess_map(raw, protocol, *, normalized: bool, image_id: str | None = None) -> tuple[np.ndarray, bool]:
