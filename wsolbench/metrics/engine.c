@@ -1457,13 +1457,31 @@ static void minmax_add(MinMax *mm, const double *x, int64_t n) {
         mm->any = 1;
     }
 #if defined(__SSE2__)
+    /* four independent accumulators (minpd / maxpd have a latency of several cycles) */
     __m128d lo = _mm_set1_pd(mm->lo), hi = _mm_set1_pd(mm->hi), nan = _mm_setzero_pd();
+    __m128d lo1 = lo, hi1 = hi, lo2 = lo, hi2 = hi, lo3 = lo, hi3 = hi;
+    for (; i + 8 <= n; i += 8) {
+        __m128d v0 = _mm_loadu_pd(x + i), v1 = _mm_loadu_pd(x + i + 2);
+        __m128d v2 = _mm_loadu_pd(x + i + 4), v3 = _mm_loadu_pd(x + i + 6);
+        nan = _mm_or_pd(nan, _mm_or_pd(_mm_or_pd(_mm_cmpunord_pd(v0, v0), _mm_cmpunord_pd(v1, v1)),
+                                       _mm_or_pd(_mm_cmpunord_pd(v2, v2), _mm_cmpunord_pd(v3, v3))));
+        lo = _mm_min_pd(v0, lo);          /* lo stays a number: minpd returns the 2nd operand on NaN */
+        hi = _mm_max_pd(v0, hi);
+        lo1 = _mm_min_pd(v1, lo1);
+        hi1 = _mm_max_pd(v1, hi1);
+        lo2 = _mm_min_pd(v2, lo2);
+        hi2 = _mm_max_pd(v2, hi2);
+        lo3 = _mm_min_pd(v3, lo3);
+        hi3 = _mm_max_pd(v3, hi3);
+    }
     for (; i + 2 <= n; i += 2) {
         __m128d v = _mm_loadu_pd(x + i);
         nan = _mm_or_pd(nan, _mm_cmpunord_pd(v, v));
-        lo = _mm_min_pd(v, lo);           /* lo stays a number: minpd returns the 2nd operand on NaN */
+        lo = _mm_min_pd(v, lo);
         hi = _mm_max_pd(v, hi);
     }
+    lo = _mm_min_pd(_mm_min_pd(lo, lo1), _mm_min_pd(lo2, lo3));
+    hi = _mm_max_pd(_mm_max_pd(hi, hi1), _mm_max_pd(hi2, hi3));
     double l[2], h[2];
     _mm_storeu_pd(l, lo);
     _mm_storeu_pd(h, hi);
