@@ -39,7 +39,7 @@ import numpy as np
 from wsolbench.errors import BoxConventionError, FormatError, ProtocolError
 from wsolbench.metrics import boxkernel
 from wsolbench.metrics.native import engine, ptr
-from wsolbench.metrics.resize import check_raw_map, fuses_boxes, postprocess_map, resize_call
+from wsolbench.metrics.resize import check_raw_map, fuses_boxes, postprocess_map, tap_args
 
 REGIONS = ("largest", "all")
 
@@ -239,17 +239,18 @@ def postprocess_best_ious(raw, protocol, gt_boxes: np.ndarray, thresholds: np.nd
         return m, constant, best_ious(m, gt_boxes, thresholds, all_regions=all_regions)
     gt = np.ascontiguousarray(_as_int_boxes(gt_boxes, "GT boxes", BoxConventionError))
     t = np.ascontiguousarray(_check_thresholds(thresholds))
-    out, args, _keep = resize_call(arr, (protocol.width, protocol.height))
-    largest = np.empty(len(t))
-    every = np.empty(len(t)) if all_regions else largest
-    constant = np.zeros(1, np.intc)
-    rc = engine().wsb_raw_best_ious(*args, ptr(t), len(t), ptr(gt), len(gt), int(all_regions), ptr(largest),
-                                    ptr(every), ptr(constant))
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    (h, w), out_w, out_h, nt = arr.shape, protocol.width, protocol.height, len(t)
+    pix, pwx, kx, _ = tap_args("cubic", w, out_w)       # cached with the arrays they point into
+    piy, pwy, ky, _ = tap_args("cubic", h, out_h)
+    out, res = np.empty((out_h, out_w)), np.empty(2 * nt)
+    rc = engine().wsb_raw_best_ious(ptr(arr), h, w, out_h, out_w, pix, pwx, kx, piy, pwy, ky, ptr(out), ptr(t), nt,
+                                    ptr(gt), len(gt), int(all_regions), ptr(res))
     if rc < 0:
-        raise MemoryError(f"the box engine could not allocate its buffers for a {out.shape[0]}x{out.shape[1]} map")
-    if rc:
+        raise MemoryError(f"the box engine could not allocate its buffers for a {out_h}x{out_w} map")
+    if rc > 1:
         _check_scoremap(out)                   # raises the FormatError that names the problem
-    return out, bool(constant[0]), BestIoU(largest=largest, all=every if all_regions else None, thresholds=t)
+    return out, bool(rc & 1), BestIoU(largest=res[:nt], all=res[nt:] if all_regions else None, thresholds=t)
 
 
 def extract_boxes(scoremap: np.ndarray, threshold: float, *, regions: str = "largest") -> np.ndarray:

@@ -216,8 +216,7 @@ static inline int lowest_bit(unsigned v) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
  * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
  * destructor; on Windows they stay until the process ends). */
-enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_MAP, WS_TMP,
-       WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 
 typedef struct {
@@ -1657,25 +1656,35 @@ static void normalize_quantize_row(double *x, int n, double mn, double top, uint
 }
 
 /* A raw map's post-processing and box IoUs in one call: wsb_postprocess into `out` (the
- * normalised map, which the caller keeps), quantised into the engine's padded frame in the same
- * pass as the normalisation (the float64 map is not read again), then wsb_best_ious's sort, sweeps
- * and recording. *constant: as wsb_postprocess's result. Returns as wsb_best_ious (a map whose
- * resize overflows gives invalid values, as the two calls would). */
+ * normalised map, which the caller keeps; the horizontal pass goes to a workspace buffer), quantised
+ * into the engine's padded frame in the same pass as the normalisation (the float64 map is not read
+ * again), then wsb_best_ious's sort, sweeps and recording. `res` (2 nt,): the largest-region IoUs,
+ * then (with want_all) the all-regions IoUs. Returns -1 (out of memory) or 2 * (the number of
+ * invalid values of the normalised map, as wsb_best_ious; a map whose resize overflows) + (1 when
+ * the map had NaN or was constant: then `out` is zeros, as wsb_postprocess). */
 WSB_API int64_t wsb_raw_best_ious(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix,
-                                  const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *tmp,
-                                  double *out, const double *thresholds, int nt, const int64_t *gt, int m,
-                                  int want_all, double *out_largest, double *out_all, int *constant) {
+                                  const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *out,
+                                  const double *thresholds, int nt, const int64_t *gt, int m, int want_all,
+                                  double *res) {
     build_tables();
+    double *tmp = out;
+    if (kx) {
+        tmp = (double *)ws_get(WS_TMP, sizeof(double) * (size_t)h * (size_t)out_w);
+        if (!tmp) {
+            ws_trim();
+            return -1;
+        }
+    }
     MinMax mm = {0.0, 0.0, 0, 0};
     resize_mm(src, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, tmp, out, &mm);
     int64_t n = (int64_t)out_h * out_w;
     double mn = mm.lo, top = mm.hi - mm.lo;
     if (n <= 0 || mm.nan || mm.lo == mm.hi || !(top <= DBL_MAX) || !size_ok(out_h, out_w)) {
         /* zeros (NaN, constant), infinities (invalid: reported by the quantisation) or too large */
-        *constant = normalize_with(out, n, &mm);
-        return wsb_best_ious(out, 0, out_h, out_w, thresholds, nt, gt, m, want_all, out_largest, out_all);
+        int constant = normalize_with(out, n, &mm);
+        int64_t rc = wsb_best_ious(out, 0, out_h, out_w, thresholds, nt, gt, m, want_all, res, res + nt);
+        return rc < 0 ? rc : 2 * rc + constant;
     }
-    *constant = 0;
     Prep *pr = prep_alloc(out_h, out_w);
     if (!pr) {
         normalize_with(out, n, &mm);
@@ -1696,7 +1705,8 @@ WSB_API int64_t wsb_raw_best_ious(const double *src, int h, int w, int out_h, in
         ws_trim();
         return -1;
     }
-    return best_from_prep(pr, thresholds, nt, gt, m, want_all, out_largest, out_all);
+    int64_t rc = best_from_prep(pr, thresholds, nt, gt, m, want_all, res, res + nt);
+    return rc < 0 ? rc : 2 * rc;
 }
 
 /* ---------------------------------------------------------------------------- PxAP histogram */

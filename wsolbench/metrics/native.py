@@ -45,8 +45,7 @@ SIGNATURES = {
     "wsb_postprocess": (c_int, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p,
                                 c_int, c_void_p, c_void_p]),
     "wsb_raw_best_ious": (c_int64, [c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p,
-                                    c_void_p, c_int, c_void_p, c_void_p, c_void_p, c_int, c_void_p, c_int, c_int,
-                                    c_void_p, c_void_p, c_void_p]),
+                                    c_void_p, c_int, c_void_p, c_void_p, c_int, c_void_p, c_int, c_int, c_void_p]),
     "wsb_normalize": (c_int, [c_void_p, c_int64]),
     "wsb_pxap_hist": (c_int64, [c_void_p, c_int, c_void_p, c_int64, c_double, c_int, c_void_p]),
 }

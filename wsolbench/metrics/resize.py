@@ -119,22 +119,29 @@ def _taps(kind: str, n_src: int, n_dst: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(w, dtype=np.float64)
 
 
-def resize_call(arr: np.ndarray, size_wh, kind_x: str = "cubic", kind_y: str = "cubic"):
-    """The output map and the leading arguments of the engine's resize functions (``wsb_resize``,
-    ``wsb_postprocess``, ``wsb_raw_best_ious``) for ``arr`` resized to ``size_wh``; the arrays the
-    pointers refer to are kept alive in the returned tuple's last item. An axis that keeps its
-    length gets no taps (passed through)."""
+@functools.lru_cache(maxsize=64)
+def tap_args(kind: str, n_src: int, n_dst: int) -> tuple[int | None, int | None, int, tuple]:
+    """One axis's arguments of the engine's resize functions: ``(index pointer, weight pointer, taps
+    per output value, the arrays)``, cached with the arrays they point into; no taps (``None, None,
+    0``) when the length does not change (the axis is passed through)."""
+    if n_src == n_dst:
+        return None, None, 0, ()
+    idx, w = _taps(kind, n_src, n_dst)
+    return ptr(idx), ptr(w), idx.shape[1], (idx, w)
+
+
+def _resize_call(arr: np.ndarray, size_wh, kind_x: str = "cubic", kind_y: str = "cubic"):
+    """The output map and the leading arguments of ``wsb_resize`` / ``wsb_postprocess`` for ``arr``
+    resized to ``size_wh``; the arrays the pointers refer to are kept alive in the returned tuple's
+    last item."""
     out_w, out_h = _check_size(size_wh)
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     h, w = arr.shape
-    none = _NO_TAPS
-    ix, wx = _taps(kind_x, w, out_w) if w != out_w else none
-    iy, wy = _taps(kind_y, h, out_h) if h != out_h else none
-    kx = ix.shape[1] if w != out_w else 0
-    ky = iy.shape[1] if h != out_h else 0
+    pix, pwx, kx, _ = tap_args(kind_x, w, out_w)
+    piy, pwy, ky, _ = tap_args(kind_y, h, out_h)
     out = np.empty((out_h, out_w))
     tmp = np.empty((h, out_w)) if kx else out
-    args = (ptr(arr), h, w, out_h, out_w, ptr(ix), ptr(wx), kx, ptr(iy), ptr(wy), ky, ptr(tmp), ptr(out))
+    args = (ptr(arr), h, w, out_h, out_w, pix, pwx, kx, piy, pwy, ky, ptr(tmp), ptr(out))
     return out, args, (arr, tmp)
 
 
@@ -143,14 +150,12 @@ def _separable(arr: np.ndarray, size_wh, kind_x: str, kind_y: str, *, normalize:
     ``wsb_resize``: each value the left-to-right float64 sum of the 4 (or 2) products, as OpenCV).
     With ``normalize``, the reference min-max normalisation follows in the same call
     (``wsb_postprocess``) and ``(map, constant)`` is returned."""
-    out, args, _keep = resize_call(arr, size_wh, kind_x, kind_y)
+    out, args, _keep = _resize_call(arr, size_wh, kind_x, kind_y)
     if normalize:
         return out, bool(engine().wsb_postprocess(*args))
     engine().wsb_resize(*args)
     return out
 
-
-_NO_TAPS = (np.zeros((1, 1), np.int64), np.zeros((1, 1)))
 
 
 def resize_bicubic(arr, size_wh) -> np.ndarray:
