@@ -256,7 +256,8 @@ def _check_grid(best: BestIoU, thresholds: np.ndarray) -> None:
     if best.largest.shape != thresholds.shape:
         raise ProtocolError(f"best IoUs have shape {best.largest.shape}, expected {thresholds.shape} "
                             "(one value per CAM threshold of this accumulator)")
-    if best.thresholds is not None and not np.array_equal(best.thresholds, thresholds):
+    grid = best.thresholds
+    if not (grid is None or grid is thresholds or np.array_equal(grid, thresholds)):    # `is`: the usual case
         diff = int(np.flatnonzero(np.asarray(best.thresholds) != thresholds)[0])
         raise ProtocolError(f"best IoUs were computed on another CAM-threshold grid than this accumulator's "
                             f"(threshold {diff}: {float(best.thresholds[diff])!r} vs {float(thresholds[diff])!r}); "
@@ -285,7 +286,8 @@ class BoxAccuracy:
     """
 
     def __init__(self, thresholds, *, iou_thresholds: Sequence[int] = (30, 50, 70), all_regions: bool = True):
-        self.thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+        t = np.asarray(thresholds, dtype=np.float64)
+        self.thresholds = t if t.ndim == 1 else t.reshape(-1)      # the caller's own array where it can
         self.iou_thresholds = tuple(int(d) for d in iou_thresholds)
         if not self.iou_thresholds or any(not 0 < d <= 100 for d in self.iou_thresholds):
             raise ValueError(f"IoU thresholds must be percentages in (0, 100], got {self.iou_thresholds}")
@@ -316,9 +318,9 @@ class BoxAccuracy:
         state = self._state
         for mode in MODES if self.all_regions else MODES[:1]:    # what _update adds, without the dicts
             correct = getattr(best, mode)[None, :] >= levels
-            state[f"correct_{mode}"] = state[f"correct_{mode}"] + correct
+            np.add(state[f"correct_{mode}"], correct, out=state[f"correct_{mode}"])   # arrays of this state alone
             if ok:
-                state[f"top1_{mode}"] = state[f"top1_{mode}"] + correct
+                np.add(state[f"top1_{mode}"], correct, out=state[f"top1_{mode}"])
         state["count"] = state["count"] + 1
         state["count_with_pred"] = state["count_with_pred"] + int(ok is not None)
         state["cls_correct"] = state["cls_correct"] + int(bool(ok))
