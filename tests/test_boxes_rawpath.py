@@ -5,6 +5,9 @@ same map, constant flag and IoUs bit for bit, on many random raw CAMs and the ed
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -114,3 +117,37 @@ def test_bad_maps_raise_the_postprocessing_errors():
         else:
             assert expected is not None
             _assert_same(huge, protocol, gt)
+
+
+_KERNELS_SCRIPT = """
+import sys
+import numpy as np
+from scipy import ndimage
+from wsolbench.metrics.boxes import postprocess_best_ious
+from wsolbench.protocol import get_protocol
+rng = np.random.default_rng(15)
+protocol = get_protocol(cam_step=0.001)
+out = []
+for i in range(40):
+    side = int(rng.choice([7, 14, 28, 224]))
+    cam = rng.normal(size=(side, side))
+    if i % 2:
+        cam = ndimage.gaussian_filter(cam, 1.5)
+    gt = np.array([[int(rng.integers(0, 100)), int(rng.integers(0, 100)), int(rng.integers(100, 224)),
+                    int(rng.integers(100, 224))]])
+    m, constant, best = postprocess_best_ious(cam, protocol, gt, protocol.cam_thresholds())
+    out.append(np.concatenate([best.largest, best.all, m.ravel()[::97]]))
+np.save(sys.argv[1], np.stack(out))
+"""
+
+
+def test_the_baseline_kernels_give_the_same_results(tmp_path):
+    """The engine picks SSE4.1 sweep loops where the CPU has them; the SSE2 / plain-C ones
+    (``WSOLBENCH_ENGINE_KERNELS=baseline``) must give the same numbers bit for bit."""
+    results = []
+    for kernels in ("", "baseline"):
+        env = dict(os.environ, WSOLBENCH_ENGINE_KERNELS=kernels)
+        path = tmp_path / f"out{kernels}.npy"
+        subprocess.run([sys.executable, "-c", _KERNELS_SCRIPT, str(path)], env=env, check=True)
+        results.append(np.load(path))
+    assert np.array_equal(results[0], results[1])

@@ -911,6 +911,8 @@ __attribute__((target("sse4.1"))) static void add_bg_sse41(Sweep *s, const Ent *
 }
 
 static void choose_kernels(void) {
+    const char *want = getenv("WSOLBENCH_ENGINE_KERNELS");    /* "baseline": the SSE2 loops (for tests) */
+    if (want && strcmp(want, "baseline") == 0) return;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse4.1")) {
         add_fg = add_fg_sse41;
