@@ -321,9 +321,11 @@ class BoxAccuracy:
             np.add(state[f"correct_{mode}"], correct, out=state[f"correct_{mode}"])   # arrays of this state alone
             if ok:
                 np.add(state[f"top1_{mode}"], correct, out=state[f"top1_{mode}"])
-        state["count"] = state["count"] + 1
-        state["count_with_pred"] = state["count_with_pred"] + int(ok is not None)
-        state["cls_correct"] = state["cls_correct"] + int(bool(ok))
+        state["count"] += 1                                       # 0-d arrays, in place
+        if ok is not None:
+            state["count_with_pred"] += 1
+            if ok:
+                state["cls_correct"] += 1
 
     def merge_state(self, state: dict) -> "BoxAccuracy":
         """Add a state (e.g. from another process) into this one, in place; returns ``self``."""
