@@ -411,7 +411,8 @@ typedef struct {
     const uint8_t *pu8;       /* the padded map */
     int thr;                  /* the level being recorded: foreground = pu8 > thr */
     int lv;                   /* foreground sweep: the value being added; pixel q is in the set iff */
-    int64_t cur;              /* pu8[q] > lv, or pu8[q] == lv and q <= cur (raster order) */
+    int64_t cur;              /* pu8[q] > lv, or pu8[q] == lv and q <= cur (raster order), i.e. iff */
+    int64_t fkey;             /* pu8[q] * 2^32 - q >= fkey = lv * 2^32 - cur (q, cur < 2^31) */
     int64_t budget;           /* walk steps left for hole_births (< 0: spent; holes get their component's bound) */
     double inv_gmin;          /* max_g 1 / |G_g|: no box B has an inside_bound above |B| inv_gmin */
     int32_t off[8];           /* padded index offsets of the 8 directions */
@@ -611,7 +612,7 @@ typedef struct {
  * never in: the foreground sweep adds levels >= 1 only. */
 static inline int fg_in(const Sweep *s, int64_t q) {
     int u = s->pu8[q];
-    return (u > s->lv) | ((u == s->lv) & (q <= s->cur));
+    return ((int64_t)u << 32) - q >= s->fkey;
 }
 
 /* The 8-neighbour pattern of pixel q (bit d: direction d) in the foreground sweep's current set. */
@@ -837,6 +838,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
     }
     if (!bg && cycles) {
         s->cur = p;
+        s->fkey = ((int64_t)s->lv << 32) - (int64_t)p;
         hole_births(s, (int32_t)p, ENT_X(en), pat, r, cycles);
     }
     return r;
