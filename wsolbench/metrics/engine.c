@@ -691,6 +691,16 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
     const int32_t *off = s->off;
     int bp = ~pat & 0xff, na = T.bg_n[bp];
     double hb = o->hb;
+    /* the commonest loop closing first: when `cycles` of the arcs lead to one pixel of p's level
+     * with its four 4-neighbours in, those are the enclosed regions (exactly `cycles` are), and
+     * each joins later in this level, so none reaches a recorded level: nothing to bound */
+    int transient = 0;
+    for (int a = 0; a < na; a++) {
+        int64_t q = p + off[T.bg_rep[bp][a]];
+        transient += s->pu8[q] == s->lv && fg_in(s, q + 1) && fg_in(s, q - 1) && fg_in(s, q + PW) &&
+                     fg_in(s, q - PW);
+    }
+    if (transient >= cycles) return;
     /* the extent of r with p bounds the new holes (they are strictly inside it): where it does not
      * exceed r's bound, nothing changes; once the budget is spent it is the bound */
     int64_t ux0 = C_X0(k) < x ? C_X0(k) : x, ux1 = C_X1(k) > x ? C_X1(k) : x;
