@@ -854,27 +854,28 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
     return r;
 }
 
-/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward; their patterns at the
- * same places of `pats`) to the set: union with the neighbours already in it (one find per local
- * group of neighbours; 99 % of the pixels of a CAM have one group), then the component's extent
- * (one vector maximum), dirty flag and bit-quad sums. `bg` is a compile-time constant at every
- * call, so each sweep gets its own loop; the arrays live in restrict locals so that the compiler
- * keeps them in registers. EXTMAX is the vector maximum of the instruction set the loop is
- * compiled for. */
-#define ADD_PIXELS_BODY(EXTMAX)                                                                      \
+/* The locals of the sweep loops: the arrays in restrict locals, so that the compiler keeps them in
+ * registers (`bg`, `e`, `n` and `s` are the loop function's). */
+#define SWEEP_LOCALS                                                                                 \
     int32_t *restrict lab = s->lab;                                                                  \
     int32_t *restrict cp = s->cp;                                                                    \
     Comp *restrict c = s->c;                                                                         \
     int32_t *restrict dirty = s->dirty;                                                              \
     const PatEnt *restrict pt = s->pt;                                                               \
-    int32_t nd = s->ndirty;                                                                          \
-    for (int64_t i = 0; i < n; i++) {                                                                \
+    int32_t nd = s->ndirty;
+
+/* Pixel i of a sweep loop joins the set: its entry `en`, pattern row `t` and component `r` (union
+ * with the neighbours already in: one find per local group of neighbours; 99 % of the pixels of a
+ * CAM have one group, the others go out of line after SPILL), its label written; the background
+ * sweep's outside component keeps no statistics. */
+#define SWEEP_JOIN(SPILL)                                                                            \
         Ent en = bg ? e[-1 - i] : e[i];                                                              \
         int pat = ENT_PAT(en);                                                                       \
         uint32_t p = (uint32_t)ENT_P(en);                                                            \
         const PatEnt *t = &pt[pat];                                                                  \
         int32_t r;                                                                                   \
         if (WSB_UNLIKELY(t->slow)) {                                                                 \
+            SPILL                                                                                    \
             s->ndirty = nd;                                                                          \
             r = join_slow(s, en, pat, bg);                                                           \
             nd = s->ndirty;                                                                          \
@@ -886,7 +887,16 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
             }                                                                                        \
         }                                                                                            \
         lab[p] = r;                                                                                  \
-        if (bg && r == 0) continue;             /* the outside keeps no statistics */               \
+        if (bg && r == 0) continue;             /* the outside keeps no statistics */
+
+/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward) to the set, then the
+ * component's extent (one vector maximum), dirty flag and bit-quad sums. `bg` is a compile-time
+ * constant at every call, so each sweep gets its own loop. EXTMAX is the vector maximum of the
+ * instruction set the loop is compiled for. */
+#define ADD_PIXELS_BODY(EXTMAX)                                                                      \
+    SWEEP_LOCALS                                                                                     \
+    for (int64_t i = 0; i < n; i++) {                                                                \
+        SWEEP_JOIN(;)                                                                                \
         Comp *k = &c[r];                                                                             \
         EXTMAX(k->ext, en);                                                                          \
         if (!k->dirty) {                                                                             \
@@ -910,44 +920,24 @@ static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, co
  * of the pixel before them (smooth CAMs: 7 % on raw 7x7 CAMs) and loses on levels that alternate
  * (15 % slower on raw 28x28 CAMs); sweep_fg chooses per level with the switch count it returns.
  * VMAX is the 32-bit lane-wise maximum of the instruction set the loop is compiled for. */
+#define REG_STORE                                                                                    \
+    _mm_storeu_si128((__m128i *)c[cr].ext, cext);                                                    \
+    if (!bg) c[cr].ae = cae;
+#define REG_SPILL                                                                                    \
+    if (cr >= 0) {                                                                                   \
+        REG_STORE                                                                                    \
+        cr = -1;                                                                                     \
+    }
 #define ADD_PIXELS_REG(VMAX)                                                                         \
-    int32_t *restrict lab = s->lab;                                                                  \
-    int32_t *restrict cp = s->cp;                                                                    \
-    Comp *restrict c = s->c;                                                                         \
-    int32_t *restrict dirty = s->dirty;                                                              \
-    const PatEnt *restrict pt = s->pt;                                                               \
-    int32_t nd = s->ndirty;                                                                          \
-    int32_t cr = -1;                          /* the component held in registers, or -1 */          \
+    SWEEP_LOCALS                                                                                     \
+    int32_t cr = -1;                          /* the component held in registers, or -1 */           \
     __m128i cext = _mm_setzero_si128();                                                              \
-    int64_t cae = 0, sw = 0;                  /* sw: pixels that joined another component */       \
+    int64_t cae = 0, sw = 0;                  /* sw: pixels that joined another component */         \
     for (int64_t i = 0; i < n; i++) {                                                                \
-        Ent en = bg ? e[-1 - i] : e[i];                                                              \
-        int pat = ENT_PAT(en);                                                                       \
-        uint32_t p = (uint32_t)ENT_P(en);                                                            \
-        const PatEnt *t = &pt[pat];                                                                  \
-        int32_t r;                                                                                   \
-        if (WSB_UNLIKELY(t->slow)) {                                                                 \
-            if (cr >= 0) {                                                                           \
-                _mm_storeu_si128((__m128i *)c[cr].ext, cext);                                        \
-                if (!bg) c[cr].ae = cae;                                                             \
-                cr = -1;                                                                             \
-            }                                                                                        \
-            s->ndirty = nd;                                                                          \
-            r = join_slow(s, en, pat, bg);                                                           \
-            nd = s->ndirty;                                                                          \
-        } else {                                                                                     \
-            r = lab[p + (uint32_t)t->off0];                                                          \
-            while (cp[r] != r) {                                                                     \
-                cp[r] = cp[cp[r]];                                                                   \
-                r = cp[r];                                                                           \
-            }                                                                                        \
-        }                                                                                            \
-        lab[p] = r;                                                                                  \
-        if (bg && r == 0) continue;             /* the outside keeps no statistics */               \
+        SWEEP_JOIN(REG_SPILL)                                                                        \
         if (r != cr) {                                                                               \
             if (cr >= 0) {                                                                           \
-                _mm_storeu_si128((__m128i *)c[cr].ext, cext);                                        \
-                if (!bg) c[cr].ae = cae;                                                             \
+                REG_STORE                                                                            \
             }                                                                                        \
             cr = r;                                                                                  \
             sw++;                                                                                    \
@@ -963,8 +953,7 @@ static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, co
         if (!bg) cae += t->dae;                                                                      \
     }                                                                                                \
     if (cr >= 0) {                                                                                   \
-        _mm_storeu_si128((__m128i *)c[cr].ext, cext);                                                \
-        if (!bg) c[cr].ae = cae;                                                                     \
+        REG_STORE                                                                                    \
     }                                                                                                \
     s->ndirty = nd;
 
