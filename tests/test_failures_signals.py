@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evalfixtures import make_box_case, write_maps
@@ -21,10 +22,12 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 @pytest.fixture(scope="module")
 def big_case(tmp_path_factory):
-    """Enough work (400 maps at step 0.001) to be signalled in the middle."""
+    """Enough work to be signalled in the middle: 10,000 raw 28x28 maps at step 0.001 take several
+    seconds even with the fast engine (400 once did; the engine's later rounds finished them before
+    the signal), and the runs are signalled, not finished, so the size costs only the fixture."""
     tmp = tmp_path_factory.mktemp("signals")
-    meta, ids, maps, preds = make_box_case(tmp, n=400)
-    path = write_maps(tmp / "maps.h5", ids, maps, predicted=preds)
+    meta, ids, maps, preds = make_box_case(tmp, n=10_000)
+    path = write_maps(tmp / "maps.h5", ids, maps.astype(np.float32), predicted=preds)
     return tmp, meta, path
 
 
