@@ -125,6 +125,13 @@ def test_missing_image_root_is_reported_before_the_model_is_built(spec, tmp_path
     assert wrong.exit_code == 2 and "not found" in wrong.output and "--image-root must be the folder" in wrong.output
     absent = CliRunner().invoke(cli, args + ["--image-root", str(tmp_path / "nope")])
     assert absent.exit_code == 2 and "does not exist" in absent.output
+    # through the API (no click check before it): the runner's own message
+    from wsolbench.errors import DatasetError
+    from wsolbench.nn.recipe import get_recipe
+
+    with pytest.raises(DatasetError, match=r"nope: image folder not found \(split train\); check --image-root"):
+        runner.run_trained(get_recipe("cam-smallcnn-synthetic"), spec=f"wsoleval:{root}/metadata", device="cpu",
+                           out_dir=tmp_path / "api", image_root=str(tmp_path / "nope"))
 
 
 @pytest.mark.parametrize("dataset", ["wsoleval:/nowhere/birds", "voc:/nowhere/VOC2012"])

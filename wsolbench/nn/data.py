@@ -77,6 +77,13 @@ def load_rgb(path, *, size_wh: tuple[int, int], image_id: str) -> np.ndarray:
         raise DatasetError(f"{path}: cannot decode image '{image_id}' ({e})") from e
 
 
+def require_image_root(annotations: AnnotationSet) -> None:
+    """Raise :class:`DatasetError` when ``annotations`` name no image folder (pass ``--image-root``)."""
+    if not annotations.root:
+        raise DatasetError(f"{annotations.source or annotations.name}: the annotations name no image folder; "
+                           "pass --image-root DIR (the folder the image ids are relative to)")
+
+
 def to_tensor(rgb: np.ndarray, norm: InputNorm = InputNorm()) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 normalised by ``norm`` (the ImageNet mean/std by default)."""
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
@@ -111,9 +118,7 @@ class WSOLDataset(Dataset):
     def __init__(self, annotations: AnnotationSet, *, train: bool, size: int = 224, resize: int = 256,
                  seed: int = 0, num_classes: int | None = None, pixel_targets: bool = False,
                  norm: InputNorm = InputNorm(), flip: float = 0.5):
-        if not annotations.root:
-            raise DatasetError(f"{annotations.source or annotations.name}: the annotations name no image folder; "
-                               "pass --image-root DIR (the folder the image ids are relative to)")
+        require_image_root(annotations)
         if train and resize < size:
             raise DatasetError(f"resize ({resize}) must be >= the crop size ({size})")
         self.annotations = annotations

@@ -30,7 +30,7 @@ from wsolbench.datasets.records import AnnotationSet
 from wsolbench.errors import DatasetError, WsolbenchError
 from wsolbench.nn import distributed as dist
 from wsolbench.nn.checkpoint import LAST_CHECKPOINT
-from wsolbench.nn.data import InputNorm
+from wsolbench.nn.data import InputNorm, require_image_root
 from wsolbench.nn.extract import extract_maps
 from wsolbench.nn.multicrop import MultiCrop
 from wsolbench.nn.recipe import Recipe, family_of_spec, load_recipe, require_family, resolve_recipe  # noqa: F401
@@ -139,10 +139,7 @@ def choose_recipe(method: str, *, spec: str, backbone: str | None = None, recipe
 def check_image_root(annotations: AnnotationSet) -> None:
     """Fail before anything heavy when the images cannot be found: no image folder (a wsoleval:
     metadata folder needs ``--image-root``), a missing folder, or a first image that is not there."""
-    where = annotations.source or annotations.name
-    if not annotations.root:
-        raise DatasetError(f"{where}: the annotations name no image folder; pass --image-root DIR (the folder the "
-                           "image ids are relative to)")
+    require_image_root(annotations)
     if not os.path.isdir(annotations.root):
         raise DatasetError(f"{annotations.root}: image folder not found (split {annotations.split}); check "
                            "--image-root")
