@@ -97,7 +97,9 @@ def test_has_size_options_exclude_each_other_and_command_line_options_replace_th
 @pytest.mark.parametrize("options,match", [
     ({"grids": [10]}, "squares"), ({"hide_prob": 1.5}, "hide_prob"), ({"fill": "grey"}, "fill"),
     ({"patch_sizes": [-1]}, "patch_sizes"), ({"patch_sizes": "big"}, "patch_sizes"), ({"size": 3}, "no option"),
-    ({"grid_size": -4}, "grid_size"), ({"grid_size": [4, 8]}, "grid_size"), ({"drop_rate": 2}, "drop_rate"),
+    ({"grid_size": -4}, "grid_size"), ({"grid_size": [4, 8]}, "grid_size"),
+    ({"grid_size": []}, "grid_size must be one whole number"),
+    ({"grid_size": "big"}, "grid_size"), ({"drop_rate": 2}, "drop_rate"),
 ])
 def test_has_rejects_bad_options(options, match):
     with pytest.raises(WsolbenchError, match=match):

@@ -161,7 +161,7 @@ class HideAndSeek(WSOLMethod):
         if "grid_size" in chosen and len(chosen) > 1:
             raise ValueError(f"has: give one of grid_size (the reference's patch side in pixels), patch_sizes or "
                              f"grids, not {' and '.join(chosen)}")
-        if int(option_list("grid_size", o["grid_size"])[0]) < 0 or isinstance(o["grid_size"], (list, tuple)):
+        if isinstance(o["grid_size"], (list, tuple)) or option_list("grid_size", o["grid_size"])[0] < 0:
             raise ValueError(f"has: grid_size must be one whole number of pixels >= 0 (0 = no hiding), "
                              f"got {o['grid_size']!r}")
         if any(s < 0 for s in sizes):
