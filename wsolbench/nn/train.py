@@ -236,10 +236,8 @@ def _num_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (predicted == labels).sum()
 
 
-def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total, amp="none",
-                 scaler=None):
+def _train_epoch(model, method, loader, optimizer, *, device, epoch, seed, progress, done, total, amp, scaler):
     model.train()
-    scaler = grad_scaler(device, amp) if scaler is None else scaler
     # Running sums stay on the device: no host synchronisation per step (only for progress messages).
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
