@@ -72,7 +72,8 @@ class SPGNet(WSOLBackbone):
 
     mask_size: int | None = MASK_SIZE  # None: the input's size
 
-    def _check_pool(self):
+    def __init__(self, *, num_classes: int, pool: str = "gap"):
+        super().__init__(num_classes=num_classes, pool=pool)
         if self.pool != "gap":
             raise ValueError("SPG's logits are the spatial means of its class maps: pool must be 'gap'")
 
@@ -123,7 +124,6 @@ class VGGSPG(SPGNet):
 
     def __init__(self, *, num_classes: int, pool: str = "gap", large_feature_map: bool = False):
         super().__init__(num_classes=num_classes, pool=pool)
-        self._check_pool()
         self.large_feature_map = large_feature_map
         self._modules["features"] = vgg.make_features(vgg.VGG16_CFG[:10])
         self.SPG_A_1 = conv_relu(256, 512, 3)
@@ -161,7 +161,6 @@ class ResNetSPG(SPGNet):
 
     def __init__(self, *, num_classes: int, pool: str = "gap", large_feature_map: bool = False):
         super().__init__(num_classes=num_classes, pool=pool)
-        self._check_pool()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -201,7 +200,6 @@ class InceptionSPG(SPGNet):
 
     def __init__(self, *, num_classes: int, pool: str = "gap", large_feature_map: bool = False):
         super().__init__(num_classes=num_classes, pool=pool)
-        self._check_pool()
         self.large_feature_map = large_feature_map
         inception.build_trunk(self)
         self.SPG_A3_1b = inception.conv_relu(768, 1024)
@@ -239,7 +237,6 @@ class SmallCNNSPG(SPGNet):
 
     def __init__(self, *, num_classes: int, pool: str = "gap", width: int = 16, stem_stride: int = 2):
         super().__init__(num_classes=num_classes, pool=pool)
-        self._check_pool()
         trunk = smallcnn.SmallCNN(num_classes=num_classes, width=width, stem_stride=stem_stride)
         self.stage1, self.stage2, self.stage3 = trunk.stage1, trunk.stage2, trunk.stage3
         w2, w3 = 2 * width, 4 * width
