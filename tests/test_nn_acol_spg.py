@@ -85,6 +85,25 @@ def test_acol_and_spg_need_single_label_targets():
                                             generator=torch.Generator())
 
 
+def test_acol_threshold_out_of_range_is_rejected():
+    with pytest.raises(WsolbenchError, match=r"acol: acol_threshold must be in \[0, 1\], got 1.5"):
+        create_method("acol", acol_threshold=1.5)
+
+
+def test_a_wsolevaluation_checkpoint_that_does_not_fit_names_its_format_and_keys():
+    from wsolbench.nn.checkpoint import CheckpointError, load_pretrained
+
+    model = create_backbone("smallcnn", architecture="acol", num_classes=3)
+    state = model.state_dict()
+    dropped = next(k for k in state if k.startswith("classifier_B."))
+    del state[dropped]
+    saved = {"architecture": "smallcnn", "epoch": 1, "state_dict": state}  # the reference's main.py layout
+    with pytest.raises(CheckpointError, match=r"the wsolevaluation checkpoint does not match the SmallCNNACoL model "
+                                              r"\(the names of a wsolevaluation model are expected\); "
+                                              rf"missing keys \(1\): {dropped}"):
+        load_pretrained(model, saved)
+
+
 @pytest.mark.parametrize("method_name", ["acol", "spg"])
 def test_cli_runs_acol_and_spg_on_the_synthetic_benchmark(method_name, tmp_path):
     spec = f"synthetic:{tmp_path / 'syn'}?classes=3&train=8&val=2&test=4&seed=3"
