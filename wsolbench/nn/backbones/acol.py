@@ -51,10 +51,19 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - low) / (high - low)).view_as(maps)
 
 
+def class_logits(class_maps: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits of (B, C, h, w) class maps: their spatial means (ACoL's and SPG's)."""
+    return F.adaptive_avg_pool2d(class_maps, 1).flatten(1)
+
+
+def label_maps(class_maps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B, h, w): each image's map of its label (B,) in (B, C, h, w) class maps, detached."""
+    return class_maps.detach()[torch.arange(class_maps.shape[0], device=class_maps.device), labels]
+
+
 def label_attention(class_maps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(B, 1, h, w) normalised map of each image's label, detached (the reference's ``get_attention``)."""
-    chosen = class_maps.detach()[torch.arange(class_maps.shape[0], device=class_maps.device), labels]
-    return normalize_maps(chosen.unsqueeze(1))
+    return normalize_maps(label_maps(class_maps, labels).unsqueeze(1))
 
 
 def classifier(in_channels: int, num_classes: int, hidden: int = 1024) -> nn.Sequential:
@@ -92,12 +101,12 @@ class ACoLNet(WSOLBackbone):
     def acol_outputs(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
         feature = self.trunk(images)
         feat_map_a = self.classifier_A(feature)
-        logits = F.adaptive_avg_pool2d(feat_map_a, 1).flatten(1)
+        logits = class_logits(feat_map_a)
         labels = logits.argmax(1) if labels is None else labels
         attention = label_attention(feat_map_a, labels)
         keep = (~(attention >= self.drop_threshold)).to(feature.dtype)  # erased where attention >= threshold
         feat_map_b = self.classifier_B(feature * keep)
-        return {"logits": logits, "logit_b": F.adaptive_avg_pool2d(feat_map_b, 1).flatten(1),
+        return {"logits": logits, "logit_b": class_logits(feat_map_b),
                 "feat_map_a": feat_map_a, "feat_map_b": feat_map_b}
 
     def forward(self, images, labels=None, *, outputs: bool = False):
@@ -108,7 +117,7 @@ class ACoLNet(WSOLBackbone):
         out = self.acol_outputs(images, labels)
         labels = out["logits"].argmax(1) if labels is None else labels
         both = torch.max(normalize_maps(out["feat_map_a"].detach()), normalize_maps(out["feat_map_b"].detach()))
-        cams = both[torch.arange(images.shape[0], device=images.device), labels]
+        cams = label_maps(both, labels)
         nan = torch.isnan(cams).flatten(1).any(1)
         return torch.where(nan[:, None, None], torch.zeros_like(cams), cams).float(), out["logits"]
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsolbench.nn.backbones import inception, resnet, smallcnn, vgg
-from wsolbench.nn.backbones.acol import normalize_maps
+from wsolbench.nn.backbones.acol import class_logits, label_maps, normalize_maps
 from wsolbench.nn.backbones.base import WSOLBackbone
 from wsolbench.nn.backbones.registry import register_variant
 from wsolbench.nn.layers import ConvBNReLU, init_weights
@@ -86,10 +86,10 @@ class SPGNet(WSOLBackbone):
 
     def spg_outputs(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
         feat_map, b1, b2, c = self.branches(images)
-        logits = F.adaptive_avg_pool2d(feat_map, 1).flatten(1)
+        logits = class_logits(feat_map)
         labels = logits.argmax(1) if labels is None else labels
         size = self.mask_size or images.shape[-1]
-        chosen = feat_map.detach()[torch.arange(images.shape[0], device=images.device), labels].unsqueeze(1)
+        chosen = label_maps(feat_map, labels).unsqueeze(1)
         attention = normalize_maps(upsample(chosen, size))  # = the label's map of the upsampled maps
         fused = (torch.sigmoid(upsample(b1.detach(), size)) + torch.sigmoid(upsample(b2.detach(), size))) / 2.0
         return {"logits": logits, "logits_b1": b1, "logits_b2": b2, "logits_c": c, "feat_map": feat_map,
@@ -98,13 +98,13 @@ class SPGNet(WSOLBackbone):
     def forward(self, images, labels=None, *, outputs: bool = False):
         if outputs:
             return self.spg_outputs(images, labels)
-        return F.adaptive_avg_pool2d(self.branches(images)[0], 1).flatten(1)
+        return class_logits(self.branches(images)[0])
 
     def cams_and_logits(self, images: torch.Tensor, labels: torch.Tensor | None = None):
         feat_map = self.branches(images)[0]
-        logits = F.adaptive_avg_pool2d(feat_map, 1).flatten(1)
+        logits = class_logits(feat_map)
         labels = logits.argmax(1) if labels is None else labels
-        cams = feat_map.detach()[torch.arange(images.shape[0], device=images.device), labels]
+        cams = label_maps(feat_map, labels)
         return cams.float(), logits
 
     def cams(self, images, labels):
