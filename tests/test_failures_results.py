@@ -162,7 +162,7 @@ def test_compare_a_run_summary_and_a_study_section(tmp_path):
     study = run("compare", f"{RESULTS / 'study-methods.json'}#demo", "--json")
     assert study.exit_code == 0, study.output
     rows = json.loads(study.stdout)
-    assert rows["results"][0]["label"] == "CAM" and len(rows["results"]) == 7
+    assert rows["results"][0]["label"] == "CAM" and len(rows["results"]) == 9   # CAM, HaS-16/32/mixed, CutMix, ADL, ACoL, SPG, ER
     assert {m["name"] for m in rows["metrics"]} >= {"MaxBoxAccV2", "PxAP", "body PxAP"}
     assert any("mean of 3 seed(s)" in n for n in rows["notes"])
 
