@@ -314,7 +314,7 @@ typedef struct {
     int32_t ext[4];           /* the extent `iou` was computed for (lane 0 is -1 before the first time) */
     double iou;
     double hb;                /* foreground: a bound of the IoU of the boxes of its holes (hole_births) */
-    int32_t stamp;            /* heap entries with another stamp are stale */
+    int32_t ipos, bpos, spos; /* its entry's position in the IoU, hole-bound and size heaps, or -1 */
     int32_t pad_;
 } Cold;
 
@@ -365,12 +365,12 @@ static WSB_HOT_INLINE void add_ext_c(int32_t *ext, Ent e) {
 
 typedef struct {
     int64_t key, lb;          /* size key (upper bound unless exact) and its lower bound */
-    int32_t id, stamp;
+    int32_t id, pad_;
 } SizeEnt;
 
 typedef struct {
     double iou;
-    int32_t id, stamp;
+    int32_t id, pad_;
 } IouEnt;
 
 /* What a pixel's neighbour pattern means for the hot loop, with the padded offset resolved. */
@@ -518,6 +518,7 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
         s->cp[0] = 0;
         memset(&s->c[0], 0, sizeof(Comp));
         memset(&s->cc[0], 0, sizeof(Cold));
+        s->cc[0].ipos = s->cc[0].bpos = s->cc[0].spos = -1;
         int PW = s->PW, PH = s->PH;
         for (int x = 0; x < PW; x++) s->lab[x] = s->lab[(int64_t)(PH - 1) * PW + x] = 0;
         for (int y = 0; y < PH; y++) s->lab[(int64_t)y * PW] = s->lab[(int64_t)y * PW + PW - 1] = 0;
@@ -541,7 +542,7 @@ static int32_t new_comp(Sweep *s, Ent en) {
     k->rank = 0;
     Cold *o = &s->cc[r];
     o->ext[0] = -1;                    /* no IoU computed yet */
-    o->stamp = 0;
+    o->ipos = o->bpos = o->spos = -1;  /* in no heap yet */
     o->hb = 0.0;
     s->dirty[s->ndirty++] = r;
     s->cp[r] = r;
@@ -550,9 +551,18 @@ static int32_t new_comp(Sweep *s, Ent en) {
 
 /* Merge the components of roots a != b; returns the surviving root. In the background sweep the
  * outside (root 0) always survives and keeps no statistics. */
+static inline void mark_dirty(Sweep *s, int32_t id) {
+    if (!s->c[id].dirty) {
+        s->c[id].dirty = 1;
+        s->dirty[s->ndirty++] = id;
+    }
+}
+
 static int32_t unite(Sweep *s, int32_t a, int32_t b) {
     if (s->grow && (a == 0 || b == 0)) {
-        s->cp[a == 0 ? b : a] = 0;
+        int32_t gone = a == 0 ? b : a;
+        s->cp[gone] = 0;
+        mark_dirty(s, gone);                /* leaves the heaps at the next recorded level */
         return 0;
     }
     Comp *ka = &s->c[a], *kb = &s->c[b];
@@ -563,6 +573,7 @@ static int32_t unite(Sweep *s, int32_t a, int32_t b) {
         ka->rank++;
     }
     s->cp[b] = a;
+    mark_dirty(s, b);                       /* leaves the heaps at the next recorded level */
     ext_max(ka->ext, kb->ext);
     ka->ae += kb->ae;
     if (s->cc[b].hb > s->cc[a].hb) s->cc[a].hb = s->cc[b].hb;
@@ -1015,72 +1026,114 @@ static void choose_kernels(void) {}
 
 /* ----------------------------------------------------------------------------------- heaps */
 
-static void iou_push(IouEnt *h, int32_t *count, double v, int32_t id, int32_t stamp) {
-    int i = (*count)++;
-    while (i > 0) {
-        int up = (i - 1) >> 1;
-        if (h[up].iou >= v) break;
-        h[i] = h[up];
-        i = up;
-    }
-    h[i].iou = v;
-    h[i].id = id;
-    h[i].stamp = stamp;
+/* Indexed max-heaps: each component has at most one entry, whose position the component's cold
+ * record holds (`which` selects the field), so that a changed value moves its entry and a merged
+ * component's entry leaves at once (no stale entries to pop). Keys of the size heap are unique (they
+ * end with the component's first pixel), so the order of equal IoUs is the only freedom, and only
+ * the top value of an IoU heap is read. */
+enum { POS_IOU, POS_BOUND };
+
+static inline int32_t *heap_pos(Sweep *s, int which, int32_t id) {
+    return which == POS_IOU ? &s->cc[id].ipos : &s->cc[id].bpos;
 }
 
-static void iou_pop(IouEnt *h, int32_t *count) {
-    IouEnt last = h[--*count];
-    int n = *count, i = 0;
+static void iou_up(Sweep *s, IouEnt *h, int which, int i, IouEnt e) {
+    while (i > 0) {
+        int up = (i - 1) >> 1;
+        if (h[up].iou >= e.iou) break;
+        h[i] = h[up];
+        *heap_pos(s, which, h[i].id) = i;
+        i = up;
+    }
+    h[i] = e;
+    *heap_pos(s, which, e.id) = i;
+}
+
+static void iou_down(Sweep *s, IouEnt *h, int n, int which, int i, IouEnt e) {
     for (;;) {
         int l = 2 * i + 1;
         if (l >= n) break;
         if (l + 1 < n && h[l + 1].iou > h[l].iou) l++;
-        if (h[l].iou <= last.iou) break;
+        if (h[l].iou <= e.iou) break;
         h[i] = h[l];
+        *heap_pos(s, which, h[i].id) = i;
         i = l;
     }
-    if (n) h[i] = last;
+    h[i] = e;
+    *heap_pos(s, which, e.id) = i;
 }
 
-static void size_push(Sweep *s, SizeEnt e) {
+/* Component id's value is now v (inserted if it has no entry). */
+static void iou_set(Sweep *s, IouEnt *h, int32_t *count, int which, int32_t id, double v) {
+    int i = *heap_pos(s, which, id);
+    IouEnt e;
+    e.iou = v;
+    e.id = id;
+    e.pad_ = 0;
+    if (i < 0) iou_up(s, h, which, (*count)++, e);
+    else if (v > h[i].iou) iou_up(s, h, which, i, e);
+    else if (v < h[i].iou) iou_down(s, h, *count, which, i, e);
+}
+
+/* Component id's entry leaves the heap (if it has one). */
+static void iou_del(Sweep *s, IouEnt *h, int32_t *count, int which, int32_t id) {
+    int32_t *pos = heap_pos(s, which, id);
+    int i = *pos;
+    if (i < 0) return;
+    *pos = -1;
+    IouEnt last = h[--*count];
+    if (i == *count) return;
+    if (last.iou > h[i].iou) iou_up(s, h, which, i, last);
+    else iou_down(s, h, *count, which, i, last);
+}
+
+/* The top value of an IoU heap, or -1 when it is empty. */
+static inline double iou_top(const IouEnt *h, int32_t count) { return count ? h[0].iou : -1.0; }
+
+static void size_up(Sweep *s, int i, SizeEnt e) {
     SizeEnt *h = s->sh;
-    int i = s->nsh++;
     while (i > 0) {
         int up = (i - 1) >> 1;
         if (h[up].key >= e.key) break;
         h[i] = h[up];
+        s->cc[h[i].id].spos = i;
         i = up;
     }
     h[i] = e;
+    s->cc[e.id].spos = i;
 }
 
-static void size_pop(Sweep *s) {
+static void size_down(Sweep *s, int i, SizeEnt e) {
     SizeEnt *h = s->sh;
-    SizeEnt last = h[--s->nsh];
-    int n = s->nsh, i = 0;
+    int n = s->nsh;
     for (;;) {
         int l = 2 * i + 1;
         if (l >= n) break;
         if (l + 1 < n && h[l + 1].key > h[l].key) l++;
-        if (h[l].key <= last.key) break;
+        if (h[l].key <= e.key) break;
         h[i] = h[l];
+        s->cc[h[i].id].spos = i;
         i = l;
     }
-    if (n) h[i] = last;
+    h[i] = e;
+    s->cc[e.id].spos = i;
 }
 
-static int live(const Sweep *s, int32_t id, int32_t stamp) {
-    return s->cp[id] == id && s->cc[id].stamp == stamp;
+static void size_set(Sweep *s, SizeEnt e) {
+    int i = s->cc[e.id].spos;
+    if (i < 0) size_up(s, s->nsh++, e);
+    else if (e.key > s->sh[i].key) size_up(s, i, e);
+    else size_down(s, i, e);          /* a smaller key, or the same key with another lower bound */
 }
 
-/* The top value of an IoU heap after dropping stale entries, or -1 when it holds none. */
-static double iou_top(const Sweep *s, IouEnt *h, int32_t *count) {
-    while (*count && !live(s, h[0].id, h[0].stamp)) iou_pop(h, count);
-    return *count ? h[0].iou : -1.0;
-}
-
-static void size_clean(Sweep *s) {
-    while (s->nsh && !live(s, s->sh[0].id, s->sh[0].stamp)) size_pop(s);
+static void size_del(Sweep *s, int32_t id) {
+    int i = s->cc[id].spos;
+    if (i < 0) return;
+    s->cc[id].spos = -1;
+    SizeEnt last = s->sh[--s->nsh];
+    if (i == s->nsh) return;
+    if (last.key > s->sh[i].key) size_up(s, i, last);
+    else size_down(s, i, last);
 }
 
 /* --------------------------------------------------------------------------- contour area */
@@ -1138,53 +1191,58 @@ static int size_key(const Sweep *s, const Comp *k, int64_t *key, int64_t *lb) {
     return 0;
 }
 
-/* The root of the largest-contour component (the heap must hold an entry for every live root). */
+/* The root of the largest-contour component (the heap holds an entry for every live root): the top
+ * of the size heap once its lower bound beats the next key (the larger of the top's children). */
 static int32_t largest_root(Sweep *s) {
     for (;;) {
-        size_clean(s);
-        SizeEnt top = s->sh[0];
-        size_pop(s);
-        size_clean(s);
-        if (s->nsh == 0 || top.lb > s->sh[0].key) {
-            size_push(s, top);
-            return top.id;
-        }
+        const SizeEnt *h = s->sh;
+        SizeEnt top = h[0];
+        if (s->nsh == 1) return top.id;
+        int64_t next = h[1].key;
+        if (s->nsh > 2 && h[2].key > next) next = h[2].key;
+        if (top.lb > next) return top.id;
         /* the bounds do not decide: trace the border for the exact area */
         const Comp *k = &s->c[top.id];
         int64_t a2 = outer_area2(s->pu8, s->thr, s->PW, C_FIRST(k));
         top.key = top.lb = a2 * s->PN + C_FIRST(k);
-        size_push(s, top);
+        size_down(s, 0, top);
     }
 }
 
-/* Recompute the IoU (and, for the foreground, the size key) of every component changed since
- * the last recorded level, and push them onto the heaps with a new stamp (older entries of the
- * component become stale). */
+/* Bring the heap entries of every component changed since the last recorded level up to date:
+ * its IoU when its box changed, and for the foreground its hole bound and size key; a component
+ * merged into another (unite lists it) leaves the heaps. */
 static void flush_dirty(Sweep *s, int with_size) {
     for (int i = 0; i < s->ndirty; i++) {
         int32_t id = s->dirty[i];
         Comp *k = &s->c[id];
         Cold *o = &s->cc[id];
         k->dirty = 0;
-        if (s->cp[id] != id) continue;
-        o->stamp++;
+        if (s->cp[id] != id) {                                  /* merged into another component */
+            iou_del(s, s->ih, &s->nih, POS_IOU, id);
+            if (with_size) {
+                iou_del(s, s->bh, &s->nbh, POS_BOUND, id);
+                size_del(s, id);
+            }
+            continue;
+        }
         if (memcmp(o->ext, k->ext, sizeof(k->ext)) != 0) {      /* the box changed */
             o->iou = comp_iou(s, k);
             memcpy(o->ext, k->ext, sizeof(k->ext));
+            iou_set(s, s->ih, &s->nih, POS_IOU, id, o->iou);
         }
-        iou_push(s->ih, &s->nih, o->iou, id, o->stamp);
-        if (with_size && comp_euler4(k) != 4 && s->H > 1 && s->W > 1)
-        {
+        if (!with_size) continue;
+        if (comp_euler4(k) != 4 && s->H > 1 && s->W > 1) {
             double b = hole_bound(s, k);
-            iou_push(s->bh, &s->nbh, o->hb < b ? o->hb : b, id, o->stamp);
+            iou_set(s, s->bh, &s->nbh, POS_BOUND, id, o->hb < b ? o->hb : b);
+        } else {
+            iou_del(s, s->bh, &s->nbh, POS_BOUND, id);
         }
-        if (with_size) {
-            SizeEnt e;
-            size_key(s, k, &e.key, &e.lb);
-            e.id = id;
-            e.stamp = o->stamp;
-            size_push(s, e);
-        }
+        SizeEnt e;
+        size_key(s, k, &e.key, &e.lb);
+        e.id = id;
+        e.pad_ = 0;
+        size_set(s, e);
     }
     s->ndirty = 0;
 }
@@ -1387,10 +1445,10 @@ static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, 
         s->thr = thr;
         if (need && need[thr] && s->ncomp > 0) {
             flush_dirty(s, 1);
-            double top = iou_top(s, s->ih, &s->nih);
+            double top = iou_top(s->ih, s->nih);
             if (top < 0) continue;           /* empty foreground */
             anyreg[thr] = top;
-            hbound[thr] = iou_top(s, s->bh, &s->nbh);
+            hbound[thr] = iou_top(s->bh, s->nbh);
             largest[thr] = s->cc[largest_root(s)].iou;
         }
     }
@@ -1404,7 +1462,7 @@ static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest,
         add_bg(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v]);
         if (need && need[v]) {
             flush_dirty(s, 0);
-            holes[v] = iou_top(s, s->ih, &s->nih);
+            holes[v] = iou_top(s->ih, s->nih);
         }
     }
 }
