@@ -1473,6 +1473,13 @@ static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest,
  * all regions with holes when `want_all`). `map` is (H, W) float32 or float64 in [0, 1].
  * Returns 0, the number of invalid map values (> 0; nothing written), or -1 (out of memory). */
 
+/* floor(x) of a finite x within the int64 range, without a libm call (floor is not inlined on
+ * x86-64 below SSE4.1, and the threshold grid takes two per threshold). */
+static inline int64_t floor_i64(double x) {
+    int64_t t = (int64_t)x;           /* truncation toward zero */
+    return t - ((double)t > x);
+}
+
 /* The sweeps and the recording for a prepared (quantised and sorted) map; frees `pr`. */
 static int64_t best_from_prep(Prep *pr, const double *thresholds, int nt, const int64_t *gt, int m, int want_all,
                               double *out_largest, double *out_all) {
@@ -1482,7 +1489,7 @@ static int64_t best_from_prep(Prep *pr, const double *thresholds, int nt, const 
     memset(need, 0, sizeof(need));
     int lowest = 256, highest = -1;
     for (int i = 0; i < nt; i++) {
-        int64_t thr = (int64_t)floor(thresholds[i] * (double)mx);
+        int64_t thr = floor_i64(thresholds[i] * (double)mx);
         if (thr < mx) {
             need[thr] = 1;
             if (thr < lowest) lowest = (int)thr;
@@ -1518,7 +1525,7 @@ static int64_t best_from_prep(Prep *pr, const double *thresholds, int nt, const 
     }
     double empty = box_gt_iou(0, 0, 0, 0, gt, m);
     for (int i = 0; i < nt; i++) {
-        int64_t thr = (int64_t)floor(thresholds[i] * (double)mx);
+        int64_t thr = floor_i64(thresholds[i] * (double)mx);
         if (thr >= mx) {
             out_largest[i] = empty;
             if (want_all) out_all[i] = empty;
