@@ -1369,64 +1369,107 @@ static int64_t prep_quantize(Prep *pr, const void *map, int is_f32) {
     return bad;
 }
 
+/* The foreground neighbour patterns of row y (0-based) of a padded map, see prep_sort. */
+static void pattern_row(const uint8_t *pu8, int W, int PW, int y, uint8_t *patrow) {
+    const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1, *a = c - PW, *b = c + PW;
+    for (int x = 0; x < W; x++) {
+        uint8_t v = c[x];
+        patrow[x] = (uint8_t)((c[x + 1] > v) | (a[x + 1] >= v) << 1 | (a[x] >= v) << 2 | (a[x - 1] >= v) << 3 |
+                              (c[x - 1] >= v) << 4 | (b[x - 1] > v) << 5 | (b[x] > v) << 6 | (b[x + 1] > v) << 7);
+    }
+    /* the border: the padding (0) is never above a pixel but may equal it; outside is absent */
+    if (y == 0)
+        for (int x = 0; x < W; x++) patrow[x] &= (uint8_t)~0x0e;
+    patrow[0] &= (uint8_t)~0x18;
+    patrow[W - 1] &= (uint8_t)~0x02;
+}
+
 /* Counting sort of the pixels by value, with each pixel's neighbour pattern at the time it joins
  * the foreground sweep (255 down, raster order within a level): neighbour q is already there iff
  * u8[q] > u8[p], or u8[q] == u8[p] and q comes first in raster order (the N, NE, NW and W
  * neighbours). The background sweep (0 up, reverse raster order within a level) finds exactly the
  * complement there: u8[q] < u8[p], or equal and q later in raster order. So both sweeps read their
  * neighbourhoods from this one pattern, computed in a raster pass that the compiler vectorises,
- * instead of probing a membership image pixel by pixel. Returns the maximum of u8, or -1 (out of
+ * instead of probing a membership image pixel by pixel.
+ *
+ * The rows form SORT_BANDS bands (hb = H / SORT_BANDS rows each, the last one also the remaining
+ * rows), each with its own counts and scatter positions, and the histogram and the scatter walk
+ * the bands in lockstep: neighbouring pixels often share a value (on a plateau all of them), and
+ * `pos[v]++` of one table is a store-to-load chain of several cycles per pixel, whereas the bands'
+ * tables are independent chains. Band b's entries of a value follow those of the bands before it,
+ * so the order within a value stays the raster order. Returns the maximum of u8, or -1 (out of
  * memory). */
+#define SORT_BANDS 4
+#define SCATTER_ROWS(STORE)                                                                          \
+    for (int t = 0; t < hb; t++) {                                                                   \
+        const uint8_t *cb[SORT_BANDS];                                                               \
+        int64_t p0[SORT_BANDS];                                                                      \
+        for (int b = 0; b < SORT_BANDS; b++) {                                                       \
+            int y = b * hb + t;                                                                      \
+            pattern_row(pu8, W, PW, y, pat[b]);                                                      \
+            p0[b] = (int64_t)(y + 1) * PW + 1;                                                       \
+            cb[b] = pu8 + p0[b];                                                                     \
+        }                                                                                            \
+        for (int x = 0; x < W; x++) {                                                                \
+            STORE(pos[0], cb[0][x], p0[0] + x, x + 1, pat[0][x]);                                    \
+            STORE(pos[1], cb[1][x], p0[1] + x, x + 1, pat[1][x]);                                    \
+            STORE(pos[2], cb[2][x], p0[2] + x, x + 1, pat[2][x]);                                    \
+            STORE(pos[3], cb[3][x], p0[3] + x, x + 1, pat[3][x]);                                    \
+        }                                                                                            \
+    }                                                                                                \
+    for (int y = SORT_BANDS * hb; y < H; y++) {                                                      \
+        pattern_row(pu8, W, PW, y, pat[0]);                                                          \
+        int64_t p0 = (int64_t)(y + 1) * PW + 1;                                                      \
+        const uint8_t *c = pu8 + p0;                                                                 \
+        for (int x = 0; x < W; x++) STORE(pos[SORT_BANDS - 1], c[x], p0 + x, x + 1, pat[0][x]);       \
+    }
+#define STORE64(ps, v, p, x, pt) ent[ps[v]++] = ENT(p, x, pt)
+#define STORE32(ps, v, p, x, pt) ent32[ps[v]++] = ENT32(p, pt)
+
 static int prep_sort(Prep *pr) {
     int W = pr->W, H = pr->H, PW = pr->PW;
     const uint8_t *pu8 = pr->pu8;
-    uint8_t *patrow = (uint8_t *)malloc((size_t)W + 1);
-    if (!patrow) return -1;
-    int64_t cnt[4][256];
+    uint8_t *patbuf = (uint8_t *)malloc((size_t)SORT_BANDS * ((size_t)W + 1));
+    if (!patbuf) return -1;
+    uint8_t *pat[SORT_BANDS];
+    for (int b = 0; b < SORT_BANDS; b++) pat[b] = patbuf + (size_t)b * ((size_t)W + 1);
+    int hb = H / SORT_BANDS;
+    int64_t cnt[SORT_BANDS][256];
     memset(cnt, 0, sizeof(cnt));
-    for (int y = 0; y < H; y++) {
-        const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1;
-        int x = 0;
-        for (; x + 4 <= W; x += 4) {        /* four counters: no store-to-load chain on plateaus */
-            cnt[0][c[x]]++;
-            cnt[1][c[x + 1]]++;
-            cnt[2][c[x + 2]]++;
-            cnt[3][c[x + 3]]++;
+    for (int t = 0; t < hb; t++) {
+        const uint8_t *c0 = pu8 + (int64_t)(t + 1) * PW + 1, *c1 = c0 + (int64_t)hb * PW;
+        const uint8_t *c2 = c1 + (int64_t)hb * PW, *c3 = c2 + (int64_t)hb * PW;
+        for (int x = 0; x < W; x++) {
+            cnt[0][c0[x]]++;
+            cnt[1][c1[x]]++;
+            cnt[2][c2[x]]++;
+            cnt[3][c3[x]]++;
         }
-        for (; x < W; x++) cnt[0][c[x]]++;
     }
-    int64_t pos[256];
+    for (int y = SORT_BANDS * hb; y < H; y++) {          /* the last band's remaining rows */
+        const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1;
+        for (int x = 0; x < W; x++) cnt[SORT_BANDS - 1][c[x]]++;
+    }
+    int64_t pos[SORT_BANDS][256];
     int64_t acc = 0;
     int mx = 0;
     for (int v = 0; v < 256; v++) {
-        int64_t n = cnt[0][v] + cnt[1][v] + cnt[2][v] + cnt[3][v];
         pr->starts[v] = acc;
-        pos[v] = acc;
-        acc += n;
-        if (n) mx = v;
+        for (int b = 0; b < SORT_BANDS; b++) {
+            pos[b][v] = acc;
+            acc += cnt[b][v];
+        }
+        if (acc > pr->starts[v]) mx = v;
     }
     pr->starts[256] = acc;
-    Ent *ent = (Ent *)pr->ent;
-    Ent32 *ent32 = (Ent32 *)pr->ent;
-    for (int y = 0; y < H; y++) {
-        const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1, *a = c - PW, *b = c + PW;
-        for (int x = 0; x < W; x++) {
-            uint8_t v = c[x];
-            patrow[x] = (uint8_t)((c[x + 1] > v) | (a[x + 1] >= v) << 1 | (a[x] >= v) << 2 | (a[x - 1] >= v) << 3 |
-                                  (c[x - 1] >= v) << 4 | (b[x - 1] > v) << 5 | (b[x] > v) << 6 | (b[x + 1] > v) << 7);
-        }
-        /* the border: the padding (0) is never above a pixel but may equal it; outside is absent */
-        if (y == 0)
-            for (int x = 0; x < W; x++) patrow[x] &= (uint8_t)~0x0e;
-        patrow[0] &= (uint8_t)~0x18;
-        patrow[W - 1] &= (uint8_t)~0x02;
-        int64_t p0 = (int64_t)(y + 1) * PW + 1;
-        if (pr->narrow)
-            for (int x = 0; x < W; x++) ent32[pos[c[x]]++] = ENT32(p0 + x, patrow[x]);
-        else
-            for (int x = 0; x < W; x++) ent[pos[c[x]]++] = ENT(p0 + x, x + 1, patrow[x]);
+    if (pr->narrow) {
+        Ent32 *ent32 = (Ent32 *)pr->ent;
+        SCATTER_ROWS(STORE32)
+    } else {
+        Ent *ent = (Ent *)pr->ent;
+        SCATTER_ROWS(STORE64)
     }
-    free(patrow);
+    free(patbuf);
     return mx;
 }
 
