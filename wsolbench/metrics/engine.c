@@ -285,37 +285,17 @@ static void ws_trim(void) {
 
 /* ------------------------------------------------------------------------------ components */
 
-/* One pixel of the sorted list, in one of two widths (Prep.narrow). Wide (64 bits): padded index
- * (bits 0-31), padded column (32-55), foreground neighbour pattern at the time it joins the
- * foreground sweep (56-63). Narrow (32 bits), for frames whose row stride PW is a power of two and
- * whose padded size is below 2^24 (every map up to 254 pixels wide and 65,534 high: 224 x 224 maps
- * get PW = 256): padded index (bits 0-23) and pattern (24-31); the padded column is the index's low
- * bits (p & (PW - 1)). Half the bytes for the sort's scatter and the sweeps' reads. */
+/* One pixel of the sorted list: padded index (bits 0-31), column (32-55), foreground neighbour
+ * pattern at the time it joins the foreground sweep (56-63). */
 typedef uint64_t Ent;
 #define ENT(p, x, pat) ((uint64_t)(pat) << 56 | (uint64_t)(x) << 32 | (uint64_t)(uint32_t)(p))
 #define ENT_P(e) ((int32_t)(uint32_t)(e))
 #define ENT_X(e) ((int32_t)(((e) >> 32) & 0xffffff))
 #define ENT_PAT(e) ((int)((e) >> 56))
-#define MAX_W 0xfffffe
-typedef uint32_t Ent32;
-#define ENT32(p, pat) ((uint32_t)(pat) << 24 | (uint32_t)(p))
-#define ENT32_P(e) ((int32_t)((e) & 0xffffff))
-#define ENT32_PAT(e) ((int)((e) >> 24))
-#define NARROW_PN ((int64_t)1 << 24)
-
-/* The accessors of the sweep loops per width (W64, W32): type, padded index, padded column,
- * pattern; the column of a narrow entry needs the loop's local `xmask` (PW - 1). */
-#define EW64_T Ent
-#define EW64_P(en) ENT_P(en)
-#define EW64_X(en) ENT_X(en)
-#define EW64_PAT(en) ENT_PAT(en)
-#define EW32_T Ent32
-#define EW32_P(en) ENT32_P(en)
-#define EW32_X(en) ((int32_t)((en) & xmask))
-#define EW32_PAT(en) ENT32_PAT(en)
+#define MAX_W 0xffffff
 
 /* A component's extent is the lane-wise maximum of its pixels' lanes (padded index, its complement,
- * padded column, its complement), so that adding a pixel updates the whole extent with one vector maximum. */
+ * column, its complement), so that adding a pixel updates the whole extent with one vector maximum. */
 #define L_LAST 0
 #define L_NFIRST 1
 #define L_X1 2
@@ -340,15 +320,15 @@ typedef struct {
 
 #define C_FIRST(k) (~(k)->ext[L_NFIRST])
 #define C_LAST(k) ((k)->ext[L_LAST])
-#define C_X0(k) (~(k)->ext[L_NX0] - 1)      /* unpadded columns */
-#define C_X1(k) ((k)->ext[L_X1] - 1)
+#define C_X0(k) (~(k)->ext[L_NX0])
+#define C_X1(k) ((k)->ext[L_X1])
 
-/* The lanes of a pixel (padded index p, padded column x). */
-static inline void ent_lanes(int32_t p, int32_t x, int32_t *v) {
-    v[L_LAST] = p;
-    v[L_NFIRST] = ~p;
-    v[L_X1] = x;
-    v[L_NX0] = ~x;
+/* The lanes of a pixel. */
+static inline void ent_lanes(Ent e, int32_t *v) {
+    v[L_LAST] = ENT_P(e);
+    v[L_NFIRST] = ~ENT_P(e);
+    v[L_X1] = ENT_X(e);
+    v[L_NX0] = ~ENT_X(e);
 }
 
 /* ext = max(ext, v), lane by lane (SSE2 has no 32-bit maximum: a comparison and a select;
@@ -364,27 +344,23 @@ static WSB_HOT_INLINE void ext_max(int32_t *ext, const int32_t *v) {
                                                _mm_loadu_si128((const __m128i *)v)));
 }
 
-/* The lanes of pixel e as a vector: (p, x) from the entry, duplicated, complemented in lanes 1, 3.
- * Wide: the low 56 bits are p and x. Narrow: p broadcast, masked to (p, p, x, x) by the loop's
- * local `vmask` (0xffffff, 0xffffff, PW - 1, PW - 1). */
-#define EW64_VEC(e) _mm_xor_si128(_mm_shuffle_epi32(_mm_cvtsi64_si128((long long)((e) & 0x00ffffffffffffffull)), \
-                                                    0x50), _mm_set_epi32(-1, 0, -1, 0))
-#define EW32_VEC(e) _mm_xor_si128(_mm_and_si128(_mm_shuffle_epi32(_mm_cvtsi32_si128((int)(e)), 0), vmask), \
-                                  _mm_set_epi32(-1, 0, -1, 0))
-/* ext = max(ext, lanes of entry en of width WD) with the vector maximum VMAX */
-#define EXT_UPDATE(ext, en, VMAX, WD) \
-    _mm_storeu_si128((__m128i *)(ext), VMAX(_mm_loadu_si128((const __m128i *)(ext)), EW##WD##_VEC(en)))
+/* The lanes of pixel e as a vector: (p, x) from the entry, duplicated, complemented in lanes 1, 3. */
+#define ENT_VEC(e) _mm_xor_si128(_mm_shuffle_epi32(_mm_cvtsi64_si128((long long)((e) & 0x00ffffffffffffffull)), \
+                                                   0x50), _mm_set_epi32(-1, 0, -1, 0))
+#define ADD_EXT_SSE2(ext, e) \
+    _mm_storeu_si128((__m128i *)(ext), vmax_sse2(_mm_loadu_si128((const __m128i *)(ext)), ENT_VEC(e)))
+#define ADD_EXT ADD_EXT_SSE2
 #else
 static WSB_HOT_INLINE void ext_max(int32_t *ext, const int32_t *v) {
     for (int i = 0; i < 4; i++) ext[i] = v[i] > ext[i] ? v[i] : ext[i];
 }
 
-static WSB_HOT_INLINE void add_ext_c(int32_t *ext, int32_t p, int32_t x) {
+static WSB_HOT_INLINE void add_ext_c(int32_t *ext, Ent e) {
     int32_t v[4];
-    ent_lanes(p, x, v);
+    ent_lanes(e, v);
     ext_max(ext, v);
 }
-#define EXT_UPDATE(ext, en, VMAX, WD) add_ext_c(ext, EW##WD##_P(en), EW##WD##_X(en))
+#define ADD_EXT add_ext_c
 #endif
 
 typedef struct {
@@ -408,16 +384,14 @@ typedef struct {
 typedef struct {
     int W, H, PW, PH;
     int64_t N, PN;
-    uint8_t *pu8;             /* (PH, PW) u8 with a border of zeros (columns past W + 1 unused) */
-    int narrow;               /* entries are Ent32 (PW a power of two, PN <= 2^24), else Ent */
-    void *ent;                /* (N,) pixels by value ascending, raster order within a value */
+    uint8_t *pu8;             /* (PH, PW) u8 with a border of zeros */
+    Ent *ent;                 /* (N,) pixels by value ascending, raster order within a value */
     int64_t starts[257];      /* ent[starts[v]:starts[v + 1]] have value v */
 } Prep;
 
 typedef struct {
     int W, H, PW, PH;
     int64_t N, PN;
-    int narrow;               /* the Prep's entry width (Ent32 or Ent) */
     int32_t *lab;             /* (PN,) component id of a pixel in the set (the padding: 0 in the background sweep) */
     int32_t *cp;              /* union-find parent of component ids */
     Comp *c;
@@ -501,7 +475,6 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     s->PH = pr->PH;
     s->N = pr->N;
     s->PN = pr->PN;
-    s->narrow = pr->narrow;
     s->gt = gt;
     s->m = m;
     s->grow = background;
@@ -548,7 +521,7 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
         s->cc[0].ipos = s->cc[0].bpos = s->cc[0].spos = -1;
         int PW = s->PW, PH = s->PH;
         for (int x = 0; x < PW; x++) s->lab[x] = s->lab[(int64_t)(PH - 1) * PW + x] = 0;
-        for (int y = 0; y < PH; y++) s->lab[(int64_t)y * PW] = s->lab[(int64_t)y * PW + s->W + 1] = 0;
+        for (int y = 0; y < PH; y++) s->lab[(int64_t)y * PW] = s->lab[(int64_t)y * PW + PW - 1] = 0;
     }
     return s;
 }
@@ -560,11 +533,10 @@ static inline int32_t comp_area2(const Comp *k) {
 
 static inline int32_t comp_euler4(const Comp *k) { return (int32_t)(uint32_t)k->ae; }
 
-/* A new component of one pixel (padded index p, padded column x). */
-static int32_t new_comp(Sweep *s, int32_t p, int32_t x) {
+static int32_t new_comp(Sweep *s, Ent en) {
     int32_t r = s->ncomp++;
     Comp *k = &s->c[r];
-    ent_lanes(p, x, k->ext);
+    ent_lanes(en, k->ext);
     k->ae = 0;
     k->dirty = 1;
     k->rank = 0;
@@ -691,7 +663,7 @@ static int small_region(const Sweep *s, int64_t q, int qx, int qy, int64_t *seen
             int64_t t = c + off[d];
             if (fg_in(s, t)) continue;                  /* in the foreground */
             int tx = qx + cx + DX8[d], ty = qy + cy + DY8[d];
-            if (tx == 0 || ty == 0 || tx == s->W + 1 || ty == s->PH - 1) {    /* the padding: outside */
+            if (tx == 0 || ty == 0 || tx == s->PW - 1 || ty == s->PH - 1) {   /* the padding: outside */
                 *nseen = n;
                 return 0;
             }
@@ -870,13 +842,14 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
     o->hb = hb;
 }
 
-/* The component that pixel p (padded column x, neighbour pattern pat) joins when it does not have
- * exactly one local group of neighbours: a new component, or the union of the components of its
- * groups (in the foreground sweep, a group already in that union closes a loop: hole_births). Out
- * of line: the hot loop stays small. */
-static WSB_NOINLINE int32_t join_slow(Sweep *s, uint32_t p, int32_t x, int pat, int bg) {
+/* The component that pixel en (neighbour pattern pat) joins when it does not have exactly one
+ * local group of neighbours: a new component, or the union of the components of its groups (in
+ * the foreground sweep, a group already in that union closes a loop: hole_births). Out of line:
+ * the hot loop stays small. */
+static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
     int ng = s->gn[pat];
-    if (ng == 0) return new_comp(s, (int32_t)p, x);
+    if (ng == 0) return new_comp(s, en);
+    uint32_t p = (uint32_t)ENT_P(en);
     int32_t r = find_root(s->cp, s->lab[p + (uint32_t)s->goff[pat][0]]);
     int cycles = 0;
     for (int g = 1; g < ng; g++) {
@@ -887,43 +860,35 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, uint32_t p, int32_t x, int pat, 
     if (!bg && cycles) {
         s->cur = p;
         s->fkey = ((int64_t)s->lv << 32) - (int64_t)p;
-        hole_births(s, (int32_t)p, x - 1, pat, r, cycles);
+        hole_births(s, (int32_t)p, ENT_X(en), pat, r, cycles);
     }
     return r;
 }
 
 /* The locals of the sweep loops: the arrays in restrict locals, so that the compiler keeps them in
- * registers (`bg`, `e`, `n` and `s` are the loop function's); the column mask of narrow entries. */
-#if defined(__SSE2__)
-#define SWEEP_VMASK const __m128i vmask = _mm_set_epi32((int)xmask, (int)xmask, 0xffffff, 0xffffff); (void)vmask;
-#else
-#define SWEEP_VMASK
-#endif
+ * registers (`bg`, `e`, `n` and `s` are the loop function's). */
 #define SWEEP_LOCALS                                                                                 \
     int32_t *restrict lab = s->lab;                                                                  \
     int32_t *restrict cp = s->cp;                                                                    \
     Comp *restrict c = s->c;                                                                         \
     int32_t *restrict dirty = s->dirty;                                                              \
     const PatEnt *restrict pt = s->pt;                                                               \
-    int32_t nd = s->ndirty;                                                                          \
-    const uint32_t xmask = (uint32_t)s->PW - 1;                                                      \
-    (void)xmask;                                                                                     \
-    SWEEP_VMASK
+    int32_t nd = s->ndirty;
 
-/* Pixel i of a sweep loop over entries of width WD joins the set: its entry `en`, pattern row `t`
- * and component `r` (union with the neighbours already in: one find per local group of neighbours;
- * 99 % of the pixels of a CAM have one group, the others go out of line after SPILL), its label
- * written; the background sweep's outside component keeps no statistics. */
-#define SWEEP_JOIN(SPILL, WD)                                                                        \
-        EW##WD##_T en = bg ? e[-1 - i] : e[i];                                                       \
-        int pat = EW##WD##_PAT(en);                                                                  \
-        uint32_t p = (uint32_t)EW##WD##_P(en);                                                       \
+/* Pixel i of a sweep loop joins the set: its entry `en`, pattern row `t` and component `r` (union
+ * with the neighbours already in: one find per local group of neighbours; 99 % of the pixels of a
+ * CAM have one group, the others go out of line after SPILL), its label written; the background
+ * sweep's outside component keeps no statistics. */
+#define SWEEP_JOIN(SPILL)                                                                            \
+        Ent en = bg ? e[-1 - i] : e[i];                                                              \
+        int pat = ENT_PAT(en);                                                                       \
+        uint32_t p = (uint32_t)ENT_P(en);                                                            \
         const PatEnt *t = &pt[pat];                                                                  \
         int32_t r;                                                                                   \
         if (WSB_UNLIKELY(t->slow)) {                                                                 \
             SPILL                                                                                    \
             s->ndirty = nd;                                                                          \
-            r = join_slow(s, p, EW##WD##_X(en), pat, bg);                                            \
+            r = join_slow(s, en, pat, bg);                                                           \
             nd = s->ndirty;                                                                          \
         } else {                                                                                     \
             r = lab[p + (uint32_t)t->off0];                                                          \
@@ -935,17 +900,16 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, uint32_t p, int32_t x, int pat, 
         lab[p] = r;                                                                                  \
         if (bg && r == 0) continue;             /* the outside keeps no statistics */
 
-/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward), entries of width WD, to
- * the set, then the component's extent (one vector maximum), dirty flag and bit-quad sums. `bg` is
- * a compile-time constant at every call, so each sweep gets its own loop. VMAX is the vector
- * maximum of the instruction set the loop is compiled for. */
-#define ADD_PIXELS_BODY(VMAX, WD)                                                                    \
-    const EW##WD##_T *e = (const EW##WD##_T *)ev;                                                    \
+/* Add the pixels e[0..n) (forward) or e[-1], e[-2], ... e[-n] (backward) to the set, then the
+ * component's extent (one vector maximum), dirty flag and bit-quad sums. `bg` is a compile-time
+ * constant at every call, so each sweep gets its own loop. EXTMAX is the vector maximum of the
+ * instruction set the loop is compiled for. */
+#define ADD_PIXELS_BODY(EXTMAX)                                                                      \
     SWEEP_LOCALS                                                                                     \
     for (int64_t i = 0; i < n; i++) {                                                                \
-        SWEEP_JOIN(;, WD)                                                                            \
+        SWEEP_JOIN(;)                                                                                \
         Comp *k = &c[r];                                                                             \
-        EXT_UPDATE(k->ext, en, VMAX, WD);                                                            \
+        EXTMAX(k->ext, en);                                                                          \
         if (!k->dirty) {                                                                             \
             k->dirty = 1;                                                                            \
             dirty[nd++] = r;                                                                         \
@@ -954,22 +918,9 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, uint32_t p, int32_t x, int pat, 
     }                                                                                                \
     s->ndirty = nd;
 
-/* The sweep loops of one width: (Sweep *, entries, count); the register-held foreground loop
- * returns how many pixels joined another component than the pixel before them. Indexed by
- * Prep.narrow. */
-typedef void (*AddFn)(Sweep *, const void *, int64_t);
-typedef int64_t (*AddRegFn)(Sweep *, const void *, int64_t);
-
-#if defined(__SSE2__)
-#define VMAX_BASE vmax_sse2
-#else
-#define VMAX_BASE
-#endif
-static void add_fg_base64(Sweep *s, const void *ev, int64_t n) { const int bg = 0; ADD_PIXELS_BODY(VMAX_BASE, 64) }
-static void add_bg_base64(Sweep *s, const void *ev, int64_t n) { const int bg = 1; ADD_PIXELS_BODY(VMAX_BASE, 64) }
-static void add_fg_base32(Sweep *s, const void *ev, int64_t n) { const int bg = 0; ADD_PIXELS_BODY(VMAX_BASE, 32) }
-static void add_bg_base32(Sweep *s, const void *ev, int64_t n) { const int bg = 1; ADD_PIXELS_BODY(VMAX_BASE, 32) }
-static AddFn add_fg[2] = {add_fg_base64, add_fg_base32}, add_bg[2] = {add_bg_base64, add_bg_base32};
+static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, const int bg) {
+    ADD_PIXELS_BODY(ADD_EXT)
+}
 
 #if defined(__SSE2__)
 /* The same loop with the statistics of the component that the last pixel joined kept in registers
@@ -988,14 +939,13 @@ static AddFn add_fg[2] = {add_fg_base64, add_fg_base32}, add_bg[2] = {add_bg_bas
         REG_STORE                                                                                    \
         cr = -1;                                                                                     \
     }
-#define ADD_PIXELS_REG(VMAX, WD)                                                                     \
-    const EW##WD##_T *e = (const EW##WD##_T *)ev;                                                    \
+#define ADD_PIXELS_REG(VMAX)                                                                         \
     SWEEP_LOCALS                                                                                     \
     int32_t cr = -1;                          /* the component held in registers, or -1 */           \
     __m128i cext = _mm_setzero_si128();                                                              \
     int64_t cae = 0, sw = 0;                  /* sw: pixels that joined another component */         \
     for (int64_t i = 0; i < n; i++) {                                                                \
-        SWEEP_JOIN(REG_SPILL, WD)                                                                    \
+        SWEEP_JOIN(REG_SPILL)                                                                        \
         if (r != cr) {                                                                               \
             if (cr >= 0) {                                                                           \
                 REG_STORE                                                                            \
@@ -1010,7 +960,7 @@ static AddFn add_fg[2] = {add_fg_base64, add_fg_base32}, add_bg[2] = {add_bg_bas
                 dirty[nd++] = r;                                                                     \
             }                                                                                        \
         }                                                                                            \
-        cext = VMAX(cext, EW##WD##_VEC(en));                                                         \
+        cext = VMAX(cext, ENT_VEC(en));                                                              \
         if (!bg) cae += t->dae;                                                                      \
     }                                                                                                \
     if (cr >= 0) {                                                                                   \
@@ -1018,39 +968,45 @@ static AddFn add_fg[2] = {add_fg_base64, add_fg_base32}, add_bg[2] = {add_bg_bas
     }                                                                                                \
     s->ndirty = nd;
 
-static int64_t add_fg_reg_base64(Sweep *s, const void *ev, int64_t n) {
+
+/* The foreground loop with the register-held component; returns how many pixels joined another
+ * component than the pixel before them. */
+typedef int64_t (*AddRegFn)(Sweep *, const Ent *, int64_t);
+static int64_t add_fg_reg_base(Sweep *s, const Ent *e, int64_t n) {
     const int bg = 0;
-    ADD_PIXELS_REG(vmax_sse2, 64)
+    ADD_PIXELS_REG(vmax_sse2)
     return sw;
 }
-static int64_t add_fg_reg_base32(Sweep *s, const void *ev, int64_t n) {
-    const int bg = 0;
-    ADD_PIXELS_REG(vmax_sse2, 32)
-    return sw;
-}
-static AddRegFn add_fg_reg[2] = {add_fg_reg_base64, add_fg_reg_base32};
+static AddRegFn add_fg_reg = add_fg_reg_base;
 #endif
+
+static void add_fg_base(Sweep *s, const Ent *e, int64_t n) { add_pixels_base(s, e, n, 0); }
+static void add_bg_base(Sweep *s, const Ent *e, int64_t n) { add_pixels_base(s, e, n, 1); }
+
+typedef void (*AddFn)(Sweep *, const Ent *, int64_t);
+static AddFn add_fg = add_fg_base, add_bg = add_bg_base;
 
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(WSB_NO_DISPATCH)
 /* The same loops where the CPU has SSE4.1 (pmaxsd: the extent maximum in one instruction instead
  * of four), chosen at run time (build_tables). */
 #include <smmintrin.h>
-#define SSE41 __attribute__((target("sse4.1")))
+#define ADD_EXT_SSE41(ext, e) \
+    _mm_storeu_si128((__m128i *)(ext), _mm_max_epi32(_mm_loadu_si128((const __m128i *)(ext)), ENT_VEC(e)))
 
-SSE41 static void add_fg_sse41_64(Sweep *s, const void *ev, int64_t n) { const int bg = 0; ADD_PIXELS_BODY(_mm_max_epi32, 64) }
-SSE41 static void add_bg_sse41_64(Sweep *s, const void *ev, int64_t n) { const int bg = 1; ADD_PIXELS_BODY(_mm_max_epi32, 64) }
-SSE41 static void add_fg_sse41_32(Sweep *s, const void *ev, int64_t n) { const int bg = 0; ADD_PIXELS_BODY(_mm_max_epi32, 32) }
-SSE41 static void add_bg_sse41_32(Sweep *s, const void *ev, int64_t n) { const int bg = 1; ADD_PIXELS_BODY(_mm_max_epi32, 32) }
-
-SSE41 static int64_t add_fg_reg_sse41_64(Sweep *s, const void *ev, int64_t n) {
+__attribute__((target("sse4.1"))) static void add_fg_sse41(Sweep *s, const Ent *e, int64_t n) {
     const int bg = 0;
-    ADD_PIXELS_REG(_mm_max_epi32, 64)
-    return sw;
+    ADD_PIXELS_BODY(ADD_EXT_SSE41)
 }
-SSE41 static int64_t add_fg_reg_sse41_32(Sweep *s, const void *ev, int64_t n) {
+
+__attribute__((target("sse4.1"))) static void add_bg_sse41(Sweep *s, const Ent *e, int64_t n) {
+    const int bg = 1;
+    ADD_PIXELS_BODY(ADD_EXT_SSE41)
+}
+
+__attribute__((target("sse4.1"))) static int64_t add_fg_reg_sse41(Sweep *s, const Ent *e, int64_t n) {
     const int bg = 0;
-    ADD_PIXELS_REG(_mm_max_epi32, 32)
+    ADD_PIXELS_REG(_mm_max_epi32)
     return sw;
 }
 
@@ -1059,12 +1015,9 @@ static void choose_kernels(void) {
     if (want && strcmp(want, "baseline") == 0) return;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse4.1")) {
-        add_fg[0] = add_fg_sse41_64;
-        add_fg[1] = add_fg_sse41_32;
-        add_bg[0] = add_bg_sse41_64;
-        add_bg[1] = add_bg_sse41_32;
-        add_fg_reg[0] = add_fg_reg_sse41_64;
-        add_fg_reg[1] = add_fg_reg_sse41_32;
+        add_fg = add_fg_sse41;
+        add_bg = add_bg_sse41;
+        add_fg_reg = add_fg_reg_sse41;
     }
 }
 #else
@@ -1356,8 +1309,7 @@ static int64_t prep_quantize(Prep *pr, const void *map, int is_f32) {
     memset(pu8 + (pr->PN - PW), 0, (size_t)PW);
     for (int y = 0; y < pr->H; y++) {
         uint8_t *row = pu8 + (int64_t)(y + 1) * PW;
-        row[0] = 0;
-        memset(row + W + 1, 0, (size_t)(PW - W - 1));      /* the padding and the unused columns */
+        row[0] = row[PW - 1] = 0;
         ok &= quantize_row((const char *)map + (size_t)y * W * esize, is_f32, W, row + 1);
     }
     if (ok) return 0;
@@ -1399,33 +1351,7 @@ static void pattern_row(const uint8_t *pu8, int W, int PW, int y, uint8_t *patro
  * tables are independent chains. Band b's entries of a value follow those of the bands before it,
  * so the order within a value stays the raster order. Returns the maximum of u8, or -1 (out of
  * memory). */
-#define SORT_BANDS 4
-#define SCATTER_ROWS(STORE)                                                                          \
-    for (int t = 0; t < hb; t++) {                                                                   \
-        const uint8_t *cb[SORT_BANDS];                                                               \
-        int64_t p0[SORT_BANDS];                                                                      \
-        for (int b = 0; b < SORT_BANDS; b++) {                                                       \
-            int y = b * hb + t;                                                                      \
-            pattern_row(pu8, W, PW, y, pat[b]);                                                      \
-            p0[b] = (int64_t)(y + 1) * PW + 1;                                                       \
-            cb[b] = pu8 + p0[b];                                                                     \
-        }                                                                                            \
-        for (int x = 0; x < W; x++) {                                                                \
-            STORE(pos[0], cb[0][x], p0[0] + x, x + 1, pat[0][x]);                                    \
-            STORE(pos[1], cb[1][x], p0[1] + x, x + 1, pat[1][x]);                                    \
-            STORE(pos[2], cb[2][x], p0[2] + x, x + 1, pat[2][x]);                                    \
-            STORE(pos[3], cb[3][x], p0[3] + x, x + 1, pat[3][x]);                                    \
-        }                                                                                            \
-    }                                                                                                \
-    for (int y = SORT_BANDS * hb; y < H; y++) {                                                      \
-        pattern_row(pu8, W, PW, y, pat[0]);                                                          \
-        int64_t p0 = (int64_t)(y + 1) * PW + 1;                                                      \
-        const uint8_t *c = pu8 + p0;                                                                 \
-        for (int x = 0; x < W; x++) STORE(pos[SORT_BANDS - 1], c[x], p0 + x, x + 1, pat[0][x]);       \
-    }
-#define STORE64(ps, v, p, x, pt) ent[ps[v]++] = ENT(p, x, pt)
-#define STORE32(ps, v, p, x, pt) ent32[ps[v]++] = ENT32(p, pt)
-
+#define SORT_BANDS 4                /* the loops below are written out for four */
 static int prep_sort(Prep *pr) {
     int W = pr->W, H = pr->H, PW = pr->PW;
     const uint8_t *pu8 = pr->pu8;
@@ -1462,12 +1388,28 @@ static int prep_sort(Prep *pr) {
         if (acc > pr->starts[v]) mx = v;
     }
     pr->starts[256] = acc;
-    if (pr->narrow) {
-        Ent32 *ent32 = (Ent32 *)pr->ent;
-        SCATTER_ROWS(STORE32)
-    } else {
-        Ent *ent = (Ent *)pr->ent;
-        SCATTER_ROWS(STORE64)
+    Ent *ent = pr->ent;
+    for (int t = 0; t < hb; t++) {
+        const uint8_t *cb[SORT_BANDS];
+        int64_t p0[SORT_BANDS];
+        for (int b = 0; b < SORT_BANDS; b++) {
+            int y = b * hb + t;
+            pattern_row(pu8, W, PW, y, pat[b]);
+            p0[b] = (int64_t)(y + 1) * PW + 1;
+            cb[b] = pu8 + p0[b];
+        }
+        for (int x = 0; x < W; x++) {
+            ent[pos[0][cb[0][x]]++] = ENT(p0[0] + x, x, pat[0][x]);
+            ent[pos[1][cb[1][x]]++] = ENT(p0[1] + x, x, pat[1][x]);
+            ent[pos[2][cb[2][x]]++] = ENT(p0[2] + x, x, pat[2][x]);
+            ent[pos[3][cb[3][x]]++] = ENT(p0[3] + x, x, pat[3][x]);
+        }
+    }
+    for (int y = SORT_BANDS * hb; y < H; y++) {            /* the last band's remaining rows */
+        pattern_row(pu8, W, PW, y, pat[0]);
+        int64_t p0 = (int64_t)(y + 1) * PW + 1;
+        const uint8_t *c = pu8 + p0;
+        for (int x = 0; x < W; x++) ent[pos[SORT_BANDS - 1][c[x]]++] = ENT(p0 + x, x, pat[0][x]);
     }
     free(patbuf);
     return mx;
@@ -1481,18 +1423,10 @@ static Prep *prep_alloc(int H, int W) {
     pr->H = H;
     pr->PW = W + 2;
     pr->PH = H + 2;
-    /* narrow entries where the row stride rounded up to a power of two adds little (at most 256,
-     * or a quarter) and the padded frame stays below 2^24 pixels */
-    int64_t p2 = 1;
-    while (p2 < pr->PW) p2 <<= 1;
-    if ((p2 <= 256 || 4 * p2 <= 5 * (int64_t)pr->PW) && p2 * pr->PH <= NARROW_PN) {
-        pr->PW = (int)p2;
-        pr->narrow = 1;
-    }
     pr->N = (int64_t)W * H;
     pr->PN = (int64_t)pr->PW * pr->PH;
     pr->pu8 = (uint8_t *)ws_get(WS_PU8, (size_t)pr->PN);
-    pr->ent = ws_get(WS_ENT, (pr->narrow ? sizeof(Ent32) : sizeof(Ent)) * (size_t)pr->N);
+    pr->ent = (Ent *)ws_get(WS_ENT, sizeof(Ent) * (size_t)pr->N);
     if (!pr->pu8 || !pr->ent) {
         prep_free(pr);
         return NULL;
@@ -1515,11 +1449,6 @@ static Prep *prep_new(const void *map, int is_f32, int H, int W, int64_t *rc) {
     return pr;
 }
 
-/* The address of sorted entry i of a prepared map. */
-static const void *prep_ent(const Prep *pr, int64_t i) {
-    return pr->narrow ? (const void *)((const Ent32 *)pr->ent + i) : (const void *)((const Ent *)pr->ent + i);
-}
-
 /* The largest value of a prepared map. */
 static int prep_max(const Prep *pr) {
     for (int v = 255; v > 0; v--)
@@ -1539,15 +1468,15 @@ static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, 
 #endif
     for (int v = 255; v > lowest; v--) {
         s->lv = v;
-        const void *e = prep_ent(pr, pr->starts[v]);
+        const Ent *e = pr->ent + pr->starts[v];
         int64_t n = pr->starts[v + 1] - pr->starts[v];
 #if defined(__SSE2__)
         if (reg || (v & 15) == 0)
-            reg = add_fg_reg[pr->narrow](s, e, n) * REG_SWITCHES <= n;
+            reg = add_fg_reg(s, e, n) * REG_SWITCHES <= n;
         else
-            add_fg[pr->narrow](s, e, n);
+            add_fg(s, e, n);
 #else
-        add_fg[pr->narrow](s, e, n);
+        add_fg(s, e, n);
 #endif
         int thr = v - 1;
         s->thr = thr;
@@ -1567,7 +1496,7 @@ static void sweep_fg(Sweep *s, const Prep *pr, const uint8_t *need, int lowest, 
  * the best hole IoU at the needed levels. */
 static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest, double *holes) {
     for (int v = 0; v <= highest; v++) {
-        add_bg[pr->narrow](s, prep_ent(pr, pr->starts[v + 1]), pr->starts[v + 1] - pr->starts[v]);
+        add_bg(s, pr->ent + pr->starts[v + 1], pr->starts[v + 1] - pr->starts[v]);
         if (need && need[v]) {
             flush_dirty(s, 0);
             holes[v] = iou_top(s->ih, s->nih);
@@ -1976,8 +1905,7 @@ WSB_API int64_t wsb_raw_best_ious(const double *src, int h, int w, int out_h, in
     memset(pu8 + (pr->PN - PW), 0, (size_t)PW);
     for (int y = 0; y < out_h; y++) {
         uint8_t *row = pu8 + (int64_t)(y + 1) * PW;
-        row[0] = 0;
-        memset(row + W + 1, 0, (size_t)(PW - W - 1));      /* the padding and the unused columns */
+        row[0] = row[PW - 1] = 0;
         normalize_quantize_row(out + (int64_t)y * W, W, mn, top, row + 1);
     }
     if (prep_sort(pr) < 0) {
