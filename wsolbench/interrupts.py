@@ -195,7 +195,20 @@ def process_pool(workers: int, *, context: str = "fork", initializer: Callable |
     try:
         yield pool
     except BaseException:
+        manager = getattr(pool, "_executor_manager_thread", None)     # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         terminate(set(multiprocessing.active_children()) - before)
+        _join_manager(manager)
         raise
     pool.shutdown(wait=True)
+
+
+def _join_manager(thread) -> None:
+    """Wait (at most 5 s) for a process pool's manager thread to end once its workers are gone.
+
+    Otherwise CPython's exit hook for process pools (``concurrent.futures.process._python_exit``, 3.11)
+    may write to the wake-up pipe that the ending manager thread is closing at that moment, and the
+    interpreter prints "Exception ignored ... OSError: [Errno 9] Bad file descriptor" with a traceback
+    after the one line of an interrupted command."""
+    if thread is not None and thread.is_alive():
+        thread.join(timeout=5)
