@@ -42,9 +42,9 @@
  * the largest.
  *
  * At each CAM threshold that the grid needs, the components changed since the last recorded level
- * get their box IoU (against every GT box) and size key recomputed and pushed onto two max-heaps
- * with lazy deletion (an entry is stale when its component was merged away or changed again): the
- * best IoU over all regions is the top of the IoU heap, the largest region the top of the size
+ * get their box IoU (against every GT box) and size key recomputed, and their entries in two indexed
+ * max-heaps (one entry per component, moved when its value changes, removed when it merges) follow:
+ * the best IoU over all regions is the top of the IoU heap, the largest region the top of the size
  * heap. Work per level is proportional to what changed, not to the number of regions.
  *
  * Holes only where they can win: a pixel that joins a component through two neighbour groups of
