@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wsolbench.errors import ProtocolError
-from wsolbench.metrics.boxes import BestIoU
+from wsolbench.metrics.boxes import BestIoU, iou_rows
 
 MODES = ("largest", "all")
 SCALARS = ("count", "count_with_pred", "cls_correct")
@@ -292,12 +292,26 @@ class BoxAccuracy:
         if not self.iou_thresholds or any(not 0 < d <= 100 for d in self.iou_thresholds):
             raise ValueError(f"IoU thresholds must be percentages in (0, 100], got {self.iou_thresholds}")
         self.all_regions = bool(all_regions)
-        self._state = _empty_state(len(self.thresholds), len(self.iou_thresholds), self.all_regions)
+        self._n_modes = 2 if self.all_regions else 1
+        self._levels = _iou_levels(self.iou_thresholds)[None]       # (1, n_iou, 1)
+        # The state, kept so that an image costs one comparison (both modes at once) and one add:
+        # `_hits[0]` counts the correct (mode, IoU, CAM threshold) cells of the images whose label is
+        # right, `_hits[1]` those of the others, so correct = _hits[0] + _hits[1] and top1 = _hits[0].
+        self._hits = np.zeros((2, self._n_modes, len(self.iou_thresholds), len(self.thresholds)), np.int64)
+        self._hit = np.empty(self._hits.shape[1:], bool)                # the comparison's output buffer
+        self._count = self._count_with_pred = self._cls_correct = 0
 
     @property
     def state(self) -> dict:
         """A copy of the state: named int64 arrays (see the module docstring)."""
-        return {k: v.copy() for k, v in self._state.items()}
+        state = {}
+        for m, mode in enumerate(MODES[:self._n_modes]):
+            state[f"correct_{mode}"] = self._hits[0, m] + self._hits[1, m]
+            state[f"top1_{mode}"] = self._hits[0, m].copy()
+        state["count"] = np.array(self._count, np.int64)
+        state["count_with_pred"] = np.array(self._count_with_pred, np.int64)
+        state["cls_correct"] = np.array(self._cls_correct, np.int64)
+        return state
 
     def update(self, best: BestIoU, *, gt_label=None, pred_label=None) -> None:
         """Add one image.
@@ -312,35 +326,33 @@ class BoxAccuracy:
             raise ValueError("this accumulator evaluates all regions (MaxBoxAccV2) but the best IoUs have "
                              "none: call best_ious(..., all_regions=True)")
         ok = _top1_ok(gt_label, pred_label)
-        levels = self.__dict__.get("_levels")
-        if levels is None:
-            levels = self._levels = _iou_levels(self.iou_thresholds)
-        state = self._state
-        for mode in MODES if self.all_regions else MODES[:1]:    # what _update adds, without the dicts
-            correct = getattr(best, mode)[None, :] >= levels
-            np.add(state[f"correct_{mode}"], correct, out=state[f"correct_{mode}"])   # arrays of this state alone
-            if ok:
-                np.add(state[f"top1_{mode}"], correct, out=state[f"top1_{mode}"])
-        state["count"] += 1                                       # 0-d arrays, in place
+        hit = np.greater_equal(iou_rows(best, self._n_modes), self._levels, out=self._hit)   # what _update adds
+        hits = self._hits[0 if ok else 1]
+        np.add(hits, hit, out=hits)
+        self._count += 1
         if ok is not None:
-            state["count_with_pred"] += 1
-            if ok:
-                state["cls_correct"] += 1
+            self._count_with_pred += 1
+            self._cls_correct += ok
 
     def merge_state(self, state: dict) -> "BoxAccuracy":
         """Add a state (e.g. from another process) into this one, in place; returns ``self``."""
-        _add_into(self._state, state)
+        total = self.state
+        _add_into(total, state)                   # validates keys and shapes
+        for m, mode in enumerate(MODES[:self._n_modes]):
+            self._hits[0, m] = total[f"top1_{mode}"]
+            self._hits[1, m] = total[f"correct_{mode}"] - total[f"top1_{mode}"]
+        self._count, self._count_with_pred, self._cls_correct = (int(total[k]) for k in SCALARS)
         return self
 
     def merge(self, other: "BoxAccuracy") -> "BoxAccuracy":
         """Add another accumulator over the same thresholds into this one, in place; returns ``self``."""
         if not np.array_equal(other.thresholds, self.thresholds) or other.iou_thresholds != self.iou_thresholds:
             raise ValueError("cannot merge box accuracies over different CAM or IoU thresholds")
-        return self.merge_state(other._state)
+        return self.merge_state(other.state)
 
     def compute(self) -> BoxAccuracyResult:
         """The summary of everything accumulated so far."""
-        return _compute(self._state, self.thresholds, self.iou_thresholds)
+        return _compute(self.state, self.thresholds, self.iou_thresholds)
 
 
 def box_accuracy(best_list: Iterable[BestIoU], *, thresholds, iou_thresholds: Sequence[int] = (30, 50, 70),

@@ -42,6 +42,8 @@ from wsolbench.metrics.native import engine, ptr
 from wsolbench.metrics.resize import check_raw_map, fuses_boxes, postprocess_map, tap_args
 
 REGIONS = ("largest", "all")
+_F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
+_new = object.__new__
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +61,29 @@ class BestIoU:
     largest: np.ndarray
     all: np.ndarray | None
     thresholds: np.ndarray | None = None
+
+
+def _engine_best(rows: np.ndarray, all_regions: bool, thresholds: np.ndarray) -> BestIoU:
+    """The :class:`BestIoU` of the engine's (2, 1, T) result: ``largest`` and ``all`` are the rows
+    ``rows[0, 0]`` and ``rows[1, 0]``, and the object keeps ``rows`` (see :func:`iou_rows`). Built
+    without the frozen dataclass's ``__init__`` (three ``object.__setattr__``: 0.65 instead of 0.2 us)."""
+    best = _new(BestIoU)
+    d = best.__dict__
+    d["largest"], d["all"], d["thresholds"], d["_rows"] = rows[0, 0], rows[1, 0] if all_regions else None, \
+        thresholds, rows
+    return best
+
+
+def iou_rows(best: BestIoU, n_modes: int) -> np.ndarray:
+    """The best IoUs of the first ``n_modes`` region modes (``largest``, then ``all``) as one
+    (n_modes, 1, T) array, for comparing both modes with the IoU thresholds at once: a view of the
+    engine's result where ``best`` came from it unchanged, else a new array."""
+    rows = best.__dict__.get("_rows")
+    # only _engine_best sets _rows, with largest = rows[0, 0] and all = rows[1, 0]; a copy, pickle or
+    # replace() of the object has arrays of their own (another base) or no _rows
+    if rows is not None and best.largest.base is rows and (n_modes == 1 or best.all.base is rows):
+        return rows if n_modes == 2 else rows[:1]
+    return np.stack([best.largest, best.all][:n_modes])[:, None, :]
 
 
 def _check_scoremap(scoremap) -> np.ndarray:
@@ -139,6 +164,50 @@ def _as_int_boxes(boxes, name: str, error) -> np.ndarray:
     return out
 
 
+def _engine_thresholds(thresholds) -> np.ndarray:
+    """The thresholds for the engine: a non-empty C-contiguous float64 (T,) array as it is (the
+    engine checks the values and refuses with ``BAD_THRESHOLDS``), anything else through
+    :func:`_check_thresholds`."""
+    t = thresholds
+    if type(t) is np.ndarray and t.dtype is _F64 and t.ndim == 1 and t.size and t.flags.c_contiguous:
+        return t
+    return np.ascontiguousarray(_check_thresholds(thresholds))
+
+
+def _engine_boxes(gt_boxes) -> np.ndarray:
+    """The GT boxes for the engine: a C-contiguous int64 (m, 4) array as it is (the engine checks
+    the values and refuses with ``BAD_GT``), anything else through :func:`_as_int_boxes`."""
+    b = gt_boxes
+    if type(b) is np.ndarray and b.dtype is _I64 and b.ndim == 2 and b.shape[1] == 4 and b.flags.c_contiguous:
+        return b
+    return np.ascontiguousarray(_as_int_boxes(gt_boxes, "GT boxes", BoxConventionError))
+
+
+def _engine_args(gt_boxes, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_engine_boxes` and :func:`_engine_thresholds`; the boxes' errors come first, as ever."""
+    gt = _engine_boxes(gt_boxes)
+    try:
+        t = _engine_thresholds(thresholds)
+    except Exception:
+        if gt is gt_boxes:                     # values not checked yet (the engine would have)
+            _as_int_boxes(gt_boxes, "GT boxes", BoxConventionError)
+        raise
+    return gt, t
+
+
+def _refused(rc: int, *, raw=None, gt_boxes=None, thresholds=None, image_id: str | None = None):
+    """Raise the error of an argument the engine refused (``rc`` < 0): the Python check of that
+    argument names the problem, with the message it always had."""
+    if rc == boxkernel.BAD_SOURCE:
+        check_raw_map(raw, image_id=image_id)
+    elif rc == boxkernel.BAD_GT:
+        _as_int_boxes(gt_boxes, "GT boxes", BoxConventionError)
+    elif rc == boxkernel.BAD_THRESHOLDS:
+        _check_thresholds(thresholds)
+    raise RuntimeError(f"the box engine refused its arguments (code {rc}) but their checks pass; "
+                       "were the arrays changed by another thread during the call?")
+
+
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """IoU of every pair of boxes, the reference ``calculate_multiple_iou``.
 
@@ -200,12 +269,13 @@ def best_ious(scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
             thresholds.
     """
     arr = _engine_map(scoremap)
-    gt = np.ascontiguousarray(_as_int_boxes(gt_boxes, "GT boxes", BoxConventionError))
-    t = np.ascontiguousarray(_check_thresholds(thresholds))
-    largest, every, n_bad = boxkernel.best_ious_levels(arr, t, gt, all_regions)
-    if n_bad:
+    gt, t = _engine_args(gt_boxes, thresholds)
+    rows, rc = boxkernel.best_ious_levels(arr, t, gt, all_regions)
+    if rc > 0:
         _check_scoremap(arr)                   # raises the FormatError that names the problem
-    return BestIoU(largest=largest, all=every, thresholds=t)
+    if rc < 0:
+        _refused(rc, gt_boxes=gt_boxes, thresholds=thresholds)
+    return _engine_best(rows, all_regions, t)
 
 
 def postprocess_best_ious(raw, protocol, gt_boxes: np.ndarray, thresholds: np.ndarray, *, all_regions: bool = True,
@@ -237,24 +307,32 @@ def postprocess_best_ious(raw, protocol, gt_boxes: np.ndarray, thresholds: np.nd
         >>> m.shape, constant, round(float(best.largest[0]), 3)
         ((224, 224), False, 1.0)
     """
-    arr = check_raw_map(raw, image_id=image_id)
-    if not fuses_boxes(protocol, arr.shape):
-        m, constant = postprocess_map(arr, protocol, normalized=False, image_id=image_id)
-        return m, constant, best_ious(m, gt_boxes, thresholds, all_regions=all_regions)
-    gt = np.ascontiguousarray(_as_int_boxes(gt_boxes, "GT boxes", BoxConventionError))
-    t = np.ascontiguousarray(_check_thresholds(thresholds))
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = raw
+    fast = type(arr) is np.ndarray and arr.dtype is _F64 and arr.ndim == 2 and arr.size and arr.flags.c_contiguous
+    if not (fast and fuses_boxes(protocol, arr.shape)):   # a fast map's values are checked by the engine
+        arr = check_raw_map(raw, image_id=image_id)
+        if not fuses_boxes(protocol, arr.shape):
+            m, constant = postprocess_map(arr, protocol, normalized=False, image_id=image_id)
+            return m, constant, best_ious(m, gt_boxes, thresholds, all_regions=all_regions)
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+    try:
+        gt, t = _engine_args(gt_boxes, thresholds)
+    except Exception:
+        check_raw_map(arr, image_id=image_id)  # the map's error comes first, as it is checked first
+        raise
     (h, w), out_w, out_h, nt = arr.shape, protocol.width, protocol.height, len(t)
     pix, pwx, kx, _ = tap_args("cubic", w, out_w)       # cached with the arrays they point into
     piy, pwy, ky, _ = tap_args("cubic", h, out_h)
-    out, res = np.empty((out_h, out_w)), np.empty(2 * nt)
+    out, rows = np.empty((out_h, out_w)), np.empty((2, 1, nt))
     rc = engine().wsb_raw_best_ious(ptr(arr), h, w, out_h, out_w, pix, pwx, kx, piy, pwy, ky, ptr(out), ptr(t), nt,
-                                    ptr(gt), len(gt), int(all_regions), ptr(res))
+                                    ptr(gt), len(gt), int(all_regions), ptr(rows))
     if rc < 0:
-        raise MemoryError(f"the box engine could not allocate its buffers for a {out_h}x{out_w} map")
+        if rc == boxkernel.OUT_OF_MEMORY:
+            raise MemoryError(f"the box engine could not allocate its buffers for a {out_h}x{out_w} map")
+        _refused(rc, raw=arr, gt_boxes=gt_boxes, thresholds=thresholds, image_id=image_id)
     if rc > 1:
         _check_scoremap(out)                   # raises the FormatError that names the problem
-    return out, bool(rc & 1), BestIoU(largest=res[:nt], all=res[nt:] if all_regions else None, thresholds=t)
+    return out, bool(rc & 1), _engine_best(rows, all_regions, t)
 
 
 def extract_boxes(scoremap: np.ndarray, threshold: float, *, regions: str = "largest") -> np.ndarray:

@@ -16,28 +16,34 @@ import numpy as np
 
 from wsolbench.metrics.native import engine, ptr
 
+# Negative results of the engine's box entries (engine.c: its own checks of the arguments).
+OUT_OF_MEMORY, BAD_THRESHOLDS, BAD_SOURCE, BAD_GT = -1, -2, -3, -4
+
 
 def best_ious_levels(scoremap: np.ndarray, thresholds: np.ndarray, gt: np.ndarray, all_regions: bool):
-    """Per-threshold best IoUs of one map, or the count of invalid values.
+    """Per-threshold best IoUs of one map, or a code saying what is wrong with the input.
 
     Args:
         scoremap: C-contiguous float32 or float64 (H, W), values expected in [0, 1].
-        thresholds: C-contiguous float64 (T,) in [0, 1).
-        gt: C-contiguous int64 (m, 4) GT boxes ``x0, y0, x1, y1``.
+        thresholds: C-contiguous float64 (T,), expected in [0, 1).
+        gt: C-contiguous int64 (m, 4) GT boxes ``x0, y0, x1, y1``, expected valid.
         all_regions: also compute the all-regions (holes included) IoUs.
 
     Returns:
-        ``(largest, all, n_bad)``: float64 (T,) arrays (``all`` is ``None`` without all_regions) and
-        the number of NaN / out-of-range map values (the arrays are meaningless when it is > 0).
+        ``(rows, rc)``: float64 (2, 1, T), the largest-region IoUs in ``rows[0, 0]`` and the
+        all-regions IoUs in ``rows[1, 0]`` (not written without all_regions), and ``rc``: 0, the
+        number of NaN / out-of-range map values (> 0), ``BAD_GT`` or ``BAD_THRESHOLDS`` (a GT box
+        or a threshold the engine's own check refused); the IoUs are meaningless unless ``rc == 0``.
     """
     H, W = scoremap.shape
-    largest = np.empty(len(thresholds))
-    every = np.empty(len(thresholds)) if all_regions else largest
+    nt = len(thresholds)
+    rows = np.empty((2, 1, nt))
+    p = ptr(rows)
     rc = engine().wsb_best_ious(ptr(scoremap), int(scoremap.dtype == np.float32), H, W, ptr(thresholds),
-                                len(thresholds), ptr(gt), len(gt), int(all_regions), ptr(largest), ptr(every))
-    if rc < 0:
+                                nt, ptr(gt), len(gt), int(all_regions), p, p + 8 * nt)
+    if rc == OUT_OF_MEMORY:
         raise MemoryError(f"the box engine could not allocate its buffers for a {H}x{W} map")
-    return largest, (every if all_regions else None), int(rc)
+    return rows, int(rc)
 
 
 def bucket_by_value(u8):

@@ -1508,7 +1508,8 @@ static void sweep_bg(Sweep *s, const Prep *pr, const uint8_t *need, int highest,
 
 /* Best IoU of the extracted boxes with the GT boxes at every CAM threshold (largest region, and
  * all regions with holes when `want_all`). `map` is (H, W) float32 or float64 in [0, 1].
- * Returns 0, the number of invalid map values (> 0; nothing written), or -1 (out of memory). */
+ * Returns 0, the number of invalid map values (> 0; nothing written), -1 (out of memory), or
+ * WSB_BAD_GT / WSB_BAD_THRESHOLDS (below; checked first, in that order). */
 
 /* floor(x) of a finite x within the int64 range, without a libm call (floor is not inlined on
  * x86-64 below SSE4.1, and the threshold grid takes two per threshold). */
@@ -1578,9 +1579,35 @@ static int64_t best_from_prep(Prep *pr, const double *thresholds, int nt, const 
 
 static int size_ok(int H, int W) { return W <= MAX_W && (int64_t)(W + 2) * (H + 2) <= INT32_MAX; }
 
+/* Arguments the entry points check themselves where the Python layer passes them unchecked (it
+ * turns a code into its own error message by running its own check): a GT box with a negative
+ * coordinate or x1 < x0 or y1 < y0, a CAM threshold outside [0, 1) (or NaN), an infinite value in
+ * a raw map. A few comparisons per value; the maps' values are checked by the quantisation. */
+enum { WSB_BAD_THRESHOLDS = -2, WSB_BAD_SOURCE = -3, WSB_BAD_GT = -4 };
+
+static WSB_NOINLINE int64_t check_args(const double *thresholds, int nt, const int64_t *gt, int m) {
+    int bad = 0;
+    for (int i = 0; i < m; i++) {
+        const int64_t *b = gt + 4 * (int64_t)i;
+        bad |= (b[0] < 0) | (b[1] < 0) | (b[2] < b[0]) | (b[3] < b[1]);
+    }
+    if (bad) return WSB_BAD_GT;
+    for (int i = 0; i < nt; i++) bad |= !(thresholds[i] >= 0.0 && thresholds[i] < 1.0);
+    return bad ? WSB_BAD_THRESHOLDS : 0;
+}
+
+/* No infinite value in x[0 .. n) (NaN passes: a raw map with NaN scores as zeros). */
+static WSB_NOINLINE int all_finite(const double *x, int64_t n) {
+    int finite = 1;
+    for (int64_t i = 0; i < n; i++) finite &= !(fabs(x[i]) > DBL_MAX);
+    return finite;
+}
+
 WSB_API int64_t wsb_best_ious(const void *map, int is_f32, int H, int W, const double *thresholds, int nt,
                               const int64_t *gt, int m, int want_all, double *out_largest, double *out_all) {
     build_tables();
+    int64_t bad = check_args(thresholds, nt, gt, m);
+    if (bad) return bad;
     if (!size_ok(H, W)) return -1;
     int64_t rc;
     Prep *pr = prep_new(map, is_f32, H, W, &rc);
@@ -1869,12 +1896,17 @@ static void normalize_quantize_row(double *x, int n, double mn, double top, uint
  * again), then wsb_best_ious's sort, sweeps and recording. `res` (2 nt,): the largest-region IoUs,
  * then (with want_all) the all-regions IoUs. Returns -1 (out of memory) or 2 * (the number of
  * invalid values of the normalised map, as wsb_best_ious; a map whose resize overflows) + (1 when
- * the map had NaN or was constant: then `out` is zeros, as wsb_postprocess). */
+ * the map had NaN or was constant: then `out` is zeros, as wsb_postprocess); checked first, in this
+ * order, and then nothing written: WSB_BAD_SOURCE (an infinite value in `src`), WSB_BAD_GT,
+ * WSB_BAD_THRESHOLDS. */
 WSB_API int64_t wsb_raw_best_ious(const double *src, int h, int w, int out_h, int out_w, const int64_t *ix,
                                   const double *wx, int kx, const int64_t *iy, const double *wy, int ky, double *out,
                                   const double *thresholds, int nt, const int64_t *gt, int m, int want_all,
                                   double *res) {
     build_tables();
+    if (!all_finite(src, (int64_t)h * w)) return WSB_BAD_SOURCE;
+    int64_t bad = check_args(thresholds, nt, gt, m);
+    if (bad) return bad;
     double *tmp = out;
     if (kx) {
         tmp = (double *)ws_get(WS_TMP, sizeof(double) * (size_t)h * (size_t)out_w);

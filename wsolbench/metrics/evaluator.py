@@ -29,7 +29,7 @@ import numpy as np
 
 from wsolbench.errors import AnnotationError, FormatError, ProtocolError, where
 from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _iou_levels, _top1_ok
-from wsolbench.metrics.boxes import BestIoU, best_ious
+from wsolbench.metrics.boxes import BestIoU, best_ious, iou_rows
 from wsolbench.metrics.diagnostics import image_diagnostics, summarize_diagnostics
 from wsolbench.metrics.imagestate import ImageState
 from wsolbench.metrics.masks import PerClassPixelAP, PixelAP
@@ -200,8 +200,8 @@ class FrameEvaluator:
             best = item.best
             if best is None:
                 best = best_ious(item.scoremap, item.gt_boxes, self.thresholds, all_regions=self.all_regions)
-            ious = np.stack([best.largest, best.all]) if self.all_regions else best.largest[None]
-            row.correct = np.packbits(ious[:, None, :] >= self._iou_levels, axis=-1)   # (modes, IoU, T) bits
+            ious = iou_rows(best, len(self.modes))                                    # (modes, 1, T)
+            row.correct = np.packbits(ious >= self._iou_levels, axis=-1)               # (modes, IoU, T) bits
             row.largest = best.largest.astype(np.float32)
         if self.with_masks:
             if self.num_classes and not 0 <= row.label < self.num_classes:
