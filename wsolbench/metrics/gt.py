@@ -50,6 +50,44 @@ def _check_size_wh(size_wh, what: str, *, image_id: str | None) -> np.ndarray:
     return s
 
 
+_NUMBER = (int, float, np.integer, np.floating)
+_EXACT = 2.0 ** 52          # floats and results below this convert to and from int64 exactly
+
+
+def _size(size_wh) -> tuple[float, float] | None:
+    """A positive finite (width, height) of plain numbers as floats, else ``None``."""
+    if type(size_wh) not in (tuple, list) or len(size_wh) != 2:
+        return None
+    w, h = size_wh
+    if not (isinstance(w, _NUMBER) and isinstance(h, _NUMBER)):
+        return None
+    w, h = float(w), float(h)
+    return (w, h) if 0 < w < _EXACT and 0 < h < _EXACT else None
+
+
+def _resize_few(boxes, image_size_wh, resolution_wh) -> np.ndarray | None:
+    """:func:`resize_boxes` of an image's few valid boxes, in Python floats: the same IEEE float64
+    operations (multiply, then divide, then truncate) without array overhead (3 instead of 20 us per
+    image); ``None`` for anything else, which the array path checks and names."""
+    if type(boxes) is not np.ndarray or boxes.dtype.kind not in "fi" or boxes.ndim != 2 or boxes.shape[1] != 4 \
+            or len(boxes) > 16:
+        return None
+    old, new = _size(image_size_wh), _size(resolution_wh)
+    if old is None or new is None:
+        return None
+    (ow, oh), (nw, nh) = old, new
+    out = []
+    for x0, y0, x1, y1 in boxes.tolist():
+        # valid (finite, non-negative, ordered) and small enough that every step is exact as in NumPy
+        if not (0 <= x0 <= x1 < _EXACT and 0 <= y0 <= y1 < _EXACT):
+            return None
+        out.append((int(float(x0) * nw / ow), int(float(y0) * nh / oh), int(float(x1) * nw / ow),
+                    int(float(y1) * nh / oh)))
+    if any(v >= _EXACT for box in out for v in box):
+        return None
+    return np.array(out, np.int64).reshape(-1, 4)
+
+
 def resize_boxes(boxes, image_size_wh, resolution_wh, *, image_id: str | None = None) -> np.ndarray:
     """Rescale GT boxes from the original image to the evaluation frame (the reference ``resize_bbox``).
 
@@ -69,6 +107,9 @@ def resize_boxes(boxes, image_size_wh, resolution_wh, *, image_id: str | None = 
         BoxConventionError: negative or non-finite coordinates, ``x1 < x0`` or ``y1 < y0`` (the
             reference's ``check_box_convention``). AnnotationError: a non-positive size.
     """
+    few = _resize_few(boxes, image_size_wh, resolution_wh)
+    if few is not None:
+        return few
     b = _check_boxes(boxes, image_id=image_id)
     old_w, old_h = _check_size_wh(image_size_wh, "the image size", image_id=image_id)
     new_w, new_h = _check_size_wh(resolution_wh, "the evaluation resolution", image_id=image_id)

@@ -34,12 +34,16 @@ import numpy as np
 
 #: The pointing game's tolerance in pixels (Zhang et al. 2016).
 TOLERANCE = 15
+_SMALL = 2 ** 30      # coordinates below this in magnitude keep every int64 step of the distance exact
 
 
 def max_point(scoremap: np.ndarray) -> tuple[int, int]:
     """``(row, col)`` of the map's first maximum in raster order."""
     m = np.asarray(scoremap)
-    return tuple(int(v) for v in np.unravel_index(int(np.argmax(m)), m.shape))
+    i = int(np.argmax(m))
+    if m.ndim == 2:
+        return divmod(i, m.shape[1])                     # np.unravel_index of a (H, W) map, faster
+    return tuple(int(v) for v in np.unravel_index(i, m.shape))
 
 
 def _box_distance2(row: int, col: int, boxes: np.ndarray) -> float:
@@ -47,6 +51,11 @@ def _box_distance2(row: int, col: int, boxes: np.ndarray) -> float:
     b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     if len(b) == 0:
         return float("inf")
+    few = b.tolist() if len(b) <= 16 and abs(row) < _SMALL and abs(col) < _SMALL else ()
+    if few and all(-_SMALL < v < _SMALL for box in few for v in box):
+        # an image's few boxes in Python: the same integers (no int64 step can overflow here), faster
+        return float(min(max(x0 - col, 0, col - x1) ** 2 + max(y0 - row, 0, row - y1) ** 2
+                         for x0, y0, x1, y1 in few))
     dx = np.maximum(np.maximum(b[:, 0] - col, 0), col - b[:, 2])
     dy = np.maximum(np.maximum(b[:, 1] - row, 0), row - b[:, 3])
     return float((dx * dx + dy * dy).min())
@@ -105,7 +114,7 @@ def energy_share(scoremap, *, boxes=None, mask=None) -> float:
         b = np.asarray(boxes if boxes is not None else np.zeros((0, 4)), dtype=np.int64).reshape(-1, 4)
         total = float(m.sum())
         if len(b) == 1:                                  # one box: a view, no mask to build
-            x0, y0, x1, y1 = b[0]
+            x0, y0, x1, y1 = b[0].tolist()
             energy = float(m[y0:y1 + 1, x0:x1 + 1].sum())
         else:
             energy = float(m.sum(where=_inside_boxes(m.shape, b)))
