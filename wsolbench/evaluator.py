@@ -103,7 +103,12 @@ def _as_labels(labels, n: int, name: str, single: bool) -> list[int] | None:
 def _is_constant(raw: np.ndarray, normalized: bool) -> bool:
     """A raw CAM the reference turns into zeros or into resize noise (NaN, or min == max). Maps given as
     final scores (``normalized``) are evaluated as given, so a constant one is no accident."""
-    return not normalized and bool(np.isnan(raw).any() or raw.min() == raw.max())
+    if normalized:
+        return False
+    if raw.dtype.kind == "f":                     # the minimum of a float map is NaN iff the map has a NaN
+        lo = raw.min()
+        return bool(lo != lo or lo == raw.max())
+    return bool(np.isnan(raw).any() or raw.min() == raw.max())
 
 
 def _world_size(group=None) -> int:

@@ -38,11 +38,11 @@ import numpy as np
 
 from wsolbench.errors import BoxConventionError, FormatError, ProtocolError
 from wsolbench.metrics import boxkernel
-from wsolbench.metrics.native import engine, ptr
+from wsolbench.metrics.native import engine, ptr, raw_entry
 from wsolbench.metrics.resize import check_raw_map, fuses_boxes, postprocess_map, tap_args
 
 REGIONS = ("largest", "all")
-_F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
+_F64, _F32, _I64 = np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64)
 _new = object.__new__
 
 
@@ -308,8 +308,10 @@ def postprocess_best_ious(raw, protocol, gt_boxes: np.ndarray, thresholds: np.nd
         ((224, 224), False, 1.0)
     """
     arr = raw
-    fast = type(arr) is np.ndarray and arr.dtype is _F64 and arr.ndim == 2 and arr.size and arr.flags.c_contiguous
-    if not (fast and fuses_boxes(protocol, arr.shape)):   # a fast map's values are checked by the engine
+    if type(arr) is np.ndarray and (arr.dtype is _F64 or arr.dtype is _F32) and arr.ndim == 2 and arr.size \
+            and fuses_boxes(protocol, arr.shape):
+        arr = np.ascontiguousarray(arr, dtype=np.float64)    # its values are checked by the engine
+    else:
         arr = check_raw_map(raw, image_id=image_id)
         if not fuses_boxes(protocol, arr.shape):
             m, constant = postprocess_map(arr, protocol, normalized=False, image_id=image_id)
@@ -324,8 +326,12 @@ def postprocess_best_ious(raw, protocol, gt_boxes: np.ndarray, thresholds: np.nd
     pix, pwx, kx, _ = tap_args("cubic", w, out_w)       # cached with the arrays they point into
     piy, pwy, ky, _ = tap_args("cubic", h, out_h)
     out, rows = np.empty((out_h, out_w)), np.empty((2, 1, nt))
-    rc = engine().wsb_raw_best_ious(ptr(arr), h, w, out_h, out_w, pix, pwx, kx, piy, pwy, ky, ptr(out), ptr(t), nt,
-                                    ptr(gt), len(gt), int(all_regions), ptr(rows))
+    entry = raw_entry()
+    if entry is not None:                      # the built extension: arrays passed as they are
+        rc = entry(arr, out, t, gt, rows, h, w, out_h, out_w, pix, pwx, kx, piy, pwy, ky, int(all_regions))
+    else:
+        rc = engine().wsb_raw_best_ious(ptr(arr), h, w, out_h, out_w, pix, pwx, kx, piy, pwy, ky, ptr(out), ptr(t),
+                                        nt, ptr(gt), len(gt), int(all_regions), ptr(rows))
     if rc < 0:
         if rc == boxkernel.OUT_OF_MEMORY:
             raise MemoryError(f"the box engine could not allocate its buffers for a {out_h}x{out_w} map")

@@ -51,6 +51,7 @@ SIGNATURES = {
 }
 
 _LIB: ctypes.CDLL | None = None
+_RAW_ENTRY = None
 _addressof, _c_char = ctypes.addressof, ctypes.c_char
 
 
@@ -76,11 +77,20 @@ def _load(path: Path) -> ctypes.CDLL | None:
 
 
 def _built_extension() -> ctypes.CDLL | None:
-    """The extension that ``pip install`` built beside this file, if it is up to date."""
+    """The extension that ``pip install`` built beside this file, if it is up to date (then its
+    Python entry is imported too: :func:`raw_entry`)."""
+    global _RAW_ENTRY
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = HERE / f"_engine{suffix}"
         if path.is_file():
-            return _load(path)
+            lib = _load(path)
+            if lib is not None:
+                try:
+                    from wsolbench.metrics import _engine
+                except ImportError:         # loadable by ctypes but not as a module: the ctypes calls serve
+                    _engine = None
+                _RAW_ENTRY = getattr(_engine, "raw_best_ious", None)
+            return lib
     return None
 
 
@@ -159,6 +169,14 @@ def engine() -> ctypes.CDLL:
             fn.argtypes = argtypes
         _LIB = lib
     return _LIB
+
+
+def raw_entry():
+    """The built extension's Python entry of ``wsb_raw_best_ious`` (``raw_best_ious(src, out, thresholds,
+    gt, res, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, want_all)``, arrays passed as such; about 3 us
+    less per call than ctypes), or ``None`` where the engine is a fallback build (ctypes only)."""
+    engine()
+    return _RAW_ENTRY
 
 
 def ptr(array) -> int:
