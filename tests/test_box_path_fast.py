@@ -35,6 +35,7 @@ def entry(request, monkeypatch):
     else:
         native.engine()
         monkeypatch.setattr(native, "_RAW_ENTRY", None)
+        monkeypatch.setattr(native, "_BEST_ENTRY", None)
     return request.param
 
 
@@ -106,10 +107,14 @@ def test_extension_entry_and_ctypes_call_agree(monkeypatch):
         for raw, gt, all_regions in cases:
             m, constant, best = postprocess_best_ious(raw, protocol, gt, t, all_regions=all_regions)
             out.append((m.tobytes(), constant, best.largest.tobytes(), None if best.all is None else best.all.tobytes()))
+            if np.isfinite(raw).all():                                                # float32 and float64 maps
+                final = best_ious(np.clip(raw, 0, 1), gt, t, all_regions=all_regions)
+                out.append((final.largest.tobytes(), None if final.all is None else final.all.tobytes()))
         return out
 
     with_entry = run()
     monkeypatch.setattr(native, "_RAW_ENTRY", None)
+    monkeypatch.setattr(native, "_BEST_ENTRY", None)
     assert run() == with_entry
 
 

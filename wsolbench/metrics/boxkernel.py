@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsolbench.metrics.native import engine, ptr
+from wsolbench.metrics.native import best_entry, engine, ptr
 
 # Negative results of the engine's box entries (engine.c: its own checks of the arguments).
 OUT_OF_MEMORY, BAD_THRESHOLDS, BAD_SOURCE, BAD_GT = -1, -2, -3, -4
@@ -38,9 +38,14 @@ def best_ious_levels(scoremap: np.ndarray, thresholds: np.ndarray, gt: np.ndarra
     H, W = scoremap.shape
     nt = len(thresholds)
     rows = np.empty((2, 1, nt))
-    p = ptr(rows)
-    rc = engine().wsb_best_ious(ptr(scoremap), int(scoremap.dtype == np.float32), H, W, ptr(thresholds),
-                                nt, ptr(gt), len(gt), int(all_regions), p, p + 8 * nt)
+    is_f32 = int(scoremap.dtype == np.float32)
+    entry = best_entry()
+    if entry is not None:                      # the built extension: arrays passed as they are
+        rc = entry(scoremap, is_f32, H, W, thresholds, gt, rows, int(all_regions))
+    else:
+        p = ptr(rows)
+        rc = engine().wsb_best_ious(ptr(scoremap), is_f32, H, W, ptr(thresholds), nt, ptr(gt), len(gt),
+                                    int(all_regions), p, p + 8 * nt)
     if rc == OUT_OF_MEMORY:
         raise MemoryError(f"the box engine could not allocate its buffers for a {H}x{W} map")
     return rows, int(rc)

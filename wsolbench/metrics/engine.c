@@ -1995,10 +1995,11 @@ WSB_API const char *wsb_source_hash(void) { return WSB_SOURCE_HASH; }
 
 #ifdef WSB_PYTHON_MODULE
 /* Built by setuptools as an extension module, so that the file is importable by name. The engine's
- * functions are called through ctypes, except `raw_best_ious`: wsb_raw_best_ious with its arrays
- * taken through the buffer protocol, for the box path's one call per map (ctypes' conversion of 18
- * arguments and the five array addresses cost ~4 us per map; this entry ~1 us). A build without
- * Python (native.py's fallback) has only the ctypes functions, and the caller uses those. */
+ * functions are called through ctypes, except the box path's one call per map: `raw_best_ious` and
+ * `best_ious` are wsb_raw_best_ious and wsb_best_ious with their arrays taken through the buffer
+ * protocol (ctypes' conversion of 18 arguments and the five array addresses cost ~4 us per map;
+ * these entries ~1 us). A build without Python (native.py's fallback) has only the ctypes
+ * functions, and the callers use those. */
 #include <Python.h>
 
 /* `obj`'s C-contiguous buffer of at least `bytes` bytes (writable if asked), or 0 with an exception. */
@@ -2063,7 +2064,49 @@ static PyObject *py_raw_best_ious(PyObject *self, PyObject *const *args, Py_ssiz
     return result;
 }
 
+/* best_ious(map, is_f32, H, W, thresholds, gt, res, want_all) -> wsb_best_ious's result, `res` (2, nt)
+ * float64 receiving the largest-region IoUs, then the all-regions IoUs; `map` (H, W) float32 (is_f32)
+ * or float64. Arrays and lengths as raw_best_ious. */
+static PyObject *py_best_ious(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "best_ious takes 8 arguments");
+        return NULL;
+    }
+    long is_f32 = PyLong_AsLong(args[1]), H = PyLong_AsLong(args[2]), W = PyLong_AsLong(args[3]);
+    long want_all = PyLong_AsLong(args[7]);
+    if (PyErr_Occurred()) return NULL;
+    if (H < 1 || W < 1 || H > INT32_MAX || W > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "best_ious: sizes must be positive");
+        return NULL;
+    }
+    Py_buffer b[4];
+    static const char *names[4] = {"map", "thresholds", "gt", "res"};
+    Py_ssize_t need[4] = {(Py_ssize_t)(is_f32 ? sizeof(float) : sizeof(double)) * H * W, 0, 0, 0};
+    PyObject *arrays[4] = {args[0], args[4], args[5], args[6]};
+    int got = 0;
+    for (; got < 4; got++) {
+        if (got == 3) need[3] = 2 * b[1].len;   /* res: two float64 per threshold */
+        if (!wsb_buffer(arrays[got], &b[got], need[got], got == 3, names[got])) break;
+    }
+    PyObject *result = NULL;
+    if (got == 4) {
+        int nt = (int)(b[1].len / (Py_ssize_t)sizeof(double)), m = (int)(b[2].len / (4 * (Py_ssize_t)sizeof(int64_t)));
+        double *res = (double *)b[3].buf;
+        int64_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = wsb_best_ious(b[0].buf, (int)is_f32, (int)H, (int)W, (const double *)b[1].buf, nt,
+                           (const int64_t *)b[2].buf, m, (int)want_all, res, res + nt);
+        Py_END_ALLOW_THREADS
+        result = PyLong_FromLongLong(rc);
+    }
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
 static PyMethodDef wsb_methods[] = {
+    {"best_ious", (PyCFunction)(void (*)(void))py_best_ious, METH_FASTCALL,
+     "wsb_best_ious with arrays through the buffer protocol (wsolbench.metrics.boxkernel)."},
     {"raw_best_ious", (PyCFunction)(void (*)(void))py_raw_best_ious, METH_FASTCALL,
      "wsb_raw_best_ious with arrays through the buffer protocol (wsolbench.metrics.boxes)."},
     {NULL, NULL, 0, NULL},

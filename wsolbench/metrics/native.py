@@ -51,7 +51,7 @@ SIGNATURES = {
 }
 
 _LIB: ctypes.CDLL | None = None
-_RAW_ENTRY = None
+_RAW_ENTRY = _BEST_ENTRY = None
 _addressof, _c_char = ctypes.addressof, ctypes.c_char
 
 
@@ -79,7 +79,7 @@ def _load(path: Path) -> ctypes.CDLL | None:
 def _built_extension() -> ctypes.CDLL | None:
     """The extension that ``pip install`` built beside this file, if it is up to date (then its
     Python entry is imported too: :func:`raw_entry`)."""
-    global _RAW_ENTRY
+    global _RAW_ENTRY, _BEST_ENTRY
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = HERE / f"_engine{suffix}"
         if path.is_file():
@@ -90,6 +90,7 @@ def _built_extension() -> ctypes.CDLL | None:
                 except ImportError:         # loadable by ctypes but not as a module: the ctypes calls serve
                     _engine = None
                 _RAW_ENTRY = getattr(_engine, "raw_best_ious", None)
+                _BEST_ENTRY = getattr(_engine, "best_ious", None)
             return lib
     return None
 
@@ -173,10 +174,18 @@ def engine() -> ctypes.CDLL:
 
 def raw_entry():
     """The built extension's Python entry of ``wsb_raw_best_ious`` (``raw_best_ious(src, out, thresholds,
-    gt, res, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, want_all)``, arrays passed as such; about 3 us
-    less per call than ctypes), or ``None`` where the engine is a fallback build (ctypes only)."""
+    gt, res, h, w, out_h, out_w, ix, wx, kx, iy, wy, ky, want_all)``, arrays passed as such, ``res``
+    (2, T) float64; about 3 us less per call than ctypes), or ``None`` where the engine is a fallback
+    build (ctypes only)."""
     engine()
     return _RAW_ENTRY
+
+
+def best_entry():
+    """The built extension's Python entry of ``wsb_best_ious`` (``best_ious(map, is_f32, H, W, thresholds,
+    gt, res, want_all)``, ``res`` (2, T) float64), or ``None`` where the engine is a fallback build."""
+    engine()
+    return _BEST_ENTRY
 
 
 def ptr(array) -> int:
