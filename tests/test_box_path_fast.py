@@ -169,6 +169,27 @@ def test_box_accuracy_state_is_the_sum_of_the_per_image_increments(all_regions):
     assert int(acc.state["count"]) == 30
 
 
+def test_box_accuracy_counts_past_the_byte_counters_range():
+    """Images add into uint8 counters that move into the int64 state every 255 images: 700 images
+    that are all correct, read in the middle and merged, count exactly."""
+    t = np.array([0.0, 0.25, 0.5])
+    acc = BoxAccuracy(t, iou_thresholds=(50,), all_regions=True)
+    every = BestIoU(largest=np.ones(3), all=np.array([1.0, 0.5, 0.0]), thresholds=t)
+    for i in range(700):
+        acc.update(every, gt_label=1, pred_label=1 if i % 3 else 2)
+        if i == 300:
+            assert int(acc.state["correct_largest"][0, 0]) == 301
+    state = acc.state
+    assert state["correct_largest"].tolist() == [[700, 700, 700]]
+    assert state["correct_all"].tolist() == [[700, 700, 0]]
+    assert state["top1_largest"].tolist() == [[466, 466, 466]]
+    assert (int(state["count"]), int(state["count_with_pred"]), int(state["cls_correct"])) == (700, 700, 466)
+    acc.merge_state(state)
+    for _ in range(300):
+        acc.update(every, gt_label=1, pred_label=1)
+    assert acc.state["top1_all"].tolist() == [[1232, 1232, 0]]
+
+
 def test_resize_boxes_python_path_equals_the_array_path():
     rng = np.random.default_rng(1)
     sizes = [(500, 375), (500.0, 333.3), [640, 481], (np.int32(300), np.float32(200.5)), (3, 7)]

