@@ -98,7 +98,8 @@ def test_extension_entry_and_ctypes_call_agree(monkeypatch):
     t = protocol.cam_thresholds()
     cases = [(rng.normal(size=(s, s)).astype(dtype), gt, all_regions)
              for s in (7, 14, 28, 224) for dtype in (np.float64, np.float32)
-             for gt in (np.array([[30, 40, 150, 200]]), np.zeros((0, 4), np.int64), np.array([[0, 0, 223, 223], [5, 5, 9, 9]]))
+             for gt in (np.array([[30, 40, 150, 200]]), np.zeros((0, 4), np.int64),
+                        np.array([[0, 0, 223, 223], [5, 5, 9, 9]]))
              for all_regions in (True, False)]
     cases += [(np.ones((7, 7)), GT, True), (np.full((7, 7), np.nan), GT, True), (rng.normal(size=(9, 30)), GT, True)]
 
@@ -106,7 +107,8 @@ def test_extension_entry_and_ctypes_call_agree(monkeypatch):
         out = []
         for raw, gt, all_regions in cases:
             m, constant, best = postprocess_best_ious(raw, protocol, gt, t, all_regions=all_regions)
-            out.append((m.tobytes(), constant, best.largest.tobytes(), None if best.all is None else best.all.tobytes()))
+            every = None if best.all is None else best.all.tobytes()
+            out.append((m.tobytes(), constant, best.largest.tobytes(), every))
             if np.isfinite(raw).all():                                                # float32 and float64 maps
                 final = best_ious(np.clip(raw, 0, 1), gt, t, all_regions=all_regions)
                 out.append((final.largest.tobytes(), None if final.all is None else final.all.tobytes()))

@@ -69,8 +69,10 @@ def _engine_best(rows: np.ndarray, all_regions: bool, thresholds: np.ndarray) ->
     without the frozen dataclass's ``__init__`` (three ``object.__setattr__``: 0.65 instead of 0.2 us)."""
     best = _new(BestIoU)
     d = best.__dict__
-    d["largest"], d["all"], d["thresholds"], d["_rows"] = rows[0, 0], rows[1, 0] if all_regions else None, \
-        thresholds, rows
+    d["largest"] = rows[0, 0]
+    d["all"] = rows[1, 0] if all_regions else None
+    d["thresholds"] = thresholds
+    d["_rows"] = rows
     return best
 
 

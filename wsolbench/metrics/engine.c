@@ -2112,6 +2112,7 @@ static PyMethodDef wsb_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef wsb_module = {PyModuleDef_HEAD_INIT, "_engine", NULL, -1, wsb_methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef wsb_module = {PyModuleDef_HEAD_INIT, "_engine", NULL, -1, wsb_methods,
+                                         NULL, NULL, NULL, NULL};
 PyMODINIT_FUNC PyInit__engine(void) { return PyModule_Create(&wsb_module); }
 #endif

@@ -188,8 +188,8 @@ class FrameEvaluator:
         self.box_sizes = bool(box_sizes) and self.with_boxes
         self._hist_dtype = area_dtype(protocol.height, protocol.width)
         # (modes, n_iou, T) C-contiguous, as BoxAccuracy's update: faster to compare with than (n_iou, 1)
-        self._iou_levels = np.ascontiguousarray(np.broadcast_to(
-            _iou_levels(protocol.iou_thresholds), (len(self.modes), len(protocol.iou_thresholds), len(self.thresholds))))
+        shape = (len(self.modes), len(protocol.iou_thresholds), len(self.thresholds))
+        self._iou_levels = np.ascontiguousarray(np.broadcast_to(_iou_levels(protocol.iou_thresholds), shape))
 
     def new_state(self, dataset: str = "") -> EvalState:
         return EvalState(protocol_hash=self.protocol.hash(), dataset=dataset)
