@@ -192,6 +192,20 @@ def test_box_accuracy_counts_past_the_byte_counters_range():
     assert acc.state["top1_all"].tolist() == [[1232, 1232, 0]]
 
 
+def test_box_accuracy_copies_and_pickles_keep_counting():
+    t = np.array([0.0, 0.5])
+    acc = BoxAccuracy(t, iou_thresholds=(50,))
+    hit = BestIoU(largest=np.ones(2), all=np.ones(2), thresholds=t)
+    for _ in range(3):
+        acc.update(hit, gt_label=1, pred_label=1)
+    for other in (copy.deepcopy(acc), pickle.loads(pickle.dumps(acc))):    # counters and their views rebuilt
+        for _ in range(300):                                                 # past a move of the byte counters
+            other.update(hit, gt_label=1, pred_label=1)
+        assert other.state["top1_largest"].tolist() == [[303, 303]]
+        assert other.state["correct_all"].tolist() == [[303, 303]]
+    assert acc.state["top1_largest"].tolist() == [[3, 3]]                    # the original is its own
+
+
 def test_resize_boxes_python_path_equals_the_array_path():
     rng = np.random.default_rng(1)
     sizes = [(500, 375), (500.0, 333.3), [640, 481], (np.int32(300), np.float32(200.5)), (3, 7)]

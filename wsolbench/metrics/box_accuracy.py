@@ -305,10 +305,25 @@ class BoxAccuracy:
         self._hits = np.zeros((2, *shape), np.int64)
         self._recent = np.zeros((2, *shape), np.uint8)
         self._n_recent = 0
-        self._right, self._other = self._recent                        # views: _recent[0], _recent[1]
-        self._hit = np.empty(shape, bool)                               # the comparison's output buffer
-        self._hit_bytes = self._hit.view(np.uint8)
         self._count = self._count_with_pred = self._cls_correct = 0
+        self._buffers()
+
+    _BUFFERS = ("_right", "_other", "_hit", "_hit_bytes")
+
+    def _buffers(self) -> None:
+        """Views into the counters and the comparison's output buffer (rebuilt after a copy or
+        unpickling, which would give views arrays of their own)."""
+        self._right, self._other = self._recent                        # views: _recent[0], _recent[1]
+        self._hit = np.empty(self._recent.shape[1:], bool)
+        self._hit_bytes = self._hit.view(np.uint8)
+
+    def __getstate__(self) -> dict:
+        self._flush()
+        return {k: v for k, v in self.__dict__.items() if k not in self._BUFFERS}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._buffers()
 
     def _flush(self) -> None:
         """Move the recent images' counts into the int64 state."""
