@@ -201,25 +201,29 @@ def reference_run(ev, inf, metadata, maps, raw, ids, step, multi):
 
 def wsolbench_run(maps, raw, gt224, labels, preds, step, min_seconds: float):
     """wsolbench's procedure (resize + normalise + MaxBoxAcc + V2 + top-1) over the maps, repeated
-    until ``min_seconds`` of CPU time; returns (state, best wall s, best cpu s, best engine-only cpu s)."""
+    until ``min_seconds`` of CPU time; returns (state, best wall s, best cpu s, best engine-only cpu s).
+    The engine-only time comes from passes of their own (no clock read per map inside the timed loops)."""
     protocol = get_protocol(cam_step=step)
     thresholds = protocol.cam_thresholds()
     best = [np.inf, np.inf, np.inf]
     spent = 0.0
     while spent < min_seconds or best[0] == np.inf:
         acc = BoxAccuracy(thresholds, iou_thresholds=IOUS)
-        engine_cpu = 0.0
         with Clock() as clock:
             for m, gt, label, pred in zip(maps, gt224, labels, preds):
-                t0 = time.process_time()
                 if raw:
                     m, _, best_iou = postprocess_best_ious(m, protocol, gt, thresholds)
                 else:
                     best_iou = best_ious(m, gt, thresholds)
-                engine_cpu += time.process_time() - t0
                 acc.update(best_iou, gt_label=label, pred_label=pred)
-        best = [min(best[0], clock.wall), min(best[1], clock.cpu), min(best[2], engine_cpu)]
-        spent += clock.cpu
+        with Clock() as engine_clock:
+            for m, gt in zip(maps, gt224):
+                if raw:
+                    postprocess_best_ious(m, protocol, gt, thresholds)
+                else:
+                    best_ious(m, gt, thresholds)
+        best = [min(best[0], clock.wall), min(best[1], clock.cpu), min(best[2], engine_clock.cpu)]
+        spent += clock.cpu + engine_clock.cpu
     return acc.state, *best
 
 
