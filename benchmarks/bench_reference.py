@@ -33,7 +33,9 @@ off, as in a first evaluation) and with the masks from the cache of frame masks
 (``wsolbench.datasets.maskcache``, in a temporary folder here), as in every later evaluation.
 
 Times are per map: wall (``perf_counter``) and CPU of this process (``process_time``, the robust
-figure on a shared machine); ratios are reference / wsolbench CPU time. The machine's load
+figure on a shared machine); ratios are reference / wsolbench CPU time. Both sides report their best
+pass: wsolbench's passes repeat until ``--min-seconds`` of CPU time, the reference's up to three times
+within ``--ref-seconds``. The machine's load
 (``os.getloadavg``) is printed with the table.
 """
 
@@ -183,20 +185,31 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def reference_run(ev, inf, metadata, maps, raw, ids, step, multi):
-    """The reference's procedure over the maps; returns (num_correct per IoU, wall s, cpu s)."""
+def reference_run(ev, inf, metadata, maps, raw, ids, step, multi, max_seconds: float = 0.0, max_passes: int = 3):
+    """The reference's procedure over the maps; returns (num_correct per IoU, wall s, cpu s).
+
+    Passes are repeated (up to ``max_passes``, while the CPU time spent stays under ``max_seconds``)
+    and the best pass is reported, as for wsolbench's side: a ratio of a best time to a single
+    pass would flatter wsolbench."""
     thresholds = list(np.arange(0, 1, step))
-    evaluator = ev.BoxEvaluator(metadata=ev.configure_metadata(str(metadata)), dataset_name="CUB", split="test",
-                                cam_threshold_list=thresholds, iou_threshold_list=list(IOUS), mask_root=None,
-                                multi_contour_eval=multi)
     cv2 = ev.cv2
-    with Clock() as clock:
-        for cam, image_id in zip(maps, ids):
-            if raw:
-                cam = inf.normalize_scoremap(cv2.resize(cam.astype(np.float64), (SIDE, SIDE),
-                                                        interpolation=cv2.INTER_CUBIC))
-            evaluator.accumulate(cam, image_id)
-    return {d: evaluator.num_correct[d].astype(np.int64) for d in IOUS}, clock.wall, clock.cpu
+    best_wall = best_cpu = np.inf
+    spent, passes, counts = 0.0, 0, None
+    while passes == 0 or (passes < max_passes and spent + best_cpu <= max_seconds):
+        evaluator = ev.BoxEvaluator(metadata=ev.configure_metadata(str(metadata)), dataset_name="CUB", split="test",
+                                    cam_threshold_list=thresholds, iou_threshold_list=list(IOUS), mask_root=None,
+                                    multi_contour_eval=multi)
+        with Clock() as clock:
+            for cam, image_id in zip(maps, ids):
+                if raw:
+                    cam = inf.normalize_scoremap(cv2.resize(cam.astype(np.float64), (SIDE, SIDE),
+                                                            interpolation=cv2.INTER_CUBIC))
+                evaluator.accumulate(cam, image_id)
+        best_wall, best_cpu = min(best_wall, clock.wall), min(best_cpu, clock.cpu)
+        spent += clock.cpu
+        passes += 1
+        counts = {d: evaluator.num_correct[d].astype(np.int64) for d in IOUS}
+    return counts, best_wall, best_cpu
 
 
 def wsolbench_run(maps, raw, gt224, labels, preds, step, min_seconds: float):
@@ -245,8 +258,9 @@ def bench_family(ev, inf, name, args, tmp: Path):
         k = args.n if step == 0.01 else min(args.n, args.n_fine)
         if name == "noise224" and step == 0.001:
             k = 1       # the reference's accumulate is quadratic in the boxes: ~3M boxes per noise map here
-        ref_all, ref_all_wall, ref_all_cpu = reference_run(ev, inf, metadata, maps[:k], raw, ids[:k], step, True)
-        ref_lg, ref_lg_wall, ref_lg_cpu = reference_run(ev, inf, metadata, maps[:k], raw, ids[:k], step, False)
+        budget = args.ref_seconds
+        ref_all, ref_all_wall, ref_all_cpu = reference_run(ev, inf, metadata, maps[:k], raw, ids[:k], step, True, budget)
+        ref_lg, ref_lg_wall, ref_lg_cpu = reference_run(ev, inf, metadata, maps[:k], raw, ids[:k], step, False, budget)
         state, wall, cpu, engine_cpu = wsolbench_run(maps[:k], raw, gt224[:k], labels[:k], preds[:k], step,
                                                      args.min_seconds)
         for row, d in enumerate(IOUS):
@@ -372,6 +386,9 @@ def main(argv=None) -> int:
                         help="comma-separated subset of " + ",".join(FAMILIES) + " ('' for PxAP only)")
     parser.add_argument("--min-seconds", type=float, default=0.3,
                         help="repeat wsolbench's run until this much CPU time (best repeat reported)")
+    parser.add_argument("--ref-seconds", type=float, default=10.0,
+                        help="repeat the reference's run (up to 3 passes) while within this much CPU time; best "
+                             "pass reported (default 10)")
     parser.add_argument("--pxap-repeat", type=int, default=4, help="passes over the 5 OpenImages images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference", default=None, help=f"wsolevaluation folder (default {REFERENCE_DEFAULT})")
