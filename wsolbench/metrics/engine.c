@@ -775,6 +775,35 @@ static WSB_NOINLINE void hole_births(Sweep *s, int32_t p, int x, int pat, int32_
         o->hb = cheap;
         return;
     }
+    /* an arc whose pixel q sees the padding along a straight line (away from p, or across) through
+     * pixels that are all out of the set is not enclosed by r (a loop of r around q would put a pixel
+     * of r on every half-line from q: an 8-connected loop cannot cross a row or column between
+     * pixels): it needs no walk, and the lockstep walks only the others (without this, the walk of
+     * the region outside r runs as long as the enclosed one's) */
+    int open = 0;
+    for (int a = 0; a < na; a++) open += w[a].state == 0;
+    for (int a = 0; a < na && open > cycles - closed; a++) {
+        if (w[a].state) continue;
+        int dir = T.bg_rep[bp][a];
+        int64_t q0 = p + off[dir];
+        int qx = px + DX8[dir], qy = py + DY8[dir];
+        for (int turn = 0; turn < 3 && w[a].state == 0; turn++) {
+            int d = (dir + (turn == 0 ? 0 : turn == 1 ? 2 : 6)) & 7;   /* away from p, then across */
+            /* pixels from q to the padding along d (padded columns 0 and PW - 1, rows 0 and PH - 1) */
+            int64_t left = d == 0 ? PW - 1 - qx : d == 4 ? qx : d == 2 ? qy : s->PH - 1 - qy;
+            if (left > s->budget) continue;
+            int64_t step = off[d], q = q0, k = 0;
+            while (k < left && !fg_in(s, q)) {
+                q += step;
+                k++;
+            }
+            s->budget -= k;
+            if (k == left) {                   /* reached the padding: the outside */
+                w[a].state = 2;
+                open--;
+            }
+        }
+    }
     unsigned ring_p = (unsigned)pat;           /* p's neighbours in the set: its pattern */
     for (int a = 0; a < na; a++) {
         Walk *t = &w[a];
