@@ -92,7 +92,6 @@ typedef struct {
     uint8_t bg_n[256];        /* groups of 4-neighbours that are 4-connected through a corner */
     uint8_t bg_rep[256][4];
     int8_t bg_arc[256][8];    /* the group of each background 4-neighbour direction, -1 elsewhere */
-    uint8_t ring_of[512];     /* 3x3 raster pattern (rows top to bottom, bit 3k + j) -> ring pattern */
 } Tables;
 
 static Tables T;
@@ -176,11 +175,6 @@ static void build_tables(void) {
         }
         for (int d = 0; d < 8; d++) t.bg_arc[pat][d] = (int8_t)((d & 1) ? -1 : bgroup[d / 2]);
         t.bg_n[pat] = (uint8_t)nb;
-    }
-    for (int idx = 0; idx < 512; idx++) {
-        int pat = 0;
-        for (int d = 0; d < 8; d++) pat |= ((idx >> (3 * (DY8[d] + 1) + DX8[d] + 1)) & 1) << d;
-        t.ring_of[idx] = (uint8_t)pat;
     }
     T = t;
     choose_kernels();
