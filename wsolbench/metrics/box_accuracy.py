@@ -46,6 +46,13 @@ def _iou_levels(iou_thresholds: Sequence[int]) -> np.ndarray:
     return (np.asarray(iou_thresholds, dtype=np.int64) / 100)[:, None]
 
 
+def iou_level_grid(iou_thresholds: Sequence[int], n_modes: int, n_thresholds: int) -> np.ndarray:
+    """The IoU levels repeated for every (mode, IoU, CAM threshold) cell, C-contiguous: comparing a
+    (modes, 1, T) array of best IoUs with it is 1.6 times as fast as with the (n_iou, 1) broadcast."""
+    shape = (n_modes, len(iou_thresholds), n_thresholds)
+    return np.ascontiguousarray(np.broadcast_to(_iou_levels(iou_thresholds), shape))
+
+
 def _update(best: BestIoU, *, iou_thresholds: Sequence[int], top1_ok: bool | None) -> dict:
     """State increments of one image.
 
@@ -293,17 +300,14 @@ class BoxAccuracy:
             raise ValueError(f"IoU thresholds must be percentages in (0, 100], got {self.iou_thresholds}")
         self.all_regions = bool(all_regions)
         self._n_modes = 2 if self.all_regions else 1
-        shape = (self._n_modes, len(self.iou_thresholds), len(self.thresholds))
-        # the IoU levels repeated for every cell, C-contiguous: a comparison with them is 1.6 times
-        # as fast as one broadcast along the CAM thresholds
-        self._levels = np.ascontiguousarray(np.broadcast_to(_iou_levels(self.iou_thresholds), shape))
+        self._levels = iou_level_grid(self.iou_thresholds, self._n_modes, len(self.thresholds))
         # The state, kept so that an image costs one comparison (both modes at once) and one add of
         # bytes: `_hits[0]` counts the correct (mode, IoU, CAM threshold) cells of the images whose
         # label is right, `_hits[1]` those of the others, so correct = _hits[0] + _hits[1] and top1 =
         # _hits[0]. Images add into the uint8 `_recent` (a tenth of int64 + bool's cost), which moves
         # into `_hits` every 255 images (it cannot overflow) and before the state is read.
-        self._hits = np.zeros((2, *shape), np.int64)
-        self._recent = np.zeros((2, *shape), np.uint8)
+        self._hits = np.zeros((2, *self._levels.shape), np.int64)
+        self._recent = np.zeros((2, *self._levels.shape), np.uint8)
         self._n_recent = 0
         self._count = self._count_with_pred = self._cls_correct = 0
         self._buffers()

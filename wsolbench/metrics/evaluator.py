@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wsolbench.errors import AnnotationError, FormatError, ProtocolError, where
-from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _iou_levels, _top1_ok
+from wsolbench.metrics.box_accuracy import MODES, BoxAccuracy, _top1_ok, iou_level_grid
 from wsolbench.metrics.boxes import BestIoU, best_ious, iou_rows
 from wsolbench.metrics.diagnostics import image_diagnostics, summarize_diagnostics
 from wsolbench.metrics.imagestate import ImageState
@@ -187,9 +187,7 @@ class FrameEvaluator:
         self._pxap = PixelAP(protocol.cam_step) if with_masks else None
         self.box_sizes = bool(box_sizes) and self.with_boxes
         self._hist_dtype = area_dtype(protocol.height, protocol.width)
-        # (modes, n_iou, T) C-contiguous, as BoxAccuracy's update: faster to compare with than (n_iou, 1)
-        shape = (len(self.modes), len(protocol.iou_thresholds), len(self.thresholds))
-        self._iou_levels = np.ascontiguousarray(np.broadcast_to(_iou_levels(protocol.iou_thresholds), shape))
+        self._iou_levels = iou_level_grid(protocol.iou_thresholds, len(self.modes), len(self.thresholds))
 
     def new_state(self, dataset: str = "") -> EvalState:
         return EvalState(protocol_hash=self.protocol.hash(), dataset=dataset)

@@ -51,6 +51,17 @@ def _check_size_wh(size_wh, what: str, *, image_id: str | None) -> np.ndarray:
 
 
 _NUMBER = (int, float, np.integer, np.floating)
+_SMALL = 2 ** 30       # integer coordinates below this in magnitude keep every int64 step exact in Python
+
+
+def few_small_boxes(boxes: np.ndarray) -> list | None:
+    """An image's few int64 (m, 4) boxes (m <= 16) as Python lists when every coordinate is below 2^30 in
+    magnitude (then sums and products of them computed with Python ints equal NumPy's int64 ones), else
+    ``None`` (use the array path)."""
+    if len(boxes) > 16:
+        return None
+    few = boxes.tolist()
+    return few if all(-_SMALL < v < _SMALL for box in few for v in box) else None
 _EXACT = 2.0 ** 52          # floats and results below this convert to and from int64 exactly
 
 

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from wsolbench.metrics.gt import few_small_boxes
+
 #: The pointing game's tolerance in pixels (Zhang et al. 2016).
 TOLERANCE = 15
-_SMALL = 2 ** 30      # coordinates below this in magnitude keep every int64 step of the distance exact
 
 
 def max_point(scoremap: np.ndarray) -> tuple[int, int]:
@@ -51,8 +52,8 @@ def _box_distance2(row: int, col: int, boxes: np.ndarray) -> float:
     b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     if len(b) == 0:
         return float("inf")
-    few = b.tolist() if len(b) <= 16 and abs(row) < _SMALL and abs(col) < _SMALL else ()
-    if few and all(-_SMALL < v < _SMALL for box in few for v in box):
+    few = few_small_boxes(b) if abs(row) < 2 ** 30 and abs(col) < 2 ** 30 else None
+    if few:
         # an image's few boxes in Python: the same integers (no int64 step can overflow here), faster
         return float(min(max(x0 - col, 0, col - x1) ** 2 + max(y0 - row, 0, row - y1) ** 2
                          for x0, y0, x1, y1 in few))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from wsolbench.metrics.boxes import best_ious
+from wsolbench.metrics.gt import few_small_boxes
 
 #: Bin edges of the log2 area-ratio histogram the report draws (ratios 1/64 .. 64).
 LOG2_EDGES = np.arange(-6.0, 6.01, 0.5)
@@ -63,8 +64,8 @@ def largest_gt_area(boxes: np.ndarray) -> int | None:
     b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     if len(b) == 0:
         return None
-    few = b.tolist() if len(b) <= 16 else ()
-    if few and all(-2 ** 30 < v < 2 ** 30 for box in few for v in box):
+    few = few_small_boxes(b)
+    if few:
         # an image's few boxes in Python: the same integers (no int64 step can overflow here), faster
         return max((x1 - x0 + 1) * (y1 - y0 + 1) for x0, y0, x1, y1 in few)
     return int(((b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)).max())
