@@ -42,14 +42,13 @@ import os
 import numpy as np
 
 from wsolbench.datasets import load_annotations
-from wsolbench.datasets.images import read_gray
+from wsolbench.datasets.pngmask import read_gray_at
 from wsolbench.datasets.records import GTMasks
 from wsolbench.errors import FormatError, ProtocolError
 from wsolbench.metrics.box_accuracy import BoxAccuracy
 from wsolbench.metrics.boxes import best_ious, box_iou, extract_boxes
 from wsolbench.metrics.gt import gt_mask, resize_boxes
 from wsolbench.metrics.masks import PixelAP, bin_edges
-from wsolbench.metrics.resize import resize_nearest
 
 _RESIZE_LENGTH = 224
 
@@ -239,15 +238,16 @@ class BoxEvaluator(LocalizationEvaluator):
 
 def load_mask_image(file_path, resize_size) -> np.ndarray:
     """A grayscale mask PNG as float32, nearest-resized to ``resize_size`` = (width, height)."""
-    return resize_nearest(read_gray(file_path).astype(np.float32), resize_size)
+    return read_gray_at(file_path, resize_size).astype(np.float32)
 
 
 def get_mask(mask_root, mask_paths, ignore_path) -> np.ndarray:
     """The 224x224 GT mask of an image: 1 foreground, 255 ignore, 0 background (:func:`wsolbench.gt_mask`)."""
-    instances = [read_gray(os.path.join(mask_root, p)) for p in mask_paths]
-    ignore = read_gray(os.path.join(mask_root, ignore_path)) if ignore_path else None
+    frame = (_RESIZE_LENGTH, _RESIZE_LENGTH)
+    instances = [read_gray_at(os.path.join(mask_root, p), frame) for p in mask_paths]
+    ignore = read_gray_at(os.path.join(mask_root, ignore_path), frame) if ignore_path else None
     masks = GTMasks(instances=instances, instance_labels=[None] * len(instances), ignore=ignore)
-    return gt_mask(masks, (_RESIZE_LENGTH, _RESIZE_LENGTH))
+    return gt_mask(masks, frame)
 
 
 def _pxap_step(cam_threshold_list) -> float:

@@ -109,7 +109,7 @@ def frame_mask(source: MaskSource, resolution_wh, *, class_index: int | None = N
         hit = _read(path, (h, w))
         if hit is not None:
             return hit
-    mask = gt_mask(source.load(), resolution_wh, class_index=class_index, image_id=image_id)
+    mask = gt_mask(source.load_at(resolution_wh), resolution_wh, class_index=class_index, image_id=image_id)
     if path is not None:
         _write(path, mask)
     return mask

@@ -79,12 +79,17 @@ class MaskSource:
             (:mod:`wsolbench.datasets.maskcache`: a file's size or time changes, the entry is stale).
         cache_tag: how the loader turns those files into masks (the adapter and anything else the
             masks depend on), or ``None``: not cacheable.
+        frame_loader: optional ``size_wh -> GTMasks`` whose arrays are already the masks under the
+            nearest resize to ``size_wh`` (``cv2.INTER_NEAREST``), for loaders that can read less than
+            the whole file (:mod:`wsolbench.datasets.pngmask`); :meth:`load_at` uses it.
     """
 
     def __init__(self, loader: Callable[[], GTMasks], description: str = "", *,
                  instance_files: Sequence[str] = (), ignore_file: str | None = None,
-                 files: Sequence[str] = (), cache_tag: str | None = None):
+                 files: Sequence[str] = (), cache_tag: str | None = None,
+                 frame_loader: Callable[[tuple[int, int]], GTMasks] | None = None):
         self._loader = loader
+        self._frame_loader = frame_loader
         self.description = description
         self.instance_files = tuple(instance_files)
         self.ignore_file = ignore_file or None
@@ -93,6 +98,14 @@ class MaskSource:
 
     def load(self) -> GTMasks:
         return self._loader()
+
+    def load_at(self, size_wh) -> GTMasks:
+        """The masks for a frame of ``size_wh`` (``(width, height)``): :func:`wsolbench.metrics.gt.gt_mask`
+        at that frame gives the same result from these as from :meth:`load` (the nearest resize of an
+        already resized mask to its own size changes nothing), often for less decoding."""
+        if self._frame_loader is None:
+            return self._loader()
+        return self._frame_loader(tuple(int(v) for v in size_wh))
 
     def __repr__(self) -> str:
         return f"MaskSource({self.description!r})"

@@ -14,6 +14,7 @@ import numpy as np
 
 from wsolbench.datasets.boxes import check_box
 from wsolbench.datasets.images import read_gray
+from wsolbench.datasets.pngmask import read_gray_at
 from wsolbench.datasets.paths import inside_root
 from wsolbench.datasets.records import AnnotationSet, GTMasks, ImageRecord, MaskSource, check_image_id
 from wsolbench.datasets.registry import register_adapter
@@ -99,9 +100,15 @@ def _mask_loader(instances, ignore, image_id, *, names, ignore_name):
         return GTMasks(instances=inst, instance_labels=[None] * len(inst),
                        ignore=read_gray(ignore, image_id=image_id) if ignore else None)
 
+    def load_at(size_wh) -> GTMasks:
+        inst = [read_gray_at(p, size_wh, image_id=image_id) for p in instances]
+        return GTMasks(instances=inst, instance_labels=[None] * len(inst),
+                       ignore=read_gray_at(ignore, size_wh, image_id=image_id) if ignore else None)
+
     return MaskSource(load, f"{len(instances)} mask(s) of {image_id}", instance_files=names,
                       ignore_file=ignore_name, files=[*instances, *([ignore] if ignore else [])],
-                      cache_tag=f"wsoleval-png instances={len(instances)} ignore={bool(ignore)}")
+                      cache_tag=f"wsoleval-png instances={len(instances)} ignore={bool(ignore)}",
+                      frame_loader=load_at)
 
 
 def _box(path, line, parts, image_id, size):

@@ -2008,6 +2008,204 @@ WSB_API int64_t wsb_pxap_hist(const void *scores, int is_f32, const uint8_t *cat
     return bad;
 }
 
+/* ------------------------------------------------------------------- PNG masks, sampled */
+
+/* A decoded mask seen through a nearest-neighbour resize reads one pixel per (sampled row, sampled
+ * column), so only those pixels need their PNG filters undone, plus whatever they depend on: a row
+ * filtered with Up needs the row above at the same pixels, Sub needs its own row to the left (not
+ * the row above), Average and Paeth need the whole row above and their own row. One backward pass
+ * over the rows' filter bytes decides, for each row, nothing / the sampled pixels / the whole row;
+ * a forward pass reconstructs exactly that. The values equal a full decode's bit for bit: every
+ * byte that is reconstructed gets the PNG specification's formula on the same inputs.
+ *
+ * The sampled pixels of a row are kept as "units" (the bpp bytes that a PNG filter treats as one
+ * pixel: 1-4 bytes, or one byte of eight 1-bit pixels) packed in a uint32, little-endian, and the
+ * filters add units with one SWAR byte-wise addition. Sub walks its row once, skipping 24 zero bytes
+ * (which change no running sum) at a time: mask rows are long runs of one value.
+ *
+ * raw: the inflated image data of a non-interlaced PNG, height * (1 + stride) bytes (a filter byte
+ * before each row); channels 1-4 with bit depth 8, or 1 channel with bit depth 1. Gray value of a
+ * pixel as Pillow's convert("L") gives it: the gray byte (1 and 2 channels; alpha dropped), 0/255
+ * for 1-bit pixels, and (19595 R + 38470 G + 7471 B + 32768) >> 16 for RGB and RGBA.
+ * rows (n_rows) and cols (n_cols) are source indices, each non-decreasing; out (n_rows, n_cols)
+ * uint8. Returns 0, -1 for bad arguments, -2 for a length that does not match, -3 for a filter
+ * type > 4, -4 when memory runs out. */
+enum { PNG_SKIP = 0, PNG_COLS = 1, PNG_FULL = 2 };
+
+static inline uint8_t png_paeth(int a, int b, int c) {
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return (uint8_t)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+}
+
+static inline uint32_t png_add(uint32_t a, uint32_t b) {      /* byte-wise a + b (mod 256 each) */
+    return ((a & 0x7f7f7f7fu) + (b & 0x7f7f7f7fu)) ^ ((a ^ b) & 0x80808080u);
+}
+
+/* The unit at p (bpp bytes) packed little-endian; reads 4 bytes where p + 4 <= end. */
+static inline uint32_t png_unit(const uint8_t *p, int bpp, uint32_t mask, const uint8_t *end) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (p + 4 <= end) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v & mask;
+    }
+#endif
+    uint32_t v = 0;
+    for (int i = 0; i < bpp; i++) v |= (uint32_t)p[i] << (8 * i);
+    (void)mask;
+    (void)end;
+    return v;
+}
+
+static void png_row_full(int filter, const uint8_t *f, const uint8_t *prev, int64_t stride, int bpp, uint8_t *cur) {
+    int64_t i;
+    switch (filter) {
+    case 0: memcpy(cur, f, (size_t)stride); break;
+    case 1:
+        for (i = 0; i < bpp && i < stride; i++) cur[i] = f[i];
+        for (; i < stride; i++) cur[i] = (uint8_t)(f[i] + cur[i - bpp]);
+        break;
+    case 2: for (i = 0; i < stride; i++) cur[i] = (uint8_t)(f[i] + prev[i]); break;
+    case 3:
+        for (i = 0; i < bpp && i < stride; i++) cur[i] = (uint8_t)(f[i] + (prev[i] >> 1));
+        for (; i < stride; i++) cur[i] = (uint8_t)(f[i] + ((cur[i - bpp] + prev[i]) >> 1));
+        break;
+    default:
+        for (i = 0; i < bpp && i < stride; i++) cur[i] = (uint8_t)(f[i] + prev[i]);
+        for (; i < stride; i++) cur[i] = (uint8_t)(f[i] + png_paeth(cur[i - bpp], prev[i], prev[i - bpp]));
+        break;
+    }
+}
+
+static inline uint8_t png_gray(uint32_t unit, int64_t col, int channels, int bit_depth) {
+    if (bit_depth == 1) return (unit >> (7 - (col & 7))) & 1 ? 255 : 0;
+    if (channels < 3) return (uint8_t)unit;
+    return (uint8_t)(((unit & 255u) * 19595u + ((unit >> 8) & 255u) * 38470u + ((unit >> 16) & 255u) * 7471u
+                      + 0x8000u) >> 16);
+}
+
+WSB_API int wsb_png_sample(const uint8_t *raw, int64_t raw_len, int width, int height, int channels, int bit_depth,
+                           const int64_t *rows, int n_rows, const int64_t *cols, int n_cols, uint8_t *out) {
+    if (width < 1 || height < 1 || n_rows < 0 || n_cols < 0 || channels < 1 || channels > 4
+        || !(bit_depth == 8 || (bit_depth == 1 && channels == 1)))
+        return -1;
+    int64_t stride = bit_depth == 8 ? (int64_t)width * channels : ((int64_t)width + 7) / 8;
+    int bpp = bit_depth == 8 ? channels : 1;
+    uint32_t mask = bpp == 4 ? 0xffffffffu : (1u << (8 * bpp)) - 1u;
+    if (raw_len != (int64_t)height * (stride + 1)) return -2;
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i] < 0 || rows[i] >= height || (i && rows[i] < rows[i - 1])) return -1;
+    for (int j = 0; j < n_cols; j++)
+        if (cols[j] < 0 || cols[j] >= width || (j && cols[j] < cols[j - 1])) return -1;
+    for (int64_t r = 0; r < height; r++)
+        if (raw[r * (stride + 1)] > 4) return -3;
+    if (n_rows == 0 || n_cols == 0) return 0;
+
+    uint8_t *need = (uint8_t *)calloc((size_t)height, 1);
+    uint8_t *bufs = (uint8_t *)calloc((size_t)(3 * stride + 12), 1);
+    int64_t *units = (int64_t *)malloc((size_t)n_cols * sizeof(int64_t));  /* distinct sampled units */
+    int64_t *off = (int64_t *)malloc((size_t)n_cols * sizeof(int64_t));    /* their byte offsets */
+    int32_t *which_unit = (int32_t *)malloc((size_t)n_cols * sizeof(int32_t));
+    uint32_t *val = (uint32_t *)calloc((size_t)n_cols, sizeof(uint32_t));    /* their values in the row */
+    if (!need || !bufs || !units || !off || !which_unit || !val) {
+        free(need); free(bufs); free(units); free(off); free(which_unit); free(val);
+        return -4;
+    }
+    int nu = 0;
+    for (int j = 0; j < n_cols; j++) {
+        int64_t u = bit_depth == 1 ? cols[j] >> 3 : cols[j];
+        if (nu == 0 || units[nu - 1] < u) {
+            off[nu] = u * bpp;
+            units[nu++] = u;
+        }
+        which_unit[j] = nu - 1;
+    }
+
+    /* backward: what each row must provide */
+    for (int i = 0; i < n_rows; i++) need[rows[i]] = PNG_COLS;
+    for (int64_t r = height - 1; r >= 0; r--) {
+        int n = need[r];
+        if (!n) continue;
+        int filter = raw[r * (stride + 1)];
+        if (filter == 2) {
+            if (r > 0 && need[r - 1] < n) need[r - 1] = (uint8_t)n;
+        } else if (filter >= 3) {
+            need[r] = PNG_FULL;
+            if (r > 0) need[r - 1] = PNG_FULL;
+        }
+    }
+
+    /* forward: reconstruct; prev is the row above in full where a full row needs it (zeros above
+     * the first row), val the sampled units of the row above where a sampled row needs them */
+    const uint8_t *end = raw + raw_len;
+    uint8_t *zero = bufs, *buf[2] = {bufs + stride + 4, bufs + 2 * stride + 8};
+    const uint8_t *prev = zero;
+    int flip = 0, oi = 0, span = 24 / bpp;
+    for (int64_t r = 0; r < height && oi < n_rows; r++) {
+        int n = need[r];
+        if (!n) continue;
+        const uint8_t *f = raw + r * (stride + 1) + 1;
+        int filter = f[-1];
+        if (n == PNG_FULL) {
+            const uint8_t *rec = f;                       /* unfiltered: the data itself */
+            if (filter != 0) {
+                uint8_t *cur = buf[flip];
+                flip ^= 1;
+                png_row_full(filter, f, prev, stride, bpp, cur);
+                rec = cur;
+            }
+            for (int k = 0; k < nu; k++) val[k] = png_unit(rec + off[k], bpp, mask, rec + stride + 4);
+            prev = rec;
+        } else if (filter == 0) {
+            for (int k = 0; k < nu; k++) val[k] = png_unit(f + off[k], bpp, mask, end);
+        } else if (filter == 2) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            if (f + stride + 3 <= end) {                  /* every 4-byte read stays in the buffer */
+                for (int k = 0; k < nu; k++) {
+                    uint32_t v;
+                    memcpy(&v, f + off[k], 4);
+                    val[k] = png_add(val[k], v & mask);
+                }
+            } else
+#endif
+                for (int k = 0; k < nu; k++) val[k] = png_add(val[k], png_unit(f + off[k], bpp, mask, end));
+        } else {                                          /* Sub: running sum along the row */
+            uint32_t acc = 0;
+            int64_t x = 0;                                /* units [0, x) are in acc */
+            for (int k = 0; k < nu; k++) {
+                while (x <= units[k]) {
+                    const uint8_t *b = f + x * bpp;
+                    if (x * bpp + 24 <= stride) {
+                        uint64_t w0, w1, w2;
+                        memcpy(&w0, b, 8);
+                        memcpy(&w1, b + 8, 8);
+                        memcpy(&w2, b + 16, 8);
+                        if ((w0 | w1 | w2) == 0) {
+                            x += span;
+                            continue;
+                        }
+                    }
+                    acc = png_add(acc, png_unit(b, bpp, mask, end));
+                    x++;
+                }
+                val[k] = acc;
+            }
+        }
+        if (rows[oi] == r) {
+            uint8_t *o = out + (int64_t)oi * n_cols;
+            for (int j = 0; j < n_cols; j++) o[j] = png_gray(val[which_unit[j]], cols[j], channels, bit_depth);
+            for (oi++; oi < n_rows && rows[oi] == r; oi++) memcpy(out + (int64_t)oi * n_cols, o, (size_t)n_cols);
+        }
+    }
+    free(need);
+    free(bufs);
+    free(units);
+    free(off);
+    free(which_unit);
+    free(val);
+    return 0;
+}
+
 #ifndef WSB_SOURCE_HASH
 #define WSB_SOURCE_HASH ""
 #endif

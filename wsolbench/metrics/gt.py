@@ -135,8 +135,11 @@ def _binary_at(mask, size_wh, *, image_id: str | None, what: str) -> np.ndarray:
     if m.ndim != 2 or m.shape[0] < 1 or m.shape[1] < 1:
         raise AnnotationError(f"{where(image_id=image_id)}{what} must be a non-empty 2-D array (rows, cols), "
                               f"got shape {m.shape}; masks are single-channel images")
-    # Nearest resizing is a gather, so gathering first and converting after is the same computation.
-    return resize_nearest(m, size_wh).astype(np.float32) > 0.5
+    # Nearest resizing is a gather, so gathering first and converting after is the same computation;
+    # a mask already in the frame is its own resize (MaskSource.load_at), and uint8 v > 0.5 is v != 0.
+    if m.shape != (size_wh[1], size_wh[0]):
+        m = resize_nearest(m, size_wh)
+    return m != 0 if m.dtype in (np.uint8, np.bool_) else m.astype(np.float32) > 0.5
 
 
 def _counts_for(label, class_index: int | None) -> bool:

@@ -207,7 +207,9 @@ def _area_half(arr: np.ndarray) -> np.ndarray:
     return total * 0.25
 
 
-def _nearest_index(n_src: int, n_dst: int) -> np.ndarray:
+def nearest_index(n_src: int, n_dst: int) -> np.ndarray:
+    """The source indices that ``cv2.INTER_NEAREST`` reads along one axis of ``n_src`` -> ``n_dst`` (int64,
+    non-decreasing)."""
     inv = 1.0 / (n_dst / n_src)
     src = np.floor(np.arange(n_dst, dtype=np.float64) * inv).astype(np.int64)
     return np.minimum(src, n_src - 1)
@@ -233,8 +235,8 @@ def resize_nearest(arr, size_wh) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise FormatError(f"expected a non-empty 2-D array (rows, cols), got shape {arr.shape}")
     out_w, out_h = _check_size(size_wh)
-    rows = _nearest_index(arr.shape[0], out_h)
-    cols = _nearest_index(arr.shape[1], out_w)
+    rows = nearest_index(arr.shape[0], out_h)
+    cols = nearest_index(arr.shape[1], out_w)
     return arr[rows[:, None], cols[None, :]]
 
 

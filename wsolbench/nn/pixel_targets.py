@@ -36,7 +36,7 @@ def pixel_targets(record: ImageRecord, *, size: int, image_path) -> np.ndarray:
         DatasetError: the image has neither a mask nor a box (it is not fully supervised).
     """
     if record.masks is not None:
-        frame = gt_mask(record.masks.load(), (size, size), image_id=record.image_id)
+        frame = gt_mask(record.masks.load_at((size, size)), (size, size), image_id=record.image_id)
         return np.stack([frame == 1, frame != IGNORE]).astype(np.uint8)
     if len(record.boxes):
         size_wh = record.image_size or image_size(image_path)

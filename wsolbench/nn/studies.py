@@ -307,7 +307,7 @@ def body_pxap(maps_path, annotations, protocol) -> float:
         for batch in f.iter_batches(256):
             for image_id, raw in zip(batch.image_ids, batch.maps):
                 cam, _ = postprocess_map(np.asarray(raw), protocol, normalized=f.normalized, image_id=image_id)
-                mask = gt_mask(annotations[image_id].masks.load(), protocol.resolution)
+                mask = gt_mask(annotations[image_id].masks.load_at(protocol.resolution), protocol.resolution)
                 part = resize_nearest(load_part_mask(annotations, image_id).astype(np.float32),
                                       protocol.resolution) > 0.5
                 mask[part] = 255

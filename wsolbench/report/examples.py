@@ -132,7 +132,7 @@ def _gt_in_frame(record, frame: Frame, label: int | None):
     mask = None
     if record.masks is not None:
         cls = label if len(record.labels) > 1 else None
-        mask = gt_mask(record.masks.load(), res, class_index=cls, image_id=record.image_id)
+        mask = gt_mask(record.masks.load_at(res), res, class_index=cls, image_id=record.image_id)
     return boxes, mask
 
 
