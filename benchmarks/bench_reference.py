@@ -26,11 +26,12 @@ families are skipped with a message if absent); 224x224 smooth maps; 224x224 pix
 normalised) maps skip the resize on both sides.
 
 PxAP: the reference's ``MaskEvaluator.accumulate`` (cv2.imread of every instance and ignore PNG,
-nearest resize, two ``np.histogram``) against wsolbench's frame mask (``wsoleval:`` adapter, Pillow,
-``gt_mask``) + ``PixelAP.update``, on the real OpenImages masks in ``../shared/openimages-masks``
-(1600x1066 PNGs), histograms asserted equal; twice: decoding the PNGs every time (the mask cache
-off, as in a first evaluation) and with the masks from the cache of frame masks
-(``wsolbench.datasets.maskcache``, in a temporary folder here), as in every later evaluation.
+nearest resize, two ``np.histogram``) against wsolbench's frame mask (``wsoleval:`` adapter, the
+PNGs read into the frame by ``wsolbench.datasets.pngmask``, ``gt_mask``) + ``PixelAP.update``, on the
+real OpenImages masks in ``../shared/openimages-masks`` (1600x1066 PNGs), histograms asserted equal;
+twice: decoding the PNGs every time (the mask cache off, as in a first evaluation) and with the masks
+from the cache of frame masks (``wsolbench.datasets.maskcache``, in a temporary folder here), as in
+every later evaluation. Each side reports its best of three passes over the images.
 
 Times are per map: wall (``perf_counter``) and CPU of this process (``process_time``, the robust
 figure on a shared machine); ratios are reference / wsolbench CPU time. Both sides report their best
@@ -282,6 +283,20 @@ def bench_family(ev, inf, name, args, tmp: Path):
 
 # ------------------------------------------------------------------------------------------- PxAP
 
+PASSES = 3
+
+
+def best_pass(run):
+    """``(result, Clock)`` of the pass with the least CPU time among PASSES calls of ``run``."""
+    best = None
+    for _ in range(PASSES):
+        with Clock() as clock:
+            result = run()
+        if best is None or clock.cpu < best[1].cpu:
+            best = (result, clock)
+    return best
+
+
 def bench_pxap(ev, args):
     """Reference MaskEvaluator vs wsolbench's mask loading + histogram on the real OpenImages masks:
     decoding the mask files every time (the cache off: a first evaluation) and from the cache of
@@ -297,26 +312,30 @@ def bench_pxap(ev, args):
         os.environ["WSOLBENCH_CACHE"] = cache                 # a fresh cache: nothing of earlier runs
         for step in (0.01, 0.001):
             thresholds = list(np.arange(0, 1, step))
-            reference = ev.MaskEvaluator(metadata=ev.configure_metadata(str(OPENIMAGES / "metadata")),
-                                         dataset_name="OpenImages", split="val", cam_threshold_list=thresholds,
-                                         iou_threshold_list=list(IOUS), mask_root=str(OPENIMAGES / "masks"),
-                                         multi_contour_eval=False)
             gt = load_annotations(f"wsoleval:{OPENIMAGES / 'metadata'}", mask_root=str(OPENIMAGES / "masks"))
             rng = np.random.default_rng(args.seed)
             items = [(r, smooth_map(rng)) for r in gt.records] * args.pxap_repeat
-            with Clock() as ref:
+
+            def reference_pass():
+                evaluator = ev.MaskEvaluator(metadata=ev.configure_metadata(str(OPENIMAGES / "metadata")),
+                                             dataset_name="OpenImages", split="val", cam_threshold_list=thresholds,
+                                             iou_threshold_list=list(IOUS), mask_root=str(OPENIMAGES / "masks"),
+                                             multi_contour_eval=False)
                 for record, m in items:
-                    reference.accumulate(m, record.image_id)
-            decoded = PixelAP(step)
-            with Clock() as cold:                             # decoding the PNGs (what the reference does)
+                    evaluator.accumulate(m, record.image_id)
+                return evaluator
+
+            def ours_pass(cache):
+                acc = PixelAP(step)
                 for record, m in items:
-                    decoded.update(m, frame_mask(record.masks, (SIDE, SIDE), cache=False))
-            for record, _ in items:                           # fill the cache (a first evaluation)
-                frame_mask(record.masks, (SIDE, SIDE))
-            ours = PixelAP(step)
-            with Clock() as warm:                             # a later evaluation: masks from the cache
-                for record, m in items:
-                    ours.update(m, frame_mask(record.masks, (SIDE, SIDE)))
+                    acc.update(m, frame_mask(record.masks, (SIDE, SIDE), cache=cache))
+                return acc
+
+            # each side's best of PASSES passes (the first pass of either side pays one-time costs)
+            reference, ref = best_pass(reference_pass)
+            decoded, cold = best_pass(lambda: ours_pass(False))   # decoding the PNGs (what the reference does)
+            ours_pass(True)                                   # fill the cache (a first evaluation)
+            ours, warm = best_pass(lambda: ours_pass(True))   # a later evaluation: masks from the cache
             for acc in (decoded, ours):
                 assert np.array_equal(acc.fg_hist, reference.gt_true_score_hist.astype(np.int64)), "fg histograms differ"
                 assert np.array_equal(acc.bg_hist, reference.gt_false_score_hist.astype(np.int64)), "bg histograms differ"

@@ -166,23 +166,28 @@ def test_interlaced_and_damaged_files(tmp_path):
     assert sample_png(short, (9, 9)) is None
 
 
-def test_engine_checks_its_arguments():
-    raw = np.zeros(3 * (1 + 4), np.uint8)             # 3 rows of 4 gray bytes
+def test_engine_checks_its_arguments_and_the_stream():
+    rows_bytes = b"".join(b"\x00" + bytes([r, r + 1, r + 2, r + 3]) for r in range(3))   # 3 rows of 4 gray bytes
     out = np.empty((2, 2), np.uint8)
     rows, cols = np.array([0, 2]), np.array([1, 3])
 
-    def call(raw=raw, rows=rows, cols=cols, width=4, channels=1, depth=8):
-        return engine().wsb_png_sample(ptr(raw), raw.size, width, 3, channels, depth, ptr(rows), len(rows),
-                                       ptr(cols), len(cols), ptr(out))
+    def call(stream=zlib.compress(rows_bytes), rows=rows, cols=cols, width=4, channels=1, depth=8):
+        z = np.frombuffer(stream, np.uint8)
+        return engine().wsb_png_decode_sample(ptr(z), z.size, width, 3, channels, depth, ptr(rows), len(rows),
+                                              ptr(cols), len(cols), ptr(out))
 
-    assert call() == 0
-    assert call(raw=raw[:-1].copy()) == -2            # length does not match
+    assert call() == 0 and out.tolist() == [[1, 3], [3, 5]]
     assert call(rows=np.array([2, 0])) == -1          # rows not sorted
     assert call(cols=np.array([0, 4])) == -1          # column outside the image
     assert call(depth=1, channels=3) == -1            # 1-bit colour is not taken
-    bad = raw.copy()
-    bad[5] = 5                                        # filter type 5 in row 1
-    assert call(raw=bad) == -3
+    assert call(stream=zlib.compress(rows_bytes[:-1])) == -5          # one byte short
+    assert call(stream=zlib.compress(rows_bytes + b"\x00")) == -5     # one byte too many
+    bad = bytearray(zlib.compress(rows_bytes))
+    bad[-1] ^= 1                                      # the Adler-32
+    assert call(stream=bytes(bad)) == -5
+    assert call(stream=zlib.compress(rows_bytes)[:-5]) == -5          # truncated
+    assert call(stream=b"") == -5
+    assert call(stream=zlib.compress(rows_bytes[:5] + b"\x05" + rows_bytes[6:])) == -3   # filter type 5
 
 
 def test_real_openimages_masks(shared_dir):
@@ -214,3 +219,77 @@ def test_nearest_index_is_the_resize_gather():
     for w, h in [(5, 4), (40, 30), (17, 13)]:
         got = arr[nearest_index(13, h)[:, None], nearest_index(17, w)[None, :]]
         assert np.array_equal(got, resize_nearest(arr, (w, h)))
+
+
+STRATEGIES = [zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE, zlib.Z_FIXED]
+
+
+def _random_stream(rng, raw: bytes) -> bytes:
+    """``raw`` through zlib with random settings, in pieces with sync and full flushes (empty stored
+    blocks, byte alignment), so that every block type and code shape occurs."""
+    co = zlib.compressobj(int(rng.integers(0, 10)), zlib.DEFLATED, int(rng.integers(9, 16)),
+                          int(rng.integers(1, 10)), STRATEGIES[rng.integers(0, len(STRATEGIES))])
+    parts, pos = [], 0
+    while pos < len(raw):
+        n = int(rng.integers(1, max(2, len(raw) // 3 + 1)))
+        parts.append(co.compress(raw[pos:pos + n]))
+        pos += n
+        if rng.random() < 0.3:
+            parts.append(co.flush(zlib.Z_SYNC_FLUSH if rng.random() < 0.5 else zlib.Z_FULL_FLUSH))
+    return b"".join(parts) + co.flush()
+
+
+def _pillow_or_none(data: bytes, frame):
+    import io
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = im.convert("L") if im.mode != "L" else im
+            return resize_nearest(np.asarray(im), frame)
+    except Exception:                                 # noqa: BLE001 - any failure of Pillow's
+        return None
+
+
+def test_random_streams_and_damaged_streams_against_pillow():
+    """Random images, filters and zlib settings decode as Pillow decodes them; a damaged stream
+    (bits flipped, cut, bytes inserted) is either refused (Pillow then decodes or reports it) or
+    gives exactly Pillow's values: never other values."""
+    rng = np.random.default_rng(2026)
+    kinds = sorted(KINDS)
+    refused = 0
+    for it in range(120):
+        colour, depth = kinds[it % len(kinds)]
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 70))
+        pixels = _pixels(rng, h, w, colour, depth, "noise" if it % 3 == 0 else "boxes")
+        rows = np.packbits(pixels.astype(bool), axis=1) if depth == 1 else pixels.reshape(h, -1)
+        bpp = 1 if depth == 1 else KINDS[(colour, depth)]
+        filters = rng.integers(0, 5, h)
+        prev, raw = np.zeros(rows.shape[1], np.uint8), []
+        for r in range(h):
+            raw.append(bytes([filters[r]]) + _filter_row(int(filters[r]), rows[r], prev, bpp).tobytes())
+            prev = rows[r]
+        stream = _random_stream(rng, b"".join(raw))
+        header = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0))
+        frame = (int(rng.integers(1, 90)), int(rng.integers(1, 90)))
+
+        def png(z):
+            return header + _chunk(b"IDAT", z) + _chunk(b"IEND", b"")
+
+        got = sample_png(png(stream), frame)
+        assert got is not None and np.array_equal(got, _pillow_or_none(png(stream), frame)), it
+        for _ in range(4):
+            bad = bytearray(stream)
+            kind = rng.integers(0, 3)
+            if kind == 0:
+                i = int(rng.integers(0, len(bad)))
+                bad[i] ^= 1 << int(rng.integers(0, 8))
+            elif kind == 1:
+                bad = bad[:int(rng.integers(0, len(bad)))]
+            else:
+                i = int(rng.integers(0, len(bad)))
+                bad[i:i] = bytes(rng.integers(0, 256, 3, dtype=np.uint8))
+            got = sample_png(png(bytes(bad)), frame)
+            if got is None:
+                refused += 1
+            else:
+                assert np.array_equal(got, _pillow_or_none(png(bytes(bad)), frame)), (it, kind)
+    assert refused > 300                              # damage is almost always caught

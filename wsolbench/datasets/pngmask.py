@@ -1,21 +1,23 @@
 """Mask PNGs read straight into the evaluation frame: ``resize_nearest(read_gray(path), size)``,
-without decoding the pixels that the nearest-neighbour resize never reads.
+without ever holding the decoded image.
 
 A 1600 x 1066 OpenImages ignore mask is a 7-15 KB PNG that inflates to 5-7 MB of RGB(A); decoding it
-with Pillow (zlib, then the PNG filters and the gray conversion on all 1.7 M pixels) takes 5-12 ms,
-and the 224 x 224 frame reads 50,176 of those pixels. Here the image data is inflated by libdeflate
-(the ``deflate`` package: 0.5-0.7 ms for such a mask, against 4.7-7 ms for zlib) and the engine
-(``wsb_png_sample`` in ``wsolbench/metrics/engine.c``) undoes the filters only where a sampled pixel
-depends on them, and converts only the sampled pixels to gray with Pillow's formula. The values are
-those of a full decode, bit for bit (``tests/test_pngmask.py`` compares every filter type, bit depth
-and colour type with Pillow).
+with Pillow (zlib, the PNG filters and the gray conversion on all 1.7 M pixels) takes 5-12 ms, and
+the 224 x 224 frame reads 50,176 of those pixels. This module checks the file's chunks and hands
+the zlib stream to the engine (``wsb_png_decode_sample`` in ``wsolbench/metrics/engine.c``), which
+inflates into a cache-sized window, undoes each row's filter only where something reads the row,
+and converts only the sampled pixels to gray with Pillow's formula: 0.4-0.45 ms for such a mask.
+The values are those of a full decode, bit for bit (``tests/test_pngmask.py`` compares every filter
+type, bit depth, colour type and zlib setting with Pillow, and damaged streams).
 
-Hand-written because no library decodes part of a PNG: libpng, libspng and Pillow undo every row's
-filters and convert every pixel. Only what Pillow reads the same way is taken this way:
-non-interlaced PNGs of 8-bit gray, gray + alpha, RGB or RGBA, or 1-bit gray, with intact chunks
-(every CRC checked), one run of IDAT chunks, an IEND and a zlib stream of exactly the expected
-length. Anything else (palettes, 16 bits, interlacing, other formats, damaged files) goes through
-:func:`wsolbench.datasets.images.read_gray`, which gives the same values or the error message.
+Hand-written because no library does this: zlib, libdeflate, libpng, libspng and Pillow inflate the
+whole image into memory and undo every row's filters, and that traffic is the cost. Only what
+Pillow reads the same way is taken this way: non-interlaced PNGs of 8-bit gray, gray + alpha, RGB
+or RGBA, or 1-bit gray, with intact chunks (every CRC checked), one run of IDAT chunks, an IEND, and
+a zlib stream that zlib accepts (the engine is as strict: header, codes, distances, Adler-32) and
+that holds exactly the image's bytes. Anything else (palettes, 16 bits, interlacing, other formats,
+damaged files) goes through :func:`wsolbench.datasets.images.read_gray`, which gives the same
+values or the error message.
 """
 
 from __future__ import annotations
@@ -81,18 +83,6 @@ def parse_png(data: bytes):
     return width, height, channels, bit_depth, b"".join(idat)
 
 
-def _inflate(stream: bytes, size: int) -> bytes | None:
-    try:
-        import deflate
-    except ImportError:                                   # pragma: no cover - a dependency; zlib as a fallback
-        deflate = None
-    try:
-        raw = deflate.zlib_decompress(stream, size) if deflate is not None else zlib.decompress(stream)
-    except Exception:                                     # noqa: BLE001 - any failure: Pillow decodes and reports
-        return None
-    return raw if len(raw) == size else None
-
-
 def sample_png(data: bytes, size_wh) -> np.ndarray | None:
     """The gray values of a PNG's pixels under the nearest resize to ``size_wh`` (``(width, height)``), or
     ``None`` when the file is not one this module takes (see the module docstring)."""
@@ -103,16 +93,12 @@ def sample_png(data: bytes, size_wh) -> np.ndarray | None:
     if parsed is None:
         return None
     width, height, channels, bit_depth, stream = parsed
-    stride = width * channels if bit_depth == 8 else (width + 7) // 8
-    raw = _inflate(stream, height * (stride + 1))
-    if raw is None:
-        return None
     out_w, out_h = (int(v) for v in size_wh)
     rows, cols = nearest_index(height, out_h), nearest_index(width, out_w)
     out = np.empty((out_h, out_w), np.uint8)
-    buf = np.frombuffer(raw, np.uint8)
-    rc = engine().wsb_png_sample(ptr(buf), buf.size, width, height, channels, bit_depth, ptr(rows), out_h,
-                                 ptr(cols), out_w, ptr(out))
+    z = np.frombuffer(stream, np.uint8)
+    rc = engine().wsb_png_decode_sample(ptr(z), z.size, width, height, channels, bit_depth, ptr(rows), out_h,
+                                        ptr(cols), out_w, ptr(out))
     return out if rc == 0 else None
 
 

@@ -210,7 +210,7 @@ static inline int lowest_bit(unsigned v) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
  * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
  * destructor; on Windows they stay until the process ends). */
-enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PNG, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 
 typedef struct {
@@ -2008,53 +2008,149 @@ WSB_API int64_t wsb_pxap_hist(const void *scores, int is_f32, const uint8_t *cat
     return bad;
 }
 
-/* ------------------------------------------------------------------- PNG masks, sampled */
+/* ------------------------------------------------ PNG masks: inflate, unfilter, sample in one pass */
 
-/* A decoded mask seen through a nearest-neighbour resize reads one pixel per (sampled row, sampled
- * column), so only those pixels need their PNG filters undone, plus whatever they depend on: a row
- * filtered with Up needs the row above at the same pixels, Sub needs its own row to the left (not
- * the row above), Average and Paeth need the whole row above and their own row. One backward pass
- * over the rows' filter bytes decides, for each row, nothing / the sampled pixels / the whole row;
- * a forward pass reconstructs exactly that. The values equal a full decode's bit for bit: every
- * byte that is reconstructed gets the PNG specification's formula on the same inputs.
+/* wsb_png_decode_sample: the zlib stream of a PNG's IDAT chunks in, the gray values of the pixels
+ * that a nearest-neighbour resize reads out (rows, cols: source indices, rows non-decreasing; out:
+ * (n_rows, n_cols) uint8), without ever holding the decoded image.
  *
- * The sampled pixels of a row are kept as "units" (the bpp bytes that a PNG filter treats as one
- * pixel: 1-4 bytes, or one byte of eight 1-bit pixels) packed in a uint32, little-endian, and the
- * filters add units with one SWAR byte-wise addition. Sub walks its row once, skipping 24 zero bytes
- * (which change no running sum) at a time: mask rows are long runs of one value.
+ * A mask PNG inflates to megabytes of long runs, and a decoder that writes them all to memory and
+ * reads them back (zlib or libdeflate, then the filters on every row) is bound by that traffic.
+ * Here the inflater (RFC 1950/1951) writes into a window of the last 32 KiB plus the current rows,
+ * which stays in cache, and each row is finished as soon as its last byte is written: its PNG filter
+ * undone (the specification's formulas on the same bytes, so the values are a full decode's, bit for
+ * bit) where anything reads it, and the sampled pixels converted to gray with Pillow's formula (the
+ * gray byte; 0/255 for 1-bit pixels; (19595 R + 38470 G + 7471 B + 32768) >> 16 for RGB and RGBA,
+ * alpha dropped). Runs make it fast: a match at distance 1 is a fill and enters the Adler-32 sums in
+ * O(1); a Sub-filtered row of zero bytes repeats its last pixel 24 bytes at a time; an Up-filtered
+ * row of zeros is the row above; a None or Sub row that the resize does not sample is not
+ * reconstructed unless a row below needs it.
  *
- * raw: the inflated image data of a non-interlaced PNG, height * (1 + stride) bytes (a filter byte
- * before each row); channels 1-4 with bit depth 8, or 1 channel with bit depth 1. Gray value of a
- * pixel as Pillow's convert("L") gives it: the gray byte (1 and 2 channels; alpha dropped), 0/255
- * for 1-bit pixels, and (19595 R + 38470 G + 7471 B + 32768) >> 16 for RGB and RGBA.
- * rows (n_rows) and cols (n_cols) are source indices, each non-decreasing; out (n_rows, n_cols)
- * uint8. Returns 0, -1 for bad arguments, -2 for a length that does not match, -3 for a filter
- * type > 4, -4 when memory runs out. */
-enum { PNG_SKIP = 0, PNG_COLS = 1, PNG_FULL = 2 };
+ * Strict where zlib is strict, so that whatever this decodes, zlib (Pillow) decodes to the same
+ * bytes: the zlib header and its check, block types, code-length sets (over-subscribed and
+ * incomplete sets as zlib's inflate_table rejects them), symbols 286-287 and distance codes 30-31,
+ * distances before the start of the output, stored-block lengths, the Adler-32 of the data, and
+ * exactly height * (1 + stride) bytes; filter types 0-4. Any other stream returns an error, and the
+ * caller decodes the file with Pillow, which then says what is wrong.
+ *
+ * Channels 1-4 with bit depth 8, or 1 channel with bit depth 1. Returns 0, -1 for bad arguments,
+ * -3 for a filter type > 4, -4 when memory runs out, -5 for a stream that zlib would reject or that
+ * does not hold exactly the image's bytes. */
+
+#define INF_FASTB 10
+typedef struct {
+    uint16_t fast[1 << INF_FASTB];  /* sym | len << 9 for codes of <= INF_FASTB bits, 0: slow path */
+    int16_t count[16];
+    int16_t symbol[320];
+} inf_huff;
+
+typedef struct {
+    const uint8_t *in, *end;
+    uint64_t bits;
+    int nbits;
+    int over;                       /* zero bytes fed past the end of the input */
+} inf_bits;
+
+static inline void inf_refill(inf_bits *b) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (b->end - b->in >= 8) {
+        uint64_t w;
+        memcpy(&w, b->in, 8);
+        b->bits |= w << b->nbits;
+        b->in += (63 - b->nbits) >> 3;
+        b->nbits |= 56;
+        return;
+    }
+#endif
+    while (b->nbits <= 56) {
+        uint64_t byte = 0;
+        if (b->in < b->end) byte = *b->in++;
+        else b->over++;
+        b->bits |= byte << b->nbits;
+        b->nbits += 8;
+    }
+}
+
+static inline uint32_t inf_take(inf_bits *b, int n) {        /* n <= 32, after a refill */
+    uint32_t v = (uint32_t)(b->bits & ((1ull << n) - 1));
+    b->bits >>= n;
+    b->nbits -= n;
+    return v;
+}
+
+/* Canonical Huffman code from code lengths; kind 0: code-length code, 1: literal/length, 2: distance.
+ * Returns 0, or -1 for a set that zlib rejects. */
+static int inf_build(inf_huff *h, const uint8_t *len, int n, int kind) {
+    int offs[16], next[16], left = 1, max = 0;
+    memset(h->count, 0, sizeof h->count);
+    memset(h->fast, 0, sizeof h->fast);
+    for (int s = 0; s < n; s++) h->count[len[s]]++;
+    for (int l = 1; l < 16; l++)
+        if (h->count[l]) max = l;
+    for (int l = 1; l < 16; l++) {
+        left <<= 1;
+        left -= h->count[l];
+        if (left < 0) return -1;                                  /* over-subscribed */
+    }
+    if (max == 0) return kind == 2 ? 0 : -1;                      /* no codes: only distances may */
+    if (left > 0 && (kind == 0 || max != 1)) return -1;           /* incomplete */
+    offs[1] = 0;
+    for (int l = 1; l < 15; l++) offs[l + 1] = offs[l] + h->count[l];
+    int code = 0;
+    h->count[0] = 0;
+    for (int l = 1; l < 16; l++) {
+        code = (code + h->count[l - 1]) << 1;
+        next[l] = code;
+    }
+    for (int s = 0; s < n; s++) {
+        int l = len[s];
+        if (!l) continue;
+        h->symbol[offs[l]++] = (int16_t)s;
+        int c = next[l]++;
+        if (l <= INF_FASTB) {
+            int rev = 0;
+            for (int i = 0; i < l; i++) rev |= ((c >> i) & 1) << (l - 1 - i);
+            for (int k = rev; k < (1 << INF_FASTB); k += 1 << l) h->fast[k] = (uint16_t)(s | l << 9);
+        }
+    }
+    return 0;
+}
+
+/* One symbol (at least 15 bits in the buffer); -1 for a code that is not in the set. */
+static inline int inf_decode(inf_bits *b, const inf_huff *h) {
+    uint16_t e = h->fast[b->bits & ((1u << INF_FASTB) - 1)];
+    if (e) {
+        inf_take(b, e >> 9);
+        return e & 511;
+    }
+    int code = 0, first = 0, index = 0;
+    for (int l = 1; l < 16; l++) {
+        code |= (int)((b->bits >> (l - 1)) & 1);
+        int count = h->count[l];
+        if (code - count < first) {
+            inf_take(b, l);
+            return h->symbol[index + (code - first)];
+        }
+        index += count;
+        first = (first + count) << 1;
+        code <<= 1;
+    }
+    return -1;
+}
+
+static const uint16_t INF_LBASE[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59,
+                                       67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t INF_LEXTRA[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4,
+                                       5, 5, 5, 5, 0};
+static const uint16_t INF_DBASE[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513,
+                                       769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const uint8_t INF_DEXTRA[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10,
+                                       11, 11, 12, 12, 13, 13};
+static const uint8_t INF_CLORDER[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
 
 static inline uint8_t png_paeth(int a, int b, int c) {
     int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
     return (uint8_t)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
-}
-
-static inline uint32_t png_add(uint32_t a, uint32_t b) {      /* byte-wise a + b (mod 256 each) */
-    return ((a & 0x7f7f7f7fu) + (b & 0x7f7f7f7fu)) ^ ((a ^ b) & 0x80808080u);
-}
-
-/* The unit at p (bpp bytes) packed little-endian; reads 4 bytes where p + 4 <= end. */
-static inline uint32_t png_unit(const uint8_t *p, int bpp, uint32_t mask, const uint8_t *end) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (p + 4 <= end) {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return v & mask;
-    }
-#endif
-    uint32_t v = 0;
-    for (int i = 0; i < bpp; i++) v |= (uint32_t)p[i] << (8 * i);
-    (void)mask;
-    (void)end;
-    return v;
 }
 
 static void png_row_full(int filter, const uint8_t *f, const uint8_t *prev, int64_t stride, int bpp, uint8_t *cur) {
@@ -2077,133 +2173,405 @@ static void png_row_full(int filter, const uint8_t *f, const uint8_t *prev, int6
     }
 }
 
-static inline uint8_t png_gray(uint32_t unit, int64_t col, int channels, int bit_depth) {
-    if (bit_depth == 1) return (unit >> (7 - (col & 7))) & 1 ? 255 : 0;
-    if (channels < 3) return (uint8_t)unit;
-    return (uint8_t)(((unit & 255u) * 19595u + ((unit >> 8) & 255u) * 38470u + ((unit >> 16) & 255u) * 7471u
-                      + 0x8000u) >> 16);
+#define ADLER_MOD 65521u
+#define INF_WSIZE 32768           /* the farthest a match reaches back */
+#define INF_SLACK (256 * 1024)    /* window room between slides */
+
+/* Adler-32 of bytes: 8 zero bytes at a time leave s1 and add 8 s1 to s2 (s2 is reduced at the end).
+ * Returns 1 + the index of the last nonzero byte, 0 when all are zero. */
+static inline int64_t adler_bytes(uint32_t *s1, uint64_t *s2, const uint8_t *p, int64_t n) {
+    uint32_t a = *s1;
+    uint64_t b = *s2;
+    int64_t i = 0, nz = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w == 0) {
+                b += 8ull * a;
+                i += 8;
+                continue;
+            }
+        }
+        if (p[i]) {
+            a += p[i];
+            if (a >= ADLER_MOD) a -= ADLER_MOD;
+            nz = i + 1;
+        }
+        b += a;
+        i++;
+    }
+    *s1 = a;
+    *s2 = b;
+    return nz;
 }
 
-WSB_API int wsb_png_sample(const uint8_t *raw, int64_t raw_len, int width, int height, int channels, int bit_depth,
-                           const int64_t *rows, int n_rows, const int64_t *cols, int n_cols, uint8_t *out) {
-    if (width < 1 || height < 1 || n_rows < 0 || n_cols < 0 || channels < 1 || channels > 4
+/* The rows of the image as the inflater completes them. Rows that nothing reads are not
+ * reconstructed: a row filtered with None or Sub depends on no other row, so when the resize does
+ * not sample it, it stays "pending" (its filtered bytes in the window) until a row below needs it
+ * as the row above; a row filtered with Up whose bytes are all zero equals the row above, so
+ * it changes nothing at all. */
+typedef struct {
+    int64_t stride, row_bytes;      /* stride + 1 (the filter byte) */
+    int height, channels, bit_depth, bpp;
+    const int64_t *rows, *cols;
+    int n_rows, n_cols, oi;         /* oi: the next output row */
+    int64_t next_row;               /* the next row to finish */
+    uint8_t *prev, *cur;            /* the row above, reconstructed (zeros above the first row); scratch */
+    int64_t pend;                   /* stream offset of a pending row's filter byte, or -1 */
+    uint8_t *out;
+} png_rows_state;
+
+static int png_all_zero(const uint8_t *f, int64_t n) {
+    int64_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 64 <= n; i += 64) {
+        __m128i a = _mm_or_si128(_mm_loadu_si128((const __m128i *)(f + i)),
+                                 _mm_loadu_si128((const __m128i *)(f + i + 16)));
+        __m128i b = _mm_or_si128(_mm_loadu_si128((const __m128i *)(f + i + 32)),
+                                 _mm_loadu_si128((const __m128i *)(f + i + 48)));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(a, b), _mm_setzero_si128())) != 0xffff) return 0;
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, f + i, 8);
+        if (w) return 0;
+    }
+    for (; i < n; i++)
+        if (f[i]) return 0;
+    return 1;
+}
+
+/* Undo the filter of one row (f: its bytes after the filter byte) from st->prev; the result
+ * becomes st->prev. */
+static void png_unfilter_row(png_rows_state *st, int filter, const uint8_t *restrict f) {
+    uint8_t *restrict cur = st->cur;
+    const uint8_t *restrict prev = st->prev;
+    int64_t n = st->stride;
+    int bpp = st->bpp;
+    if (filter == 2) {
+        for (int64_t i = 0; i < n; i++) cur[i] = (uint8_t)(f[i] + prev[i]);
+    } else if (filter == 1) {                                     /* Sub: runs of zeros repeat a pixel */
+        int64_t i = 0;
+        for (; i < bpp && i < n; i++) cur[i] = f[i];
+        int run = 0;
+        uint64_t p0 = 0, p1 = 0, p2 = 0;                          /* 24 bytes of the repeated pixel */
+        while (i < n) {
+            if (i + 24 <= n) {
+                uint64_t w0, w1, w2;
+                memcpy(&w0, f + i, 8);
+                memcpy(&w1, f + i + 8, 8);
+                memcpy(&w2, f + i + 16, 8);
+                if ((w0 | w1 | w2) == 0) {
+                    if (!run) {
+                        uint8_t pat[24];
+                        for (int k = 0, c = 0; k < 24; k++, c = c + 1 == bpp ? 0 : c + 1) pat[k] = cur[i - bpp + c];
+                        memcpy(&p0, pat, 8);
+                        memcpy(&p1, pat + 8, 8);
+                        memcpy(&p2, pat + 16, 8);
+                        run = 1;
+                    }
+                    memcpy(cur + i, &p0, 8);                      /* from registers: no chain through memory */
+                    memcpy(cur + i + 8, &p1, 8);
+                    memcpy(cur + i + 16, &p2, 8);
+                    i += 24;
+                    continue;
+                }
+            }
+            cur[i] = (uint8_t)(f[i] + cur[i - bpp]);
+            i++;
+            run = 0;
+        }
+    } else {
+        png_row_full(filter, f, prev, n, bpp, cur);
+    }
+    st->cur = st->prev;
+    st->prev = cur;
+}
+
+/* Reconstruct the pending row, if any, so that st->prev is the row above. */
+static void png_resolve(png_rows_state *st, const uint8_t *win, int64_t base) {
+    if (st->pend < 0) return;
+    const uint8_t *f = win + (st->pend - base);
+    st->pend = -1;
+    png_unfilter_row(st, f[0], f + 1);
+}
+
+static void png_sample_row(png_rows_state *st, int64_t r) {
+    const uint8_t *rec = st->prev;
+    while (st->oi < st->n_rows && st->rows[st->oi] == r) {
+        uint8_t *o = st->out + (int64_t)st->oi * st->n_cols;
+        if (st->oi > 0 && st->rows[st->oi - 1] == r) {
+            memcpy(o, o - st->n_cols, (size_t)st->n_cols);
+        } else if (st->bit_depth == 1) {
+            for (int j = 0; j < st->n_cols; j++) {
+                int64_t c = st->cols[j];
+                o[j] = (rec[c >> 3] >> (7 - (c & 7))) & 1 ? 255 : 0;
+            }
+        } else if (st->channels < 3) {
+            for (int j = 0; j < st->n_cols; j++) o[j] = rec[st->cols[j] * st->channels];
+        } else {
+            for (int j = 0; j < st->n_cols; j++) {
+                const uint8_t *px = rec + st->cols[j] * st->channels;
+                o[j] = (uint8_t)((px[0] * 19595u + px[1] * 38470u + px[2] * 7471u + 0x8000u) >> 16);
+            }
+        }
+        st->oi++;
+    }
+}
+
+/* Finish every complete row in the window (win holds stream bytes from offset base on, up to end);
+ * nzend: the stream offset just past the last nonzero byte written so far. */
+static int png_finish_rows(png_rows_state *st, const uint8_t *win, int64_t base, int64_t end, int64_t nzend) {
+    while (st->next_row < st->height && (st->next_row + 1) * st->row_bytes <= end) {
+        int64_t r = st->next_row++, at = r * st->row_bytes;
+        const uint8_t *f = win + (at - base);
+        int filter = f[0];
+        if (filter > 4) return -3;
+        int sampled = st->oi < st->n_rows && st->rows[st->oi] == r;
+        if (filter <= 1) {
+            if (!sampled) {                                       /* nothing needs it yet */
+                st->pend = at;
+                continue;
+            }
+            st->pend = -1;
+            png_unfilter_row(st, filter, f + 1);
+        } else if (filter == 2 && (nzend <= at + 1 || png_all_zero(f + 1, st->stride))) {
+            if (!sampled) continue;                               /* the row above, unchanged */
+            png_resolve(st, win, base);
+        } else {
+            png_resolve(st, win, base);
+            png_unfilter_row(st, filter, f + 1);
+        }
+        if (sampled) png_sample_row(st, r);
+    }
+    return 0;
+}
+
+/* Make room in the window: keep the last 32 KiB (the farthest a match reaches back), the row being
+ * written and a pending row (reconstructed first when it is farther back than that). */
+static void png_slide(png_rows_state *st, uint8_t *win, int64_t *base, int64_t *op) {
+    int64_t keep_from = *op > INF_WSIZE ? *op - INF_WSIZE : 0;
+    int64_t row_at = st->next_row * st->row_bytes - *base;
+    if (row_at < keep_from) keep_from = row_at;
+    if (st->pend >= 0 && st->pend - *base < keep_from) png_resolve(st, win, *base);
+    memmove(win, win + keep_from, (size_t)(*op - keep_from));
+    *base += keep_from;
+    *op -= keep_from;
+}
+
+
+WSB_API int wsb_png_decode_sample(const uint8_t *z, int64_t zlen, int width, int height, int channels,
+                                  int bit_depth, const int64_t *rows, int n_rows, const int64_t *cols, int n_cols,
+                                  uint8_t *out) {
+    if (width < 1 || height < 1 || n_rows < 0 || n_cols < 0 || channels < 1 || channels > 4 || zlen < 0
         || !(bit_depth == 8 || (bit_depth == 1 && channels == 1)))
         return -1;
-    int64_t stride = bit_depth == 8 ? (int64_t)width * channels : ((int64_t)width + 7) / 8;
-    int bpp = bit_depth == 8 ? channels : 1;
-    uint32_t mask = bpp == 4 ? 0xffffffffu : (1u << (8 * bpp)) - 1u;
-    if (raw_len != (int64_t)height * (stride + 1)) return -2;
     for (int i = 0; i < n_rows; i++)
         if (rows[i] < 0 || rows[i] >= height || (i && rows[i] < rows[i - 1])) return -1;
     for (int j = 0; j < n_cols; j++)
-        if (cols[j] < 0 || cols[j] >= width || (j && cols[j] < cols[j - 1])) return -1;
-    for (int64_t r = 0; r < height; r++)
-        if (raw[r * (stride + 1)] > 4) return -3;
-    if (n_rows == 0 || n_cols == 0) return 0;
+        if (cols[j] < 0 || cols[j] >= width) return -1;
+    png_rows_state st;
+    st.stride = bit_depth == 8 ? (int64_t)width * channels : ((int64_t)width + 7) / 8;
+    st.row_bytes = st.stride + 1;
+    st.height = height;
+    st.channels = channels;
+    st.bit_depth = bit_depth;
+    st.bpp = bit_depth == 8 ? channels : 1;
+    st.rows = rows;
+    st.cols = cols;
+    st.n_rows = n_rows;
+    st.n_cols = n_cols;
+    st.oi = 0;
+    st.next_row = 0;
+    st.pend = -1;
+    st.out = out;
+    const int64_t total = (int64_t)height * st.row_bytes;
+    /* the window: 32 KiB of history, a pending row and the row being written, and room */
+    const int64_t cap = (2 * st.row_bytes > INF_WSIZE ? 2 * st.row_bytes : INF_WSIZE) + st.row_bytes + INF_SLACK;
+    /* one block of the thread's workspace: the two code tables, the window, the two row buffers */
+    size_t rowbytes = (size_t)(2 * st.stride + 64);
+    uint8_t *block = (uint8_t *)ws_get(WS_PNG, 2 * sizeof(inf_huff) + (size_t)cap + rowbytes);
+    if (!block) return -4;
+    inf_huff *lit = (inf_huff *)block, *dist = lit + 1;
+    uint8_t *win = block + 2 * sizeof(inf_huff), *rowbuf = win + cap;
+    memset(rowbuf, 0, rowbytes);                                  /* zeros above the first row */
+    st.prev = rowbuf;
+    st.cur = rowbuf + st.stride + 32;
 
-    uint8_t *need = (uint8_t *)calloc((size_t)height, 1);
-    uint8_t *bufs = (uint8_t *)calloc((size_t)(3 * stride + 12), 1);
-    int64_t *units = (int64_t *)malloc((size_t)n_cols * sizeof(int64_t));  /* distinct sampled units */
-    int64_t *off = (int64_t *)malloc((size_t)n_cols * sizeof(int64_t));    /* their byte offsets */
-    int32_t *which_unit = (int32_t *)malloc((size_t)n_cols * sizeof(int32_t));
-    uint32_t *val = (uint32_t *)calloc((size_t)n_cols, sizeof(uint32_t));    /* their values in the row */
-    if (!need || !bufs || !units || !off || !which_unit || !val) {
-        free(need); free(bufs); free(units); free(off); free(which_unit); free(val);
-        return -4;
+    int rc = -5;
+    inf_bits b = {z, z + zlen, 0, 0, 0};
+    int64_t base = 0, op = 0;       /* win[0] is stream byte base; op: bytes in win */
+    int64_t row_end = st.row_bytes; /* where the next row to finish ends in the stream */
+    int64_t nzend = 0;              /* just past the last nonzero byte written */
+    uint32_t s1 = 1, lastbyte = 0;  /* Adler-32 sums; the last byte written */
+    uint64_t s2 = 0;
+    if (zlen < 2) goto done;
+    {
+        int cmf = z[0], flg = z[1];
+        if ((cmf & 15) != 8 || (cmf >> 4) > 7 || (cmf * 256 + flg) % 31 || (flg & 32)) goto done;
+        b.in = z + 2;
     }
-    int nu = 0;
-    for (int j = 0; j < n_cols; j++) {
-        int64_t u = bit_depth == 1 ? cols[j] >> 3 : cols[j];
-        if (nu == 0 || units[nu - 1] < u) {
-            off[nu] = u * bpp;
-            units[nu++] = u;
-        }
-        which_unit[j] = nu - 1;
-    }
-
-    /* backward: what each row must provide */
-    for (int i = 0; i < n_rows; i++) need[rows[i]] = PNG_COLS;
-    for (int64_t r = height - 1; r >= 0; r--) {
-        int n = need[r];
-        if (!n) continue;
-        int filter = raw[r * (stride + 1)];
-        if (filter == 2) {
-            if (r > 0 && need[r - 1] < n) need[r - 1] = (uint8_t)n;
-        } else if (filter >= 3) {
-            need[r] = PNG_FULL;
-            if (r > 0) need[r - 1] = PNG_FULL;
-        }
-    }
-
-    /* forward: reconstruct; prev is the row above in full where a full row needs it (zeros above
-     * the first row), val the sampled units of the row above where a sampled row needs them */
-    const uint8_t *end = raw + raw_len;
-    uint8_t *zero = bufs, *buf[2] = {bufs + stride + 4, bufs + 2 * stride + 8};
-    const uint8_t *prev = zero;
-    int flip = 0, oi = 0, span = 24 / bpp;
-    for (int64_t r = 0; r < height && oi < n_rows; r++) {
-        int n = need[r];
-        if (!n) continue;
-        const uint8_t *f = raw + r * (stride + 1) + 1;
-        int filter = f[-1];
-        if (n == PNG_FULL) {
-            const uint8_t *rec = f;                       /* unfiltered: the data itself */
-            if (filter != 0) {
-                uint8_t *cur = buf[flip];
-                flip ^= 1;
-                png_row_full(filter, f, prev, stride, bpp, cur);
-                rec = cur;
-            }
-            for (int k = 0; k < nu; k++) val[k] = png_unit(rec + off[k], bpp, mask, rec + stride + 4);
-            prev = rec;
-        } else if (filter == 0) {
-            for (int k = 0; k < nu; k++) val[k] = png_unit(f + off[k], bpp, mask, end);
-        } else if (filter == 2) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            if (f + stride + 3 <= end) {                  /* every 4-byte read stays in the buffer */
-                for (int k = 0; k < nu; k++) {
-                    uint32_t v;
-                    memcpy(&v, f + off[k], 4);
-                    val[k] = png_add(val[k], v & mask);
+    int final_block;
+    do {
+        inf_refill(&b);
+        final_block = (int)inf_take(&b, 1);
+        int type = (int)inf_take(&b, 2);
+        if (type == 0) {                                          /* stored */
+            inf_take(&b, b.nbits & 7);
+            int buffered = b.nbits / 8 - b.over;                  /* real bytes still in the bit buffer */
+            if (buffered < 0) goto done;
+            b.in -= buffered;
+            b.bits = 0;
+            b.nbits = 0;
+            b.over = 0;
+            if (b.end - b.in < 4) goto done;
+            uint32_t len = b.in[0] | (uint32_t)b.in[1] << 8, nlen = b.in[2] | (uint32_t)b.in[3] << 8;
+            b.in += 4;
+            if (len != (~nlen & 0xffffu) || b.end - b.in < (int64_t)len || base + op + len > total) goto done;
+            while (len) {
+                uint32_t chunk = len < 4096 ? len : 4096;
+                if (op + chunk + 32 > cap) png_slide(&st, win, &base, &op);
+                memcpy(win + op, b.in, chunk);
+                int64_t nz = adler_bytes(&s1, &s2, b.in, chunk);
+                if (nz) nzend = base + op + nz;
+                lastbyte = b.in[chunk - 1];
+                b.in += chunk;
+                op += chunk;
+                len -= chunk;
+                if (base + op >= row_end) {
+                    if ((rc = png_finish_rows(&st, win, base, base + op, nzend)) != 0) goto done;
+                    rc = -5;
+                    row_end = (st.next_row + 1) * st.row_bytes;
                 }
-            } else
-#endif
-                for (int k = 0; k < nu; k++) val[k] = png_add(val[k], png_unit(f + off[k], bpp, mask, end));
-        } else {                                          /* Sub: running sum along the row */
-            uint32_t acc = 0;
-            int64_t x = 0;                                /* units [0, x) are in acc */
-            for (int k = 0; k < nu; k++) {
-                while (x <= units[k]) {
-                    const uint8_t *b = f + x * bpp;
-                    if (x * bpp + 24 <= stride) {
-                        uint64_t w0, w1, w2;
-                        memcpy(&w0, b, 8);
-                        memcpy(&w1, b + 8, 8);
-                        memcpy(&w2, b + 16, 8);
-                        if ((w0 | w1 | w2) == 0) {
-                            x += span;
-                            continue;
-                        }
-                    }
-                    acc = png_add(acc, png_unit(b, bpp, mask, end));
-                    x++;
-                }
-                val[k] = acc;
             }
+            continue;
         }
-        if (rows[oi] == r) {
-            uint8_t *o = out + (int64_t)oi * n_cols;
-            for (int j = 0; j < n_cols; j++) o[j] = png_gray(val[which_unit[j]], cols[j], channels, bit_depth);
-            for (oi++; oi < n_rows && rows[oi] == r; oi++) memcpy(out + (int64_t)oi * n_cols, o, (size_t)n_cols);
+        if (type == 3) goto done;
+        if (type == 1) {                                          /* fixed codes */
+            uint8_t lens[320];
+            int s = 0;
+            for (; s < 144; s++) lens[s] = 8;
+            for (; s < 256; s++) lens[s] = 9;
+            for (; s < 280; s++) lens[s] = 7;
+            for (; s < 288; s++) lens[s] = 8;
+            for (; s < 320; s++) lens[s] = 5;
+            inf_build(lit, lens, 288, 1);
+            inf_build(dist, lens + 288, 32, 2);
+        } else {                                                  /* dynamic codes */
+            inf_refill(&b);
+            int nlen = (int)inf_take(&b, 5) + 257, ndist = (int)inf_take(&b, 5) + 1, ncode = (int)inf_take(&b, 4) + 4;
+            if (nlen > 286 || ndist > 30) goto done;
+            uint8_t lens[320];
+            memset(lens, 0, 19);
+            for (int i = 0; i < ncode; i++) {
+                if (b.nbits < 3) inf_refill(&b);
+                lens[INF_CLORDER[i]] = (uint8_t)inf_take(&b, 3);
+            }
+            if (inf_build(lit, lens, 19, 0)) goto done;
+            int i = 0;
+            while (i < nlen + ndist) {
+                inf_refill(&b);
+                int sym = inf_decode(&b, lit);
+                if (sym < 0) goto done;
+                if (sym < 16) {
+                    lens[i++] = (uint8_t)sym;
+                    continue;
+                }
+                int rep, val = 0;
+                if (sym == 16) {
+                    if (i == 0) goto done;
+                    val = lens[i - 1];
+                    rep = 3 + (int)inf_take(&b, 2);
+                } else if (sym == 17) {
+                    rep = 3 + (int)inf_take(&b, 3);
+                } else {
+                    rep = 11 + (int)inf_take(&b, 7);
+                }
+                if (i + rep > nlen + ndist) goto done;
+                while (rep--) lens[i++] = (uint8_t)val;
+            }
+            if (lens[256] == 0) goto done;                        /* no end-of-block code */
+            if (inf_build(lit, lens, nlen, 1) || inf_build(dist, lens + nlen, ndist, 2)) goto done;
         }
+        for (;;) {                                                /* the block's symbols */
+            if (op + 258 + 32 > cap) png_slide(&st, win, &base, &op);
+            inf_refill(&b);
+            int sym = inf_decode(&b, lit);
+            if (sym < 256) {
+                if (sym < 0 || base + op >= total) goto done;
+                win[op++] = (uint8_t)sym;
+                lastbyte = (uint32_t)sym;
+                if (sym) {
+                    s1 += (uint32_t)sym;
+                    if (s1 >= ADLER_MOD) s1 -= ADLER_MOD;
+                    nzend = base + op;
+                }
+                s2 += s1;
+                if (base + op >= row_end) goto finish;
+                continue;
+            }
+            if (sym == 256) break;
+            sym -= 257;
+            if (sym >= 29) goto done;
+            int64_t len = INF_LBASE[sym] + inf_take(&b, INF_LEXTRA[sym]);
+            int dsym = inf_decode(&b, dist);
+            if (dsym < 0 || dsym >= 30) goto done;
+            int64_t d = INF_DBASE[dsym] + inf_take(&b, INF_DEXTRA[dsym]);
+            if (d > base + op || base + op + len > total) goto done;
+            uint8_t *dst = win + op;
+            const uint8_t *src = dst - d;
+            if (d == 1) {                                         /* a run: a fill, and O(1) for the sums */
+                uint32_t c = lastbyte;
+                uint64_t pat = c * 0x0101010101010101ull;
+                for (int64_t k = 0; k < len; k += 32) {
+                    memcpy(dst + k, &pat, 8);
+                    memcpy(dst + k + 8, &pat, 8);
+                    memcpy(dst + k + 16, &pat, 8);
+                    memcpy(dst + k + 24, &pat, 8);
+                }
+                s2 += (uint64_t)len * s1 + (uint64_t)c * (uint64_t)(len * (len + 1) / 2);
+                s1 += (uint32_t)len * c;                          /* < 3 ADLER_MOD */
+                if (s1 >= ADLER_MOD) s1 -= ADLER_MOD;
+                if (s1 >= ADLER_MOD) s1 -= ADLER_MOD;
+                if (c) nzend = base + op + len;
+            } else {
+                if (d >= 16) {
+                    for (int64_t k = 0; k < len; k += 16) memcpy(dst + k, src + k, 16);
+                } else if (d >= 8) {
+                    for (int64_t k = 0; k < len; k += 8) memcpy(dst + k, src + k, 8);
+                } else {
+                    for (int64_t k = 0; k < len; k++) dst[k] = src[k];
+                }
+                int64_t nz = adler_bytes(&s1, &s2, dst, len);
+                if (nz) nzend = base + op + nz;
+                lastbyte = dst[len - 1];
+            }
+            op += len;
+            if (base + op < row_end) continue;
+        finish:                                                   /* rows are finished while in cache */
+            if ((rc = png_finish_rows(&st, win, base, base + op, nzend)) != 0) goto done;
+            rc = -5;
+            row_end = (st.next_row + 1) * st.row_bytes;
+        }
+    } while (!final_block);
+    /* the Adler-32 after the last block, from the next byte boundary */
+    inf_take(&b, b.nbits & 7);
+    {
+        uint32_t want = 0;
+        for (int k = 0; k < 4; k++) {
+            if (b.nbits < 8) inf_refill(&b);
+            want = want << 8 | inf_take(&b, 8);
+        }
+        if (b.over * 8 > b.nbits) goto done;                      /* read past the end of the input */
+        uint32_t got = (uint32_t)(s2 % ADLER_MOD) << 16 | s1;
+        if (got != want || base + op != total) goto done;
     }
-    free(need);
-    free(bufs);
-    free(units);
-    free(off);
-    free(which_unit);
-    free(val);
-    return 0;
+    rc = png_finish_rows(&st, win, base, base + op, nzend);
+done:
+    ws_trim();
+    return rc;
 }
 
 #ifndef WSB_SOURCE_HASH

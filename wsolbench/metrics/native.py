@@ -53,8 +53,8 @@ SIGNATURES = {
                                     c_void_p, c_int, c_void_p, c_void_p, c_int, c_void_p, c_int, c_int, c_void_p]),
     "wsb_normalize": (c_int, [c_void_p, c_int64]),
     "wsb_pxap_hist": (c_int64, [c_void_p, c_int, c_void_p, c_int64, c_double, c_int, c_void_p]),
-    "wsb_png_sample": (c_int, [c_void_p, c_int64, c_int, c_int, c_int, c_int, c_void_p, c_int, c_void_p, c_int,
-                               c_void_p]),
+    "wsb_png_decode_sample": (c_int, [c_void_p, c_int64, c_int, c_int, c_int, c_int, c_void_p, c_int, c_void_p,
+                                      c_int, c_void_p]),
 }
 
 _LIB: ctypes.CDLL | None = None
