@@ -210,7 +210,7 @@ static inline int lowest_bit(unsigned v) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
  * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
  * destructor; on Windows they stay until the process ends). */
-enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PNG, WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PNG, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 
 typedef struct {
@@ -299,9 +299,9 @@ typedef uint64_t Ent;
 typedef struct {
     int32_t ext[4];           /* maxima of its pixels' lanes: last, ~first, x1, ~x0 (padded index, column) */
     int64_t ae;               /* foreground: area2 * 2^32 + euler4 (both bit-quad sums in one add) */
-    int32_t dirty;            /* changed since the last recorded level (and listed in `dirty`); flags are */
-    int32_t rank;             /* int: a char store would alias every pointer and force reloads */
-} Comp;
+    int32_t parent;           /* union-find parent (a root is its own): the record's address is the find's */
+    int32_t dirty;            /* changed since the last recorded level (and listed in `dirty`); an int: */
+} Comp;                       /* a char store would alias every pointer and force reloads */
 
 /* The rest of a component's record, used when a level is recorded and by the hole births. */
 typedef struct {
@@ -309,7 +309,7 @@ typedef struct {
     double iou;
     double hb;                /* foreground: a bound of the IoU of the boxes of its holes (hole_births) */
     int32_t ipos, bpos, spos; /* its entry's position in the IoU, hole-bound and size heaps, or -1 */
-    int32_t pad_;
+    int32_t rank;             /* union by rank */
 } Cold;
 
 #define C_FIRST(k) (~(k)->ext[L_NFIRST])
@@ -367,12 +367,6 @@ typedef struct {
     int32_t id, pad_;
 } IouEnt;
 
-/* What a pixel's neighbour pattern means for the hot loop, with the padded offset resolved. */
-typedef struct {
-    int32_t off0;             /* a neighbour in the first local group (padded index offset) */
-    int32_t slow;             /* not exactly one group: the pixel starts a component or joins several */
-    int64_t dae;              /* change of Comp.ae when the pixel joins (foreground) */
-} PatEnt;
 
 /* A quantised map, padded, with its pixels sorted by value. */
 typedef struct {
@@ -387,7 +381,6 @@ typedef struct {
     int W, H, PW, PH;
     int64_t N, PN;
     int32_t *lab;             /* (PN,) component id of a pixel in the set (the padding: 0 in the background sweep) */
-    int32_t *cp;              /* union-find parent of component ids */
     Comp *c;
     Cold *cc;
     int32_t ncomp;
@@ -410,15 +403,23 @@ typedef struct {
     int64_t budget;           /* walk steps left for hole_births (< 0: spent; holes get their component's bound) */
     double inv_gmin;          /* max_g 1 / |G_g|: no box B has an inside_bound above |B| inv_gmin */
     int32_t off[8];           /* padded index offsets of the 8 directions */
-    PatEnt pt[256];
+    int32_t poff[256];        /* per neighbour pattern: a neighbour in its first local group (offset) */
+    int64_t pdae[256];        /* change of Comp.ae when the pixel joins (foreground; 0 in the background
+                               * sweep), or PDAE_SLOW: not exactly one group (the pixel starts a
+                               * component or joins several). The one-group changes are >= 0, so one
+                               * sign test of the value the loop needs anyway picks the slow pixels */
+    int64_t sdae[256];        /* the change of Comp.ae of every pattern (for the slow pixels) */
     uint8_t gn[256];          /* number of local neighbour groups of a pattern */
     int32_t goff[256][4];     /* a neighbour in each group (padded index offsets) */
 } Sweep;
 
-static inline int32_t find_root(int32_t *cp, int32_t i) {
-    while (cp[i] != i) {
-        cp[i] = cp[cp[i]];
-        i = cp[i];
+#define PDAE_SLOW INT64_MIN
+
+/* The root of component i (path halving). */
+static inline int32_t find_root(Comp *c, int32_t i) {
+    while (c[i].parent != i) {
+        c[i].parent = c[c[i].parent].parent;
+        i = c[i].parent;
     }
     return i;
 }
@@ -476,14 +477,13 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
     s->budget = s->N / 2 + 64;
     size_t cap = (size_t)s->N + 2;
     s->lab = (int32_t *)ws_get(WS_LAB, sizeof(int32_t) * (size_t)s->PN);
-    s->cp = (int32_t *)ws_get(WS_CP, sizeof(int32_t) * cap);
     s->c = (Comp *)ws_get(WS_COMP, sizeof(Comp) * cap);
     s->cc = (Cold *)ws_get(WS_COLD, sizeof(Cold) * cap);
     s->dirty = (int32_t *)ws_get(WS_DIRTY, sizeof(int32_t) * cap);
     s->ih = (IouEnt *)ws_get(WS_IH, sizeof(IouEnt) * (cap + 8));
     s->bh = background ? NULL : (IouEnt *)ws_get(WS_BH, sizeof(IouEnt) * (cap + 8));
     s->sh = background ? NULL : (SizeEnt *)ws_get(WS_SH, sizeof(SizeEnt) * (cap + 8));
-    if (!s->lab || !s->cp || !s->c || !s->cc || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh))) {
+    if (!s->lab || !s->c || !s->cc || !s->dirty || !s->ih || (!background && (!s->bh || !s->sh))) {
         sweep_free(s);
         return NULL;
     }
@@ -497,19 +497,19 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
         if (v > s->inv_gmin) s->inv_gmin = v;
     }
     for (int pat = 0; pat < 256; pat++) {
-        PatEnt *t = &s->pt[pat];
         int bp = ~pat & 0xff;          /* the background pattern is the complement (see prep_sort) */
         int ng = background ? T.bg_n[bp] : T.fg_n[pat];
         for (int g = 0; g < ng; g++) s->goff[pat][g] = off[background ? T.bg_rep[bp][g] : T.fg_rep[pat][g]];
         s->gn[pat] = (uint8_t)ng;
-        t->off0 = ng ? s->goff[pat][0] : 0;
-        t->slow = ng != 1;
-        t->dae = background ? 0 : (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
+        s->poff[pat] = ng ? s->goff[pat][0] : 0;
+        s->sdae[pat] = background ? 0 : (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
+        /* one group: no loop closes, so the Euler number changes by 0 or +1 (a one-pixel hole filled)
+         * and the area by >= 0; the sign bit is free for the slow mark */
+        s->pdae[pat] = ng != 1 || s->sdae[pat] < 0 ? PDAE_SLOW : s->sdae[pat];
     }
     if (background) {
         /* component 0 is the outside: the padding, present at every level, never a hole */
         s->ncomp = 1;
-        s->cp[0] = 0;
         memset(&s->c[0], 0, sizeof(Comp));
         memset(&s->cc[0], 0, sizeof(Cold));
         s->cc[0].ipos = s->cc[0].bpos = s->cc[0].spos = -1;
@@ -533,13 +533,13 @@ static int32_t new_comp(Sweep *s, Ent en) {
     ent_lanes(en, k->ext);
     k->ae = 0;
     k->dirty = 1;
-    k->rank = 0;
+    k->parent = r;
     Cold *o = &s->cc[r];
+    o->rank = 0;
     o->ext[0] = -1;                    /* no IoU computed yet */
     o->ipos = o->bpos = o->spos = -1;  /* in no heap yet */
     o->hb = 0.0;
     s->dirty[s->ndirty++] = r;
-    s->cp[r] = r;
     return r;
 }
 
@@ -555,18 +555,18 @@ static inline void mark_dirty(Sweep *s, int32_t id) {
 static int32_t unite(Sweep *s, int32_t a, int32_t b) {
     if (s->grow && (a == 0 || b == 0)) {
         int32_t gone = a == 0 ? b : a;
-        s->cp[gone] = 0;
+        s->c[gone].parent = 0;
         mark_dirty(s, gone);                /* leaves the heaps at the next recorded level */
         return 0;
     }
     Comp *ka = &s->c[a], *kb = &s->c[b];
-    if (ka->rank < kb->rank) {
+    if (s->cc[a].rank < s->cc[b].rank) {
         int32_t t = a; a = b; b = t;
         Comp *tk = ka; ka = kb; kb = tk;
-    } else if (ka->rank == kb->rank) {
-        ka->rank++;
+    } else if (s->cc[a].rank == s->cc[b].rank) {
+        s->cc[a].rank++;
     }
-    s->cp[b] = a;
+    kb->parent = a;
     mark_dirty(s, b);                       /* leaves the heaps at the next recorded level */
     ext_max(ka->ext, kb->ext);
     ka->ae += kb->ae;
@@ -873,10 +873,10 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
     int ng = s->gn[pat];
     if (ng == 0) return new_comp(s, en);
     uint32_t p = (uint32_t)ENT_P(en);
-    int32_t r = find_root(s->cp, s->lab[p + (uint32_t)s->goff[pat][0]]);
+    int32_t r = find_root(s->c, s->lab[p + (uint32_t)s->goff[pat][0]]);
     int cycles = 0;
     for (int g = 1; g < ng; g++) {
-        int32_t q = find_root(s->cp, s->lab[p + (uint32_t)s->goff[pat][g]]);
+        int32_t q = find_root(s->c, s->lab[p + (uint32_t)s->goff[pat][g]]);
         if (q != r) r = unite(s, r, q);
         else cycles++;
     }
@@ -892,10 +892,10 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
  * registers (`bg`, `e`, `n` and `s` are the loop function's). */
 #define SWEEP_LOCALS                                                                                 \
     int32_t *restrict lab = s->lab;                                                                  \
-    int32_t *restrict cp = s->cp;                                                                    \
     Comp *restrict c = s->c;                                                                         \
     int32_t *restrict dirty = s->dirty;                                                              \
-    const PatEnt *restrict pt = s->pt;                                                               \
+    const int32_t *restrict poff = s->poff;                                                          \
+    const int64_t *restrict pdae = s->pdae;                                                          \
     int32_t nd = s->ndirty;
 
 /* Pixel i of a sweep loop joins the set: its entry `en`, pattern row `t` and component `r` (union
@@ -906,18 +906,21 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
         Ent en = bg ? e[-1 - i] : e[i];                                                              \
         int pat = ENT_PAT(en);                                                                       \
         uint32_t p = (uint32_t)ENT_P(en);                                                            \
-        const PatEnt *t = &pt[pat];                                                                  \
+        int64_t dae = pdae[pat];                                                                     \
         int32_t r;                                                                                   \
-        if (WSB_UNLIKELY(t->slow)) {                                                                 \
+        if (WSB_UNLIKELY(dae < 0)) {                                                                 \
             SPILL                                                                                    \
             s->ndirty = nd;                                                                          \
             r = join_slow(s, en, pat, bg);                                                           \
             nd = s->ndirty;                                                                          \
+            dae = s->sdae[pat];                                                                      \
         } else {                                                                                     \
-            r = lab[p + (uint32_t)t->off0];                                                          \
-            while (cp[r] != r) {                                                                     \
-                cp[r] = cp[cp[r]];                                                                   \
-                r = cp[r];                                                                           \
+            r = lab[p + (uint32_t)poff[pat]];                                                        \
+            if (WSB_UNLIKELY(c[r].parent != r)) {                                                    \
+                do {                                                                                 \
+                    c[r].parent = c[c[r].parent].parent;                                             \
+                    r = c[r].parent;                                                                 \
+                } while (c[r].parent != r);                                                          \
             }                                                                                        \
         }                                                                                            \
         lab[p] = r;                                                                                  \
@@ -937,7 +940,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
             k->dirty = 1;                                                                            \
             dirty[nd++] = r;                                                                         \
         }                                                                                            \
-        if (!bg) k->ae += t->dae;                                                                    \
+        if (!bg) k->ae += dae;                                                                       \
     }                                                                                                \
     s->ndirty = nd;
 
@@ -983,8 +986,8 @@ static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, co
                 dirty[nd++] = r;                                                                     \
             }                                                                                        \
         }                                                                                            \
-        cext = VMAX(cext, ENT_VEC(en));                                                              \
-        if (!bg) cae += t->dae;                                                                      \
+        cext = VMAX(cext, en);                                                                       \
+        if (!bg) cae += dae;                                                                         \
     }                                                                                                \
     if (cr >= 0) {                                                                                   \
         REG_STORE                                                                                    \
@@ -995,9 +998,10 @@ static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, co
 /* The foreground loop with the register-held component; returns how many pixels joined another
  * component than the pixel before them. */
 typedef int64_t (*AddRegFn)(Sweep *, const Ent *, int64_t);
+#define VMAX_ENT2(v, e) vmax_sse2((v), ENT_VEC(e))
 static int64_t add_fg_reg_base(Sweep *s, const Ent *e, int64_t n) {
     const int bg = 0;
-    ADD_PIXELS_REG(vmax_sse2)
+    ADD_PIXELS_REG(VMAX_ENT2)
     return sw;
 }
 static AddRegFn add_fg_reg = add_fg_reg_base;
@@ -1014,8 +1018,17 @@ static AddFn add_fg = add_fg_base, add_bg = add_bg_base;
 /* The same loops where the CPU has SSE4.1 (pmaxsd: the extent maximum in one instruction instead
  * of four), chosen at run time (build_tables). */
 #include <smmintrin.h>
+#include <tmmintrin.h>
+/* The lanes of pixel e with SSSE3's byte shuffle: (p, p, x, x) from the entry, the pattern's byte
+ * zeroed, in one instruction instead of a mask, a move and a shuffle. */
+#define ENT_VEC41(e) _mm_xor_si128(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)(e)),                \
+                                                    _mm_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, -128, 4, 5, 6, -128)), \
+                                   _mm_set_epi32(-1, 0, -1, 0))
+/* The record's extent is 16-byte aligned (malloc's alignment on x86-64, records of 32 bytes), so
+ * the maximum takes it as a memory operand. */
 #define ADD_EXT_SSE41(ext, e) \
-    _mm_storeu_si128((__m128i *)(ext), _mm_max_epi32(_mm_loadu_si128((const __m128i *)(ext)), ENT_VEC(e)))
+    _mm_store_si128((__m128i *)(ext), _mm_max_epi32(_mm_load_si128((const __m128i *)(ext)), ENT_VEC41(e)))
+#define VMAX_ENT41(v, e) _mm_max_epi32((v), ENT_VEC41(e))
 
 __attribute__((target("sse4.1"))) static void add_fg_sse41(Sweep *s, const Ent *e, int64_t n) {
     const int bg = 0;
@@ -1029,7 +1042,7 @@ __attribute__((target("sse4.1"))) static void add_bg_sse41(Sweep *s, const Ent *
 
 __attribute__((target("sse4.1"))) static int64_t add_fg_reg_sse41(Sweep *s, const Ent *e, int64_t n) {
     const int bg = 0;
-    ADD_PIXELS_REG(_mm_max_epi32)
+    ADD_PIXELS_REG(VMAX_ENT41)
     return sw;
 }
 
@@ -1241,7 +1254,7 @@ static void flush_dirty(Sweep *s, int with_size) {
         Comp *k = &s->c[id];
         Cold *o = &s->cc[id];
         k->dirty = 0;
-        if (s->cp[id] != id) {                                  /* merged into another component */
+        if (k->parent != id) {                                  /* merged into another component */
             iou_del(s, s->ih, &s->nih, POS_IOU, id);
             if (with_size) {
                 iou_del(s, s->bh, &s->nbh, POS_BOUND, id);
@@ -1678,7 +1691,7 @@ WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes,
     else sweep_fg(s, pr, NULL, thr, NULL, NULL, NULL);
     int64_t n = 0, best_key = -1;
     for (int32_t id = holes ? 1 : 0; id < s->ncomp; id++) {
-        if (s->cp[id] != id) continue;
+        if (s->c[id].parent != id) continue;
         const Comp *k = &s->c[id];
         int64_t key, lb, a2 = 0;
         if (!holes) {
