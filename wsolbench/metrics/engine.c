@@ -299,9 +299,12 @@ typedef uint64_t Ent;
 typedef struct {
     int32_t ext[4];           /* maxima of its pixels' lanes: last, ~first, x1, ~x0 (padded index, column) */
     int64_t ae;               /* foreground: area2 * 2^32 + euler4 (both bit-quad sums in one add) */
-    int32_t parent;           /* union-find parent (a root is its own): the record's address is the find's */
-    int32_t dirty;            /* changed since the last recorded level (and listed in `dirty`); an int: */
-} Comp;                       /* a char store would alias every pointer and force reloads */
+    int32_t parent;           /* union-find parent; a root is its own, | CLEAN while it is unchanged since
+                               * the last recorded level (so the find's one comparison also tells a
+                               * pixel whether its component still has to go on the dirty list) */
+    int32_t rank;             /* int: a char store would alias every pointer and force reloads */
+} Comp;
+#define CLEAN INT32_MIN
 
 /* The rest of a component's record, used when a level is recorded and by the hole births. */
 typedef struct {
@@ -309,7 +312,7 @@ typedef struct {
     double iou;
     double hb;                /* foreground: a bound of the IoU of the boxes of its holes (hole_births) */
     int32_t ipos, bpos, spos; /* its entry's position in the IoU, hole-bound and size heaps, or -1 */
-    int32_t rank;             /* union by rank */
+    int32_t pad_;
 } Cold;
 
 #define C_FIRST(k) (~(k)->ext[L_NFIRST])
@@ -368,6 +371,16 @@ typedef struct {
 } IouEnt;
 
 
+/* What a pixel's neighbour pattern means for the hot loop: two tables indexed by the pattern (8-byte
+ * and 4-byte rows: the index scales in the address) at one base address. */
+typedef struct {
+    int64_t dae[256];         /* change of Comp.ae when the pixel joins (foreground; 0 in the background
+                               * sweep), or PDAE_SLOW: not exactly one group (the pixel starts a
+                               * component or joins several). The one-group changes are >= 0, so one
+                               * sign test of the value the loop needs anyway picks the slow pixels */
+    int32_t off[256];         /* a neighbour in its first local group (padded index offset) */
+} PatTab;
+
 /* A quantised map, padded, with its pixels sorted by value. */
 typedef struct {
     int W, H, PW, PH;
@@ -403,11 +416,7 @@ typedef struct {
     int64_t budget;           /* walk steps left for hole_births (< 0: spent; holes get their component's bound) */
     double inv_gmin;          /* max_g 1 / |G_g|: no box B has an inside_bound above |B| inv_gmin */
     int32_t off[8];           /* padded index offsets of the 8 directions */
-    int32_t poff[256];        /* per neighbour pattern: a neighbour in its first local group (offset) */
-    int64_t pdae[256];        /* change of Comp.ae when the pixel joins (foreground; 0 in the background
-                               * sweep), or PDAE_SLOW: not exactly one group (the pixel starts a
-                               * component or joins several). The one-group changes are >= 0, so one
-                               * sign test of the value the loop needs anyway picks the slow pixels */
+    PatTab pt;
     int64_t sdae[256];        /* the change of Comp.ae of every pattern (for the slow pixels) */
     uint8_t gn[256];          /* number of local neighbour groups of a pattern */
     int32_t goff[256][4];     /* a neighbour in each group (padded index offsets) */
@@ -415,11 +424,23 @@ typedef struct {
 
 #define PDAE_SLOW INT64_MIN
 
-/* The root of component i (path halving). */
+/* The root of component i (path halving; only a root carries CLEAN). */
 static inline int32_t find_root(Comp *c, int32_t i) {
-    while (c[i].parent != i) {
-        c[i].parent = c[c[i].parent].parent;
-        i = c[i].parent;
+    for (;;) {
+        int32_t q = c[i].parent & INT32_MAX;
+        if (q == i) return i;
+        int32_t g = c[q].parent & INT32_MAX;
+        c[i].parent = g;
+        i = g;
+    }
+}
+
+/* The root of component i, which is on the dirty list when this returns (a pixel joins it). */
+static WSB_NOINLINE int32_t find_mark(Comp *c, int32_t i, int32_t *dirty, int32_t *nd) {
+    i = find_root(c, i);
+    if (c[i].parent < 0) {
+        c[i].parent = i;
+        dirty[(*nd)++] = i;
     }
     return i;
 }
@@ -501,11 +522,11 @@ static Sweep *sweep_new(const Prep *pr, const int64_t *gt, int m, int background
         int ng = background ? T.bg_n[bp] : T.fg_n[pat];
         for (int g = 0; g < ng; g++) s->goff[pat][g] = off[background ? T.bg_rep[bp][g] : T.fg_rep[pat][g]];
         s->gn[pat] = (uint8_t)ng;
-        s->poff[pat] = ng ? s->goff[pat][0] : 0;
+        s->pt.off[pat] = ng ? s->goff[pat][0] : 0;
         s->sdae[pat] = background ? 0 : (int64_t)T.fg_darea2[pat] * ((int64_t)1 << 32) + T.fg_deuler4[pat];
         /* one group: no loop closes, so the Euler number changes by 0 or +1 (a one-pixel hole filled)
          * and the area by >= 0; the sign bit is free for the slow mark */
-        s->pdae[pat] = ng != 1 || s->sdae[pat] < 0 ? PDAE_SLOW : s->sdae[pat];
+        s->pt.dae[pat] = ng != 1 || s->sdae[pat] < 0 ? PDAE_SLOW : s->sdae[pat];
     }
     if (background) {
         /* component 0 is the outside: the padding, present at every level, never a hole */
@@ -532,10 +553,9 @@ static int32_t new_comp(Sweep *s, Ent en) {
     Comp *k = &s->c[r];
     ent_lanes(en, k->ext);
     k->ae = 0;
-    k->dirty = 1;
-    k->parent = r;
+    k->parent = r;                     /* dirty */
+    k->rank = 0;
     Cold *o = &s->cc[r];
-    o->rank = 0;
     o->ext[0] = -1;                    /* no IoU computed yet */
     o->ipos = o->bpos = o->spos = -1;  /* in no heap yet */
     o->hb = 0.0;
@@ -545,9 +565,9 @@ static int32_t new_comp(Sweep *s, Ent en) {
 
 /* Merge the components of roots a != b; returns the surviving root. In the background sweep the
  * outside (root 0) always survives and keeps no statistics. */
-static inline void mark_dirty(Sweep *s, int32_t id) {
-    if (!s->c[id].dirty) {
-        s->c[id].dirty = 1;
+static inline void mark_dirty(Sweep *s, int32_t id) {     /* id: a root */
+    if (s->c[id].parent < 0) {
+        s->c[id].parent = id;
         s->dirty[s->ndirty++] = id;
     }
 }
@@ -555,19 +575,19 @@ static inline void mark_dirty(Sweep *s, int32_t id) {
 static int32_t unite(Sweep *s, int32_t a, int32_t b) {
     if (s->grow && (a == 0 || b == 0)) {
         int32_t gone = a == 0 ? b : a;
-        s->c[gone].parent = 0;
         mark_dirty(s, gone);                /* leaves the heaps at the next recorded level */
+        s->c[gone].parent = 0;
         return 0;
     }
     Comp *ka = &s->c[a], *kb = &s->c[b];
-    if (s->cc[a].rank < s->cc[b].rank) {
+    if (ka->rank < kb->rank) {
         int32_t t = a; a = b; b = t;
         Comp *tk = ka; ka = kb; kb = tk;
-    } else if (s->cc[a].rank == s->cc[b].rank) {
-        s->cc[a].rank++;
+    } else if (ka->rank == kb->rank) {
+        ka->rank++;
     }
-    kb->parent = a;
     mark_dirty(s, b);                       /* leaves the heaps at the next recorded level */
+    kb->parent = a;
     ext_max(ka->ext, kb->ext);
     ka->ae += kb->ae;
     if (s->cc[b].hb > s->cc[a].hb) s->cc[a].hb = s->cc[b].hb;
@@ -885,6 +905,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
         s->fkey = ((int64_t)s->lv << 32) - (int64_t)p;
         hole_births(s, (int32_t)p, ENT_X(en), pat, r, cycles);
     }
+    mark_dirty(s, r);
     return r;
 }
 
@@ -894,8 +915,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
     int32_t *restrict lab = s->lab;                                                                  \
     Comp *restrict c = s->c;                                                                         \
     int32_t *restrict dirty = s->dirty;                                                              \
-    const int32_t *restrict poff = s->poff;                                                          \
-    const int64_t *restrict pdae = s->pdae;                                                          \
+    const PatTab *restrict pt = &s->pt;                                                              \
     int32_t nd = s->ndirty;
 
 /* Pixel i of a sweep loop joins the set: its entry `en`, pattern row `t` and component `r` (union
@@ -904,24 +924,19 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
  * sweep's outside component keeps no statistics. */
 #define SWEEP_JOIN(SPILL)                                                                            \
         Ent en = bg ? e[-1 - i] : e[i];                                                              \
-        int pat = ENT_PAT(en);                                                                       \
+        uint64_t pat = en >> 56;                                                                     \
         uint32_t p = (uint32_t)ENT_P(en);                                                            \
-        int64_t dae = pdae[pat];                                                                     \
+        int64_t dae = pt->dae[pat];                                                                  \
         int32_t r;                                                                                   \
         if (WSB_UNLIKELY(dae < 0)) {                                                                 \
             SPILL                                                                                    \
             s->ndirty = nd;                                                                          \
-            r = join_slow(s, en, pat, bg);                                                           \
+            r = join_slow(s, en, (int)pat, bg);                                                      \
             nd = s->ndirty;                                                                          \
             dae = s->sdae[pat];                                                                      \
         } else {                                                                                     \
-            r = lab[p + (uint32_t)poff[pat]];                                                        \
-            if (WSB_UNLIKELY(c[r].parent != r)) {                                                    \
-                do {                                                                                 \
-                    c[r].parent = c[c[r].parent].parent;                                             \
-                    r = c[r].parent;                                                                 \
-                } while (c[r].parent != r);                                                          \
-            }                                                                                        \
+            r = lab[p + (uint32_t)pt->off[pat]];                                                     \
+            if (WSB_UNLIKELY(c[r].parent != r)) r = find_mark(c, r, dirty, &nd);                     \
         }                                                                                            \
         lab[p] = r;                                                                                  \
         if (bg && r == 0) continue;             /* the outside keeps no statistics */
@@ -936,10 +951,6 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
         SWEEP_JOIN(;)                                                                                \
         Comp *k = &c[r];                                                                             \
         EXTMAX(k->ext, en);                                                                          \
-        if (!k->dirty) {                                                                             \
-            k->dirty = 1;                                                                            \
-            dirty[nd++] = r;                                                                         \
-        }                                                                                            \
         if (!bg) k->ae += dae;                                                                       \
     }                                                                                                \
     s->ndirty = nd;
@@ -981,10 +992,6 @@ static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, co
             Comp *k = &c[r];                                                                         \
             cext = _mm_loadu_si128((const __m128i *)k->ext);                                         \
             cae = k->ae;                                                                             \
-            if (!k->dirty) {                                                                         \
-                k->dirty = 1;                                                                        \
-                dirty[nd++] = r;                                                                     \
-            }                                                                                        \
         }                                                                                            \
         cext = VMAX(cext, en);                                                                       \
         if (!bg) cae += dae;                                                                         \
@@ -1253,7 +1260,6 @@ static void flush_dirty(Sweep *s, int with_size) {
         int32_t id = s->dirty[i];
         Comp *k = &s->c[id];
         Cold *o = &s->cc[id];
-        k->dirty = 0;
         if (k->parent != id) {                                  /* merged into another component */
             iou_del(s, s->ih, &s->nih, POS_IOU, id);
             if (with_size) {
@@ -1262,6 +1268,7 @@ static void flush_dirty(Sweep *s, int with_size) {
             }
             continue;
         }
+        k->parent |= CLEAN;                                     /* a root, unchanged from now on */
         if (memcmp(o->ext, k->ext, sizeof(k->ext)) != 0) {      /* the box changed */
             o->iou = comp_iou(s, k);
             memcpy(o->ext, k->ext, sizeof(k->ext));
@@ -1691,7 +1698,7 @@ WSB_API int64_t wsb_regions(const uint8_t *u8, int H, int W, int thr, int holes,
     else sweep_fg(s, pr, NULL, thr, NULL, NULL, NULL);
     int64_t n = 0, best_key = -1;
     for (int32_t id = holes ? 1 : 0; id < s->ncomp; id++) {
-        if (s->c[id].parent != id) continue;
+        if ((s->c[id].parent & INT32_MAX) != id) continue;
         const Comp *k = &s->c[id];
         int64_t key, lb, a2 = 0;
         if (!holes) {
