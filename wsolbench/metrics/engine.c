@@ -210,7 +210,7 @@ static inline int lowest_bit(unsigned v) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
  * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
  * destructor; on Windows they stay until the process ends). */
-enum { WS_PU8, WS_ENT, WS_LAB, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PNG, WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PAT, WS_PNG, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 
 typedef struct {
@@ -311,6 +311,7 @@ typedef struct {
     int32_t ext[4];           /* the extent `iou` was computed for (lane 0 is -1 before the first time) */
     double iou;
     double hb;                /* foreground: a bound of the IoU of the boxes of its holes (hole_births) */
+    int64_t ae;               /* Comp.ae when it was last recorded */
     int32_t ipos, bpos, spos; /* its entry's position in the IoU, hole-bound and size heaps, or -1 */
     int32_t pad_;
 } Cold;
@@ -559,6 +560,7 @@ static int32_t new_comp(Sweep *s, Ent en) {
     o->ext[0] = -1;                    /* no IoU computed yet */
     o->ipos = o->bpos = o->spos = -1;  /* in no heap yet */
     o->hb = 0.0;
+    o->ae = 0;
     s->dirty[s->ndirty++] = r;
     return r;
 }
@@ -922,7 +924,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
  * with the neighbours already in: one find per local group of neighbours; 99 % of the pixels of a
  * CAM have one group, the others go out of line after SPILL), its label written; the background
  * sweep's outside component keeps no statistics. */
-#define SWEEP_JOIN(SPILL)                                                                            \
+#define SWEEP_JOIN(SPILL, HOP)                                                                       \
         Ent en = bg ? e[-1 - i] : e[i];                                                              \
         uint64_t pat = en >> 56;                                                                     \
         uint32_t p = (uint32_t)ENT_P(en);                                                            \
@@ -936,6 +938,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
             dae = s->sdae[pat];                                                                      \
         } else {                                                                                     \
             r = lab[p + (uint32_t)pt->off[pat]];                                                     \
+            if (HOP) r = c[r].parent & INT32_MAX;                                                    \
             if (WSB_UNLIKELY(c[r].parent != r)) r = find_mark(c, r, dirty, &nd);                     \
         }                                                                                            \
         lab[p] = r;                                                                                  \
@@ -948,7 +951,7 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
 #define ADD_PIXELS_BODY(EXTMAX)                                                                      \
     SWEEP_LOCALS                                                                                     \
     for (int64_t i = 0; i < n; i++) {                                                                \
-        SWEEP_JOIN(;)                                                                                \
+        SWEEP_JOIN(;, 1)                                                                             \
         Comp *k = &c[r];                                                                             \
         EXTMAX(k->ext, en);                                                                          \
         if (!bg) k->ae += dae;                                                                       \
@@ -982,7 +985,7 @@ static WSB_HOT_INLINE void add_pixels_base(Sweep *s, const Ent *e, int64_t n, co
     __m128i cext = _mm_setzero_si128();                                                              \
     int64_t cae = 0, sw = 0;                  /* sw: pixels that joined another component */         \
     for (int64_t i = 0; i < n; i++) {                                                                \
-        SWEEP_JOIN(REG_SPILL)                                                                        \
+        SWEEP_JOIN(REG_SPILL, 0)                                                                     \
         if (r != cr) {                                                                               \
             if (cr >= 0) {                                                                           \
                 REG_STORE                                                                            \
@@ -1256,6 +1259,7 @@ static int32_t largest_root(Sweep *s) {
  * its IoU when its box changed, and for the foreground its hole bound and size key; a component
  * merged into another (unite lists it) leaves the heaps. */
 static void flush_dirty(Sweep *s, int with_size) {
+    int32_t keep = 0;
     for (int i = 0; i < s->ndirty; i++) {
         int32_t id = s->dirty[i];
         Comp *k = &s->c[id];
@@ -1268,8 +1272,19 @@ static void flush_dirty(Sweep *s, int with_size) {
             }
             continue;
         }
-        k->parent |= CLEAN;                                     /* a root, unchanged from now on */
-        if (memcmp(o->ext, k->ext, sizeof(k->ext)) != 0) {      /* the box changed */
+        /* a component stays listed (and dirty) after a level where it changed: one that grows at
+         * every level (the object's) is then never found CLEAN by a pixel, an out-of-line call
+         * with a mispredicted branch. Extent and bit-quad sums as at its last recording mean no
+         * pixel or union reached it since (every union adds a non-zero sum, every hole birth
+         * comes with a pixel), so nothing it records can have changed: now it is CLEAN. */
+        int box = memcmp(o->ext, k->ext, sizeof(k->ext)) != 0;
+        if (!box && o->ae == k->ae) {
+            k->parent |= CLEAN;
+            continue;
+        }
+        o->ae = k->ae;
+        s->dirty[keep++] = id;
+        if (box) {                                              /* the box changed */
             o->iou = comp_iou(s, k);
             memcpy(o->ext, k->ext, sizeof(k->ext));
             iou_set(s, s->ih, &s->nih, POS_IOU, id, o->iou);
@@ -1287,7 +1302,7 @@ static void flush_dirty(Sweep *s, int with_size) {
         e.pad_ = 0;
         size_set(s, e);
     }
-    s->ndirty = 0;
+    s->ndirty = keep;
 }
 
 
@@ -1398,63 +1413,63 @@ static void pattern_row(const uint8_t *pu8, int W, int PW, int y, uint8_t *patro
 static int prep_sort(Prep *pr) {
     int W = pr->W, H = pr->H, PW = pr->PW;
     const uint8_t *pu8 = pr->pu8;
-    uint8_t *patbuf = (uint8_t *)malloc((size_t)SORT_BANDS * ((size_t)W + 1));
-    if (!patbuf) return -1;
-    uint8_t *pat[SORT_BANDS];
-    for (int b = 0; b < SORT_BANDS; b++) pat[b] = patbuf + (size_t)b * ((size_t)W + 1);
+    /* the patterns as an image in the frame's layout, so that the scatter reads a pixel's value and
+     * pattern at the same index from two base addresses (no pointer per band) */
+    uint8_t *pim = (uint8_t *)ws_get(WS_PAT, (size_t)pr->PN);
+    if (!pim) return -1;
+    for (int y = 0; y < H; y++) pattern_row(pu8, W, PW, y, pim + (int64_t)(y + 1) * PW + 1);
     int hb = H / SORT_BANDS;
-    int64_t cnt[SORT_BANDS][256];
-    memset(cnt, 0, sizeof(cnt));
+    int64_t cnt0[256], cnt1[256], cnt2[256], cnt3[256];
+    memset(cnt0, 0, sizeof(cnt0));
+    memset(cnt1, 0, sizeof(cnt1));
+    memset(cnt2, 0, sizeof(cnt2));
+    memset(cnt3, 0, sizeof(cnt3));
     for (int t = 0; t < hb; t++) {
         const uint8_t *c0 = pu8 + (int64_t)(t + 1) * PW + 1, *c1 = c0 + (int64_t)hb * PW;
         const uint8_t *c2 = c1 + (int64_t)hb * PW, *c3 = c2 + (int64_t)hb * PW;
         for (int x = 0; x < W; x++) {
-            cnt[0][c0[x]]++;
-            cnt[1][c1[x]]++;
-            cnt[2][c2[x]]++;
-            cnt[3][c3[x]]++;
+            cnt0[c0[x]]++;
+            cnt1[c1[x]]++;
+            cnt2[c2[x]]++;
+            cnt3[c3[x]]++;
         }
     }
     for (int y = SORT_BANDS * hb; y < H; y++) {          /* the last band's remaining rows */
         const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1;
-        for (int x = 0; x < W; x++) cnt[SORT_BANDS - 1][c[x]]++;
+        for (int x = 0; x < W; x++) cnt3[c[x]]++;
     }
-    int64_t pos[SORT_BANDS][256];
+    int64_t pos0[256], pos1[256], pos2[256], pos3[256];
     int64_t acc = 0;
     int mx = 0;
     for (int v = 0; v < 256; v++) {
         pr->starts[v] = acc;
-        for (int b = 0; b < SORT_BANDS; b++) {
-            pos[b][v] = acc;
-            acc += cnt[b][v];
-        }
+        pos0[v] = acc;
+        acc += cnt0[v];
+        pos1[v] = acc;
+        acc += cnt1[v];
+        pos2[v] = acc;
+        acc += cnt2[v];
+        pos3[v] = acc;
+        acc += cnt3[v];
         if (acc > pr->starts[v]) mx = v;
     }
     pr->starts[256] = acc;
     Ent *ent = pr->ent;
+    const int64_t band = (int64_t)hb * PW;
     for (int t = 0; t < hb; t++) {
-        const uint8_t *cb[SORT_BANDS];
-        int64_t p0[SORT_BANDS];
-        for (int b = 0; b < SORT_BANDS; b++) {
-            int y = b * hb + t;
-            pattern_row(pu8, W, PW, y, pat[b]);
-            p0[b] = (int64_t)(y + 1) * PW + 1;
-            cb[b] = pu8 + p0[b];
-        }
-        for (int x = 0; x < W; x++) {
-            ent[pos[0][cb[0][x]]++] = ENT(p0[0] + x, x, pat[0][x]);
-            ent[pos[1][cb[1][x]]++] = ENT(p0[1] + x, x, pat[1][x]);
-            ent[pos[2][cb[2][x]]++] = ENT(p0[2] + x, x, pat[2][x]);
-            ent[pos[3][cb[3][x]]++] = ENT(p0[3] + x, x, pat[3][x]);
+        const int64_t q0 = (int64_t)(t + 1) * PW + 1, q1 = q0 + band, q2 = q1 + band, q3 = q2 + band;
+        for (int64_t x = 0; x < W; x++) {       /* ENT(q + x, x, pattern), q + x < 2^31 */
+            const uint64_t hx = (uint64_t)x << 32;
+            ent[pos0[pu8[q0 + x]]++] = (uint64_t)pim[q0 + x] << 56 | hx | (uint64_t)(q0 + x);
+            ent[pos1[pu8[q1 + x]]++] = (uint64_t)pim[q1 + x] << 56 | hx | (uint64_t)(q1 + x);
+            ent[pos2[pu8[q2 + x]]++] = (uint64_t)pim[q2 + x] << 56 | hx | (uint64_t)(q2 + x);
+            ent[pos3[pu8[q3 + x]]++] = (uint64_t)pim[q3 + x] << 56 | hx | (uint64_t)(q3 + x);
         }
     }
     for (int y = SORT_BANDS * hb; y < H; y++) {            /* the last band's remaining rows */
-        pattern_row(pu8, W, PW, y, pat[0]);
-        int64_t p0 = (int64_t)(y + 1) * PW + 1;
-        const uint8_t *c = pu8 + p0;
-        for (int x = 0; x < W; x++) ent[pos[SORT_BANDS - 1][c[x]]++] = ENT(p0 + x, x, pat[0][x]);
+        const int64_t q = (int64_t)(y + 1) * PW + 1;
+        for (int x = 0; x < W; x++) ent[pos3[pu8[q + x]]++] = ENT(q + x, x, pim[q + x]);
     }
-    free(patbuf);
     return mx;
 }
 
