@@ -250,17 +250,19 @@ static Workspace *ws_this(void) {
 }
 #endif
 
-/* The thread's buffer `slot` with room for `bytes` (contents undefined), or NULL. */
+/* The thread's buffer `slot` with room for `bytes` (contents undefined), 16-byte aligned (the SSE4.1
+ * loops take a component record's extent as an aligned memory operand; malloc guarantees only 8
+ * bytes on some 32-bit platforms), or NULL. */
 static void *ws_get(int slot, size_t bytes) {
     Workspace *w = ws_this();
     if (!w) return NULL;
     if (bytes == 0) bytes = 1;
     if (w->cap[slot] < bytes) {
         free(w->ptr[slot]);
-        w->ptr[slot] = malloc(bytes);
+        w->ptr[slot] = bytes <= SIZE_MAX - 16 ? malloc(bytes + 16) : NULL;
         w->cap[slot] = w->ptr[slot] ? bytes : 0;
     }
-    return w->ptr[slot];
+    return w->ptr[slot] ? (void *)(((uintptr_t)w->ptr[slot] + 15) & ~(uintptr_t)15) : NULL;
 }
 
 /* After a call: give the buffers back if they hold more than WS_KEEP bytes. */
@@ -939,10 +941,13 @@ static WSB_NOINLINE int32_t join_slow(Sweep *s, Ent en, int pat, int bg) {
     const PatTab *restrict pt = &s->pt;                                                              \
     int32_t nd = s->ndirty;
 
-/* Pixel i of a sweep loop joins the set: its entry `en`, pattern row `t` and component `r` (union
- * with the neighbours already in: one find per local group of neighbours; 99 % of the pixels of a
- * CAM have one group, the others go out of line after SPILL), its label written; the background
- * sweep's outside component keeps no statistics. */
+/* Pixel i of a sweep loop joins the set: its entry `en`, pattern `pat`, the change `dae` of the
+ * bit-quad sums and component `r` (union with the neighbours already in: one find per local group
+ * of neighbours; 99 % of the pixels of a CAM have one group, the others go out of line after
+ * SPILL), its label written; the background sweep's outside component keeps no statistics. A
+ * one-group pixel reads one neighbour's label; with HOP (the memory-updating loop) it takes that
+ * component's parent unconditionally, so that a label of a component merged once since costs no
+ * out-of-line find; a root that is not dirty (CLEAN) goes out of line to be listed. */
 #define SWEEP_JOIN(SPILL, HOP)                                                                       \
         Ent en = bg ? e[-1 - i] : e[i];                                                              \
         uint64_t pat = en >> 56;                                                                     \
@@ -1053,8 +1058,8 @@ static AddFn add_fg = add_fg_base, add_bg = add_bg_base;
 #define ENT_VEC41(e) _mm_xor_si128(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)(e)),                \
                                                     _mm_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, -128, 4, 5, 6, -128)), \
                                    _mm_set_epi32(-1, 0, -1, 0))
-/* The record's extent is 16-byte aligned (malloc's alignment on x86-64, records of 32 bytes), so
- * the maximum takes it as a memory operand. */
+/* The record's extent is 16-byte aligned (ws_get's alignment, records of 32 bytes), so the maximum
+ * takes it as a memory operand. */
 #define ADD_EXT_SSE41(ext, e) \
     _mm_store_si128((__m128i *)(ext), _mm_max_epi32(_mm_load_si128((const __m128i *)(ext)), ENT_VEC41(e)))
 #define VMAX_ENT41(v, e) _mm_max_epi32((v), ENT_VEC41(e))
@@ -1291,11 +1296,13 @@ static void flush_dirty(Sweep *s, int with_size) {
             }
             continue;
         }
-        /* a component stays listed (and dirty) after a level where it changed: one that grows at
-         * every level (the object's) is then never found CLEAN by a pixel, an out-of-line call
-         * with a mispredicted branch. Extent and bit-quad sums as at its last recording mean no
-         * pixel or union reached it since (every union adds a non-zero sum, every hole birth
-         * comes with a pixel), so nothing it records can have changed: now it is CLEAN. */
+        /* a component that changed at the last two recordings stays listed (and dirty): one that
+         * grows at every level (the object's) is then not found CLEAN by a pixel at every level
+         * (an out-of-line call after a mispredicted branch). What it records is a function of its
+         * extent, its bit-quad sums and its hole bound hb; hb grows only with a loop closing (the
+         * Euler sum drops, or area is added) or a union with a component that had a hole (area
+         * is added), and the area sum never shrinks, so extent and sums as at its last recording
+         * mean that nothing it records has changed: it becomes CLEAN and leaves the list. */
         int box = memcmp(o->ext, k->ext, sizeof(k->ext)) != 0;
         if (!box && o->ae == k->ae) {
             k->parent |= CLEAN;
