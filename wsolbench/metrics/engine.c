@@ -210,7 +210,7 @@ static inline int lowest_bit(unsigned v) {
  * releases the GIL) never share them; above WS_KEEP bytes they are given back after the call, and
  * a thread's buffers are freed when the thread ends (POSIX thread-specific data with a
  * destructor; on Windows they stay until the process ends). */
-enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PAT, WS_PNG, WS_N };
+enum { WS_PU8, WS_ENT, WS_LAB, WS_CP, WS_COMP, WS_COLD, WS_DIRTY, WS_IH, WS_BH, WS_SH, WS_TMP, WS_PNG, WS_N };
 #define WS_KEEP ((size_t)64 << 20)
 
 typedef struct {
@@ -1442,63 +1442,63 @@ static void pattern_row(const uint8_t *pu8, int W, int PW, int y, uint8_t *patro
 static int prep_sort(Prep *pr) {
     int W = pr->W, H = pr->H, PW = pr->PW;
     const uint8_t *pu8 = pr->pu8;
-    /* the patterns as an image in the frame's layout, so that the scatter reads a pixel's value and
-     * pattern at the same index from two base addresses (no pointer per band) */
-    uint8_t *pim = (uint8_t *)ws_get(WS_PAT, (size_t)pr->PN);
-    if (!pim) return -1;
-    for (int y = 0; y < H; y++) pattern_row(pu8, W, PW, y, pim + (int64_t)(y + 1) * PW + 1);
+    uint8_t *patbuf = (uint8_t *)malloc((size_t)SORT_BANDS * ((size_t)W + 1));
+    if (!patbuf) return -1;
+    uint8_t *pat[SORT_BANDS];
+    for (int b = 0; b < SORT_BANDS; b++) pat[b] = patbuf + (size_t)b * ((size_t)W + 1);
     int hb = H / SORT_BANDS;
-    int64_t cnt0[256], cnt1[256], cnt2[256], cnt3[256];
-    memset(cnt0, 0, sizeof(cnt0));
-    memset(cnt1, 0, sizeof(cnt1));
-    memset(cnt2, 0, sizeof(cnt2));
-    memset(cnt3, 0, sizeof(cnt3));
+    int64_t cnt[SORT_BANDS][256];
+    memset(cnt, 0, sizeof(cnt));
     for (int t = 0; t < hb; t++) {
         const uint8_t *c0 = pu8 + (int64_t)(t + 1) * PW + 1, *c1 = c0 + (int64_t)hb * PW;
         const uint8_t *c2 = c1 + (int64_t)hb * PW, *c3 = c2 + (int64_t)hb * PW;
         for (int x = 0; x < W; x++) {
-            cnt0[c0[x]]++;
-            cnt1[c1[x]]++;
-            cnt2[c2[x]]++;
-            cnt3[c3[x]]++;
+            cnt[0][c0[x]]++;
+            cnt[1][c1[x]]++;
+            cnt[2][c2[x]]++;
+            cnt[3][c3[x]]++;
         }
     }
     for (int y = SORT_BANDS * hb; y < H; y++) {          /* the last band's remaining rows */
         const uint8_t *c = pu8 + (int64_t)(y + 1) * PW + 1;
-        for (int x = 0; x < W; x++) cnt3[c[x]]++;
+        for (int x = 0; x < W; x++) cnt[SORT_BANDS - 1][c[x]]++;
     }
-    int64_t pos0[256], pos1[256], pos2[256], pos3[256];
+    int64_t pos[SORT_BANDS][256];
     int64_t acc = 0;
     int mx = 0;
     for (int v = 0; v < 256; v++) {
         pr->starts[v] = acc;
-        pos0[v] = acc;
-        acc += cnt0[v];
-        pos1[v] = acc;
-        acc += cnt1[v];
-        pos2[v] = acc;
-        acc += cnt2[v];
-        pos3[v] = acc;
-        acc += cnt3[v];
+        for (int b = 0; b < SORT_BANDS; b++) {
+            pos[b][v] = acc;
+            acc += cnt[b][v];
+        }
         if (acc > pr->starts[v]) mx = v;
     }
     pr->starts[256] = acc;
     Ent *ent = pr->ent;
-    const int64_t band = (int64_t)hb * PW;
     for (int t = 0; t < hb; t++) {
-        const int64_t q0 = (int64_t)(t + 1) * PW + 1, q1 = q0 + band, q2 = q1 + band, q3 = q2 + band;
-        for (int64_t x = 0; x < W; x++) {       /* ENT(q + x, x, pattern), q + x < 2^31 */
-            const uint64_t hx = (uint64_t)x << 32;
-            ent[pos0[pu8[q0 + x]]++] = (uint64_t)pim[q0 + x] << 56 | hx | (uint64_t)(q0 + x);
-            ent[pos1[pu8[q1 + x]]++] = (uint64_t)pim[q1 + x] << 56 | hx | (uint64_t)(q1 + x);
-            ent[pos2[pu8[q2 + x]]++] = (uint64_t)pim[q2 + x] << 56 | hx | (uint64_t)(q2 + x);
-            ent[pos3[pu8[q3 + x]]++] = (uint64_t)pim[q3 + x] << 56 | hx | (uint64_t)(q3 + x);
+        const uint8_t *cb[SORT_BANDS];
+        int64_t p0[SORT_BANDS];
+        for (int b = 0; b < SORT_BANDS; b++) {
+            int y = b * hb + t;
+            pattern_row(pu8, W, PW, y, pat[b]);
+            p0[b] = (int64_t)(y + 1) * PW + 1;
+            cb[b] = pu8 + p0[b];
+        }
+        for (int x = 0; x < W; x++) {
+            ent[pos[0][cb[0][x]]++] = ENT(p0[0] + x, x, pat[0][x]);
+            ent[pos[1][cb[1][x]]++] = ENT(p0[1] + x, x, pat[1][x]);
+            ent[pos[2][cb[2][x]]++] = ENT(p0[2] + x, x, pat[2][x]);
+            ent[pos[3][cb[3][x]]++] = ENT(p0[3] + x, x, pat[3][x]);
         }
     }
     for (int y = SORT_BANDS * hb; y < H; y++) {            /* the last band's remaining rows */
-        const int64_t q = (int64_t)(y + 1) * PW + 1;
-        for (int x = 0; x < W; x++) ent[pos3[pu8[q + x]]++] = ENT(q + x, x, pim[q + x]);
+        pattern_row(pu8, W, PW, y, pat[0]);
+        int64_t p0 = (int64_t)(y + 1) * PW + 1;
+        const uint8_t *c = pu8 + p0;
+        for (int x = 0; x < W; x++) ent[pos[SORT_BANDS - 1][c[x]]++] = ENT(p0 + x, x, pat[0][x]);
     }
+    free(patbuf);
     return mx;
 }
 
