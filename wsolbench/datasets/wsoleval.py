@@ -95,20 +95,15 @@ def _mask_loader(instances, ignore, image_id, *, names, ignore_name):
     """Lazy loader of the mask files (paths already checked to lie under the mask root); ``names`` and
     ``ignore_name`` are the paths as the metadata writes them (relative to the mask root), which the
     ground-truth fingerprint records."""
-    def load() -> GTMasks:
-        inst = [read_gray(p, image_id=image_id) for p in instances]
-        return GTMasks(instances=inst, instance_labels=[None] * len(inst),
-                       ignore=read_gray(ignore, image_id=image_id) if ignore else None)
+    def masks(read) -> GTMasks:
+        inst = [read(p) for p in instances]
+        return GTMasks(instances=inst, instance_labels=[None] * len(inst), ignore=read(ignore) if ignore else None)
 
-    def load_at(size_wh) -> GTMasks:
-        inst = [read_gray_at(p, size_wh, image_id=image_id) for p in instances]
-        return GTMasks(instances=inst, instance_labels=[None] * len(inst),
-                       ignore=read_gray_at(ignore, size_wh, image_id=image_id) if ignore else None)
-
-    return MaskSource(load, f"{len(instances)} mask(s) of {image_id}", instance_files=names,
+    return MaskSource(lambda: masks(lambda p: read_gray(p, image_id=image_id)),
+                      f"{len(instances)} mask(s) of {image_id}", instance_files=names,
                       ignore_file=ignore_name, files=[*instances, *([ignore] if ignore else [])],
                       cache_tag=f"wsoleval-png instances={len(instances)} ignore={bool(ignore)}",
-                      frame_loader=load_at)
+                      frame_loader=lambda size_wh: masks(lambda p: read_gray_at(p, size_wh, image_id=image_id)))
 
 
 def _box(path, line, parts, image_id, size):

@@ -2217,15 +2217,11 @@ static inline uint8_t png_paeth(int a, int b, int c) {
     return (uint8_t)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
 }
 
+/* A row filtered with None, Average or Paeth, in full (Sub and Up: png_unfilter_row). */
 static void png_row_full(int filter, const uint8_t *f, const uint8_t *prev, int64_t stride, int bpp, uint8_t *cur) {
     int64_t i;
     switch (filter) {
     case 0: memcpy(cur, f, (size_t)stride); break;
-    case 1:
-        for (i = 0; i < bpp && i < stride; i++) cur[i] = f[i];
-        for (; i < stride; i++) cur[i] = (uint8_t)(f[i] + cur[i - bpp]);
-        break;
-    case 2: for (i = 0; i < stride; i++) cur[i] = (uint8_t)(f[i] + prev[i]); break;
     case 3:
         for (i = 0; i < bpp && i < stride; i++) cur[i] = (uint8_t)(f[i] + (prev[i] >> 1));
         for (; i < stride; i++) cur[i] = (uint8_t)(f[i] + ((cur[i - bpp] + prev[i]) >> 1));
