@@ -2277,6 +2277,7 @@ typedef struct {
     const int64_t *rows, *cols;
     int n_rows, n_cols, oi;         /* oi: the next output row */
     int64_t next_row;               /* the next row to finish */
+    int64_t row_end;                /* where it ends in the stream */
     uint8_t *prev, *cur;            /* the row above, reconstructed (zeros above the first row); scratch */
     int64_t pend;                   /* stream offset of a pending row's filter byte, or -1 */
     uint8_t *out;
@@ -2406,6 +2407,7 @@ static int png_finish_rows(png_rows_state *st, const uint8_t *win, int64_t base,
         }
         if (sampled) png_sample_row(st, r);
     }
+    st->row_end = (st->next_row + 1) * st->row_bytes;
     return 0;
 }
 
@@ -2445,6 +2447,7 @@ WSB_API int wsb_png_decode_sample(const uint8_t *z, int64_t zlen, int width, int
     st.n_cols = n_cols;
     st.oi = 0;
     st.next_row = 0;
+    st.row_end = st.row_bytes;
     st.pend = -1;
     st.out = out;
     const int64_t total = (int64_t)height * st.row_bytes;
@@ -2460,10 +2463,9 @@ WSB_API int wsb_png_decode_sample(const uint8_t *z, int64_t zlen, int width, int
     st.prev = rowbuf;
     st.cur = rowbuf + st.stride + 32;
 
-    int rc = -5;
+    int rc = -5, fin;
     inf_bits b = {z, z + zlen, 0, 0, 0};
     int64_t base = 0, op = 0;       /* win[0] is stream byte base; op: bytes in win */
-    int64_t row_end = st.row_bytes; /* where the next row to finish ends in the stream */
     int64_t nzend = 0;              /* just past the last nonzero byte written */
     uint32_t s1 = 1, lastbyte = 0;  /* Adler-32 sums; the last byte written */
     uint64_t s2 = 0;
@@ -2500,10 +2502,9 @@ WSB_API int wsb_png_decode_sample(const uint8_t *z, int64_t zlen, int width, int
                 b.in += chunk;
                 op += chunk;
                 len -= chunk;
-                if (base + op >= row_end) {
-                    if ((rc = png_finish_rows(&st, win, base, base + op, nzend)) != 0) goto done;
-                    rc = -5;
-                    row_end = (st.next_row + 1) * st.row_bytes;
+                if (base + op >= st.row_end && (fin = png_finish_rows(&st, win, base, base + op, nzend)) != 0) {
+                    rc = fin;
+                    goto done;
                 }
             }
             continue;
@@ -2569,7 +2570,7 @@ WSB_API int wsb_png_decode_sample(const uint8_t *z, int64_t zlen, int width, int
                     nzend = base + op;
                 }
                 s2 += s1;
-                if (base + op >= row_end) goto finish;
+                if (base + op >= st.row_end) goto finish;
                 continue;
             }
             if (sym == 256) break;
@@ -2609,11 +2610,12 @@ WSB_API int wsb_png_decode_sample(const uint8_t *z, int64_t zlen, int width, int
                 lastbyte = dst[len - 1];
             }
             op += len;
-            if (base + op < row_end) continue;
+            if (base + op < st.row_end) continue;
         finish:                                                   /* rows are finished while in cache */
-            if ((rc = png_finish_rows(&st, win, base, base + op, nzend)) != 0) goto done;
-            rc = -5;
-            row_end = (st.next_row + 1) * st.row_bytes;
+            if ((fin = png_finish_rows(&st, win, base, base + op, nzend)) != 0) {
+                rc = fin;
+                goto done;
+            }
         }
     } while (!final_block);
     /* the Adler-32 after the last block, from the next byte boundary */
